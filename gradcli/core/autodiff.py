@@ -1,0 +1,114 @@
+"""What users call: backward, and the function transforms grad, jacobian,
+hessian and jvp (forward mode, by the double-VJP trick).
+
+Transforms take Python callables of tensors, so the language can hand them
+its own functions. Nesting works because each transform builds its result
+with recording on whenever the caller is recording, so an outer transform
+can differentiate it again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import EvalError, ShapeError
+from .engine import run_backward
+from .ops import reshape, stack
+from .tensor import MODE, Tensor, grad_mode, lift, shape_str
+
+
+def backward(y: Tensor, head=None, retain_graph=False, create_graph=False) -> None:
+    """Accumulate d(head · y)/dx into the `.grad` of every leaf x reached."""
+    head = None if head is None else lift(head)
+    run_backward([y], [head], retain_graph=retain_graph or create_graph,
+                 create_graph=create_graph)
+
+
+def _as_input(x) -> Tensor:
+    """The variable a transform differentiates with respect to.
+
+    An input that an outer recording tracks stays connected to it (through
+    an identity node), so the transform's result can be differentiated again.
+    """
+    x = lift(x)
+    if x.requires_grad and MODE.grad_enabled:
+        from .ops import identity
+        return identity(x)
+    data = x.data if np.issubdtype(x.dtype, np.floating) else x.data.astype(MODE.dtype)
+    leaf = Tensor(data)
+    leaf.requires_grad = True
+    return leaf
+
+
+def _call_with(f, args, argnum):
+    if not -len(args) <= argnum < len(args):
+        raise EvalError(f"argnum {argnum} is out of range for {len(args)} argument(s)")
+    args = list(args)
+    x = _as_input(args[argnum])
+    args[argnum] = x
+    with grad_mode(True):
+        y = lift(f(*args))
+    return x, y
+
+
+def _zeros(shape) -> Tensor:
+    return Tensor(np.zeros(shape, dtype=MODE.dtype))
+
+
+def grad(f, argnum: int = 0):
+    """grad(f)(*args): the gradient of scalar-valued f w.r.t. args[argnum]."""
+    def gradient(*args):
+        keep = MODE.grad_enabled
+        x, y = _call_with(f, args, argnum)
+        if y.size != 1:
+            raise ShapeError(f"grad(f): f must return a single number, but it returned "
+                             f"shape {shape_str(y.shape)}; use jacobian(f) for vector outputs")
+        if not y.requires_grad:
+            return _zeros(x.shape)
+        (g,) = run_backward([y], [None], inputs=[x], create_graph=keep, retain_graph=keep)
+        return g if g is not None else _zeros(x.shape)
+    return gradient
+
+
+def jacobian(f, argnum: int = 0):
+    """jacobian(f)(*args): array of shape f's shape + the argument's shape."""
+    def jac(*args):
+        keep = MODE.grad_enabled
+        x, y = _call_with(f, args, argnum)
+        if not y.requires_grad:
+            return _zeros(y.shape + x.shape)
+        rows = []
+        for i in range(y.size):
+            head = np.zeros(y.size, dtype=y.dtype)
+            head[i] = 1
+            (g,) = run_backward([y], [Tensor(head.reshape(y.shape))], inputs=[x],
+                                create_graph=keep, retain_graph=True)
+            rows.append(g if g is not None else _zeros(x.shape))
+        with grad_mode(keep):
+            return reshape(stack(rows), y.shape + x.shape)
+    return jac
+
+
+def hessian(f, argnum: int = 0):
+    return jacobian(grad(f, argnum), argnum)
+
+
+def jvp(f, x, v):
+    """(f(x), J v): the Jacobian-vector product, by differentiating the
+    (linear in u) vector–Jacobian product u·J with respect to u."""
+    keep = MODE.grad_enabled
+    v = lift(v)
+    x_in, y = _call_with(f, (x,), 0)
+    if v.shape != x_in.shape:
+        raise ShapeError(f"jvp: tangent of shape {shape_str(v.shape)} does not match "
+                         f"the input of shape {shape_str(x_in.shape)}")
+    value = y if keep else Tensor(y.data)
+    if not y.requires_grad:
+        return value, _zeros(y.shape)
+    u = _zeros(y.shape)
+    u.requires_grad = True
+    (ujac,) = run_backward([y], [u], inputs=[x_in], create_graph=True, retain_graph=True)
+    if ujac is None or not ujac.requires_grad:
+        return value, _zeros(y.shape)
+    (tangent,) = run_backward([ujac], [v], inputs=[u], create_graph=keep, retain_graph=keep)
+    return value, tangent if tangent is not None else _zeros(y.shape)

@@ -1,0 +1,80 @@
+"""New (untracked) arrays: constants, ranges and reproducible random draws."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import EvalError, ShapeError
+from .tensor import MODE, Tensor, check_size
+
+DEFAULT_SEED = 0
+_rng = np.random.default_rng(DEFAULT_SEED)
+
+
+def seed(n: int = DEFAULT_SEED) -> None:
+    global _rng
+    _rng = np.random.default_rng(int(n))
+
+
+def _shape(shape) -> tuple[int, ...]:
+    shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    if any(n < 0 for n in shape):
+        raise ShapeError(f"negative dimension in shape {shape}")
+    check_size(int(np.prod(shape, dtype=np.int64)) if shape else 1)
+    return shape
+
+
+def array(value) -> Tensor:
+    """From nested lists of numbers; ragged nesting is an error."""
+    try:
+        data = np.array(value, dtype=MODE.dtype)
+    except (ValueError, TypeError):
+        raise ShapeError("array literal is ragged: every row must have the same length") from None
+    check_size(data.size)
+    return Tensor(data)
+
+
+def zeros(shape) -> Tensor:
+    return Tensor(np.zeros(_shape(shape), dtype=MODE.dtype))
+
+
+def ones(shape) -> Tensor:
+    return Tensor(np.ones(_shape(shape), dtype=MODE.dtype))
+
+
+def full(shape, value) -> Tensor:
+    return Tensor(np.full(_shape(shape), value, dtype=MODE.dtype))
+
+
+def eye(n, m=None) -> Tensor:
+    _shape((n, n if m is None else m))
+    return Tensor(np.eye(int(n), None if m is None else int(m), dtype=MODE.dtype))
+
+
+def arange(start, stop=None, step=1.0) -> Tensor:
+    if stop is None:
+        start, stop = 0.0, start
+    if step == 0:
+        raise EvalError("arange: step must not be zero")
+    count = max(0, int(np.ceil((stop - start) / step)))
+    check_size(count)
+    return Tensor(np.arange(start, stop, step, dtype=MODE.dtype))
+
+
+def linspace(start, stop, num=50) -> Tensor:
+    check_size(int(num))
+    return Tensor(np.linspace(start, stop, int(num), dtype=MODE.dtype))
+
+
+def normal(mean=0.0, std=1.0, shape=()) -> Tensor:
+    return Tensor(_rng.normal(mean, std, _shape(shape)).astype(MODE.dtype, copy=False))
+
+
+def uniform(low=0.0, high=1.0, shape=()) -> Tensor:
+    return Tensor(_rng.uniform(low, high, _shape(shape)).astype(MODE.dtype, copy=False))
+
+
+def permutation(n) -> Tensor:
+    """A shuffled index array 0..n-1 (integers, usable as x[idx])."""
+    check_size(int(n))
+    return Tensor(_rng.permutation(int(n)))

@@ -1,0 +1,709 @@
+"""The op table: every primitive's forward and its vector–Jacobian products.
+
+Vocabulary of a VJP, as in HIPS autograd: `g` is the incoming gradient,
+`ans` the op's output, then the op's inputs, then its static parameters.
+Inputs an op does not save arrive as None (or as a `Shape` when only the
+shape is needed). A VJP returns the gradient for one input; the engine sums
+it back to that input's shape, so VJPs may return broadcast shapes.
+
+VJPs are written with the ops of this module, not raw numpy, so that the
+backward pass can itself be recorded (higher-order derivatives).
+"""
+
+from __future__ import annotations
+
+from itertools import repeat
+
+import numpy as np
+
+from ..errors import EvalError, ShapeError
+from .tensor import MODE, Tensor, apply, check_size, constant, lift, shape_str
+
+
+class Op:
+    __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_ans", "variadic")
+
+    def __init__(self, name, label, forward, vjps, saves, ans, variadic):
+        self.name, self.label, self.forward = name, label, forward
+        self.vjps, self.saves, self.saves_ans = vjps, saves, ans
+        self.variadic = variadic
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+
+TABLE: dict[str, Op] = {}
+
+
+def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False):
+    """Register a primitive. `vjps` has one entry per input (None: no
+    gradient flows to it); no vjps at all makes the op non-differentiable.
+    `saves` says per input what the VJPs read: "value", "shape" or None.
+    A variadic op has one VJP that also receives `index=i`."""
+    if variadic:
+        saves = repeat(saves[0])
+    elif not saves:
+        saves = (None,) * len(vjps)
+    op = Op(name, label, forward, vjps or None, saves, ans, variadic)
+    TABLE[name] = op
+    return op
+
+
+def call(op, *args, **params):
+    return apply(op, [lift(a) for a in args], params)
+
+
+# ------------------------------------------------------------------- helpers
+
+def norm_axis(axis, ndim):
+    """None, or a sorted tuple of non-negative axes; errors name the axis."""
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < max(ndim, 1):
+            raise ShapeError(f"axis {a} is out of range for a value with {ndim} "
+                             f"dimension{'s' if ndim != 1 else ''}")
+        out.append(a % ndim if ndim else 0)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in {tuple(axes)}")
+    return tuple(sorted(out))
+
+
+def kept_shape(shape, axis):
+    """The shape a reduction over `axis` has with keepdims=True."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else n for i, n in enumerate(shape))
+
+
+def unreduce(g, shape, axis, keepdims):
+    """Spread a reduction's gradient back over the reduced axes."""
+    if not keepdims:
+        g = reshape(g, kept_shape(shape, axis))
+    return broadcast_to(g, shape)
+
+
+def swap_last(x):
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return transpose(x, tuple(axes))
+
+
+def _sum_to_forward(x, shape):
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    out = np.sum(x, axis=axes) if axes else x
+    return np.reshape(out, shape)
+
+
+# -------------------------------------------------------------- arithmetic
+
+ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+SUB = defop("SubBackward", "'-'", np.subtract,
+            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g))
+MUL = defop("MulBackward", "'*'", np.multiply,
+            lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x,
+            saves=("value", "value"))
+DIV = defop("DivBackward", "'/'", np.true_divide,
+            lambda g, ans, x, y: g / y,
+            lambda g, ans, x, y: neg(g * x) / (y * y),
+            saves=("value", "value"))
+NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g))
+
+
+def _pow_exponent_vjp(g, ans, x, y):
+    # d/dy x**y = x**y log x; at x == 0 the limit of the product is 0.
+    safe_x = where(x > 0, x, 1.0)
+    return g * where(x > 0, ans * log(safe_x), where(x == 0, 0.0, np.nan))
+
+
+POW = defop("PowBackward", "'**'", np.power,
+            lambda g, ans, x, y: g * y * x ** (y - 1.0), _pow_exponent_vjp,
+            saves=("value", "value"), ans=True)
+
+
+def _tie_weight(x, y):
+    # maximum/minimum split the gradient evenly between equal operands.
+    return where(x > y, 1.0, where(x == y, 0.5, 0.0))
+
+
+MAXIMUM = defop("MaximumBackward", "maximum", np.maximum,
+                lambda g, ans, x, y: g * _tie_weight(x, y),
+                lambda g, ans, x, y: g * _tie_weight(y, x),
+                saves=("value", "value"))
+MINIMUM = defop("MinimumBackward", "minimum", np.minimum,
+                lambda g, ans, x, y: g * _tie_weight(y, x),
+                lambda g, ans, x, y: g * _tie_weight(x, y),
+                saves=("value", "value"))
+
+# Not differentiable (no VJPs): their results are never tracked.
+FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide)
+MOD = defop("Remainder", "'%'", np.mod)
+LESS = defop("Less", "'<'", np.less)
+LESS_EQUAL = defop("LessEqual", "'<='", np.less_equal)
+GREATER = defop("Greater", "'>'", np.greater)
+GREATER_EQUAL = defop("GreaterEqual", "'>='", np.greater_equal)
+EQUAL = defop("Equal", "'=='", np.equal)
+NOT_EQUAL = defop("NotEqual", "'!='", np.not_equal)
+SIGN = defop("Sign", "sign", np.sign)
+
+
+def add(x, y): return call(ADD, x, y)
+def sub(x, y): return call(SUB, x, y)
+def mul(x, y): return call(MUL, x, y)
+def div(x, y): return call(DIV, x, y)
+def neg(x): return call(NEG, x)
+def power(x, y): return call(POW, x, y)
+def maximum(x, y): return call(MAXIMUM, x, y)
+def minimum(x, y): return call(MINIMUM, x, y)
+def sign(x): return call(SIGN, x)
+
+
+def _as_numbers(op):
+    # Comparisons give 0/1 numbers in the run's dtype, as the spec says.
+    def run(x, y):
+        out = call(op, x, y)
+        out.data = np.asarray(out.data, dtype=MODE.dtype)
+        return out
+    return run
+
+
+less, less_equal = _as_numbers(LESS), _as_numbers(LESS_EQUAL)
+greater, greater_equal = _as_numbers(GREATER), _as_numbers(GREATER_EQUAL)
+equal, not_equal = _as_numbers(EQUAL), _as_numbers(NOT_EQUAL)
+floordiv, mod = _as_numbers(FLOORDIV), _as_numbers(MOD)
+
+
+# --------------------------------------------------------------- elementwise
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+def _clip(x, low, high):
+    return np.clip(x, low, high)
+
+
+EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: g * ans, ans=True)
+LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value",))
+LOG1P = defop("Log1PBackward", "log1p", np.log1p,
+              lambda g, ans, x: g / (x + 1.0), saves=("value",))
+SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True)
+ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: g * sign(x), saves=("value",))
+SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: g * cos(x), saves=("value",))
+COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: neg(g * sin(x)), saves=("value",))
+TAN = defop("TanBackward", "tan", np.tan, lambda g, ans, x: g * (ans * ans + 1.0), ans=True)
+TANH = defop("TanhBackward", "tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans), ans=True)
+SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
+                lambda g, ans, x: g * ans * (1.0 - ans), ans=True)
+RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
+             lambda g, ans, x: g * (ans > 0), ans=True)   # relu'(0) = 0
+SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
+                 lambda g, ans, x: g * sigmoid(x), saves=("value",))
+CLIP = defop("ClampBackward", "clip", _clip,
+             lambda g, ans, x, low, high: g * _inside(x, low, high), saves=("value",))
+
+
+def _inside(x, low, high):
+    mask = np.ones(x.shape, dtype=bool)
+    if low is not None:
+        mask &= x.data >= low
+    if high is not None:
+        mask &= x.data <= high
+    return constant(mask)
+
+
+def exp(x): return call(EXP, x)
+def log(x): return call(LOG, x)
+def log1p(x): return call(LOG1P, x)
+def sqrt(x): return call(SQRT, x)
+def absolute(x): return call(ABS, x)
+def sin(x): return call(SIN, x)
+def cos(x): return call(COS, x)
+def tan(x): return call(TAN, x)
+def tanh(x): return call(TANH, x)
+def sigmoid(x): return call(SIGMOID, x)
+def relu(x): return call(RELU, x)
+def softplus(x): return call(SOFTPLUS, x)
+
+
+def clip(x, low=None, high=None):
+    if low is None and high is None:
+        raise EvalError("clip needs at least one of low and high")
+    return call(CLIP, x, low=low, high=high)
+
+
+def _where_forward(cond, x, y):
+    return np.where(cond, x, y)
+
+
+WHERE = defop("WhereBackward", "where", _where_forward,
+              None,
+              lambda g, ans, c, x, y: where(c, g, 0.0),
+              lambda g, ans, c, x, y: where(c, 0.0, g),
+              saves=("value", None, None))
+
+
+def where(cond, x, y):
+    cond = lift(cond)
+    if cond.data.dtype != bool:
+        cond = constant(cond.data != 0, dtype=bool)
+    return apply(WHERE, [cond, lift(x), lift(y)])
+
+
+# ----------------------------------------------------------------- reductions
+
+def _sum(x, axis, keepdims):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _mean(x, axis, keepdims):
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _count(shape, axis):
+    return int(np.prod([shape[a] for a in axis])) if axis is not None else int(np.prod(shape))
+
+
+def _extreme_vjp(g, ans, x, axis, keepdims):
+    # Ties share the gradient evenly (PyTorch's convention for max/min).
+    hits = constant(x.data == unreduce(constant(ans.data), x.shape, axis, keepdims).data)
+    count = np.sum(hits.data, axis=axis, keepdims=True)
+    return unreduce(g, x.shape, axis, keepdims) * hits / constant(count)
+
+
+def _prod_vjp(g, ans, x, axis, keepdims):
+    if not np.any(x.data == 0):
+        return unreduce(g, x.shape, axis, keepdims) * unreduce(ans, x.shape, axis, keepdims) / x
+    # With zeros, ans / x is undefined: multiply the other factors directly.
+    # (This branch gives first derivatives only.)
+    others = _product_of_others(x.data, axis)
+    return unreduce(g, x.shape, axis, keepdims) * constant(others)
+
+
+def _product_of_others(x, axis):
+    axes = axis if axis is not None else tuple(range(x.ndim))
+    moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
+    flat = moved.reshape(moved.shape[:moved.ndim - len(axes)] + (-1,))
+    left = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], -1), -1)
+    right = np.flip(np.cumprod(np.concatenate(
+        [np.ones_like(flat[..., :1]), np.flip(flat, -1)[..., :-1]], -1), -1), -1)
+    out = (left * right).reshape(moved.shape)
+    return np.moveaxis(out, tuple(range(-len(axes), 0)), axes)
+
+
+def _norm_forward(x, axis, keepdims, ord):
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def _norm_vjp(g, ans, x, axis, keepdims, ord):
+    if ord == 1:
+        return unreduce(g, x.shape, axis, keepdims) * sign(x)
+    # The L2 norm's gradient x/|x| is taken as 0 where the norm is 0 (PyTorch).
+    zero = ans.data == 0
+    ratio = g / where(zero, 1.0, ans) * constant(~zero)
+    return unreduce(ratio, x.shape, axis, keepdims) * x
+
+
+def _logsumexp_forward(x, axis, keepdims):
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.reshape(out, np.sum(x, axis=axis).shape)
+
+
+def _softmax_forward(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_forward(x, axis):
+    return x - _logsumexp_forward(x, axis, True)
+
+
+SUM = defop("SumBackward", "sum", _sum,
+            lambda g, ans, x, axis, keepdims: unreduce(g, x.shape, axis, keepdims),
+            saves=("shape",))
+MEAN = defop("MeanBackward", "mean", _mean,
+             lambda g, ans, x, axis, keepdims:
+                 unreduce(g, x.shape, axis, keepdims) / float(_count(x.shape, axis)),
+             saves=("shape",))
+PROD = defop("ProdBackward", "prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+             _prod_vjp, saves=("value",), ans=True)
+MAX = defop("MaxBackward", "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+            _extreme_vjp, saves=("value",), ans=True)
+MIN = defop("MinBackward", "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+            _extreme_vjp, saves=("value",), ans=True)
+NORM = defop("NormBackward", "norm", _norm_forward, _norm_vjp, saves=("value",), ans=True)
+LOGSUMEXP = defop("LogsumexpBackward", "logsumexp", _logsumexp_forward,
+                  lambda g, ans, x, axis, keepdims:
+                      unreduce(g, x.shape, axis, keepdims)
+                      * exp(x - unreduce(ans, x.shape, axis, keepdims)),
+                  saves=("value",), ans=True)
+SOFTMAX = defop("SoftmaxBackward", "softmax", _softmax_forward,
+                lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=axis, keepdims=True)),
+                ans=True)
+LOG_SOFTMAX = defop("LogSoftmaxBackward", "log_softmax", _log_softmax_forward,
+                    lambda g, ans, x, axis:
+                        g - exp(ans) * sum_(g, axis=axis, keepdims=True),
+                    ans=True)
+ARGMAX = defop("Argmax", "argmax", lambda x, axis: np.argmax(x, axis=axis))
+ARGMIN = defop("Argmin", "argmin", lambda x, axis: np.argmin(x, axis=axis))
+
+
+def _reduction(op):
+    def reduce(x, axis=None, keepdims=False):
+        x = lift(x)
+        if op is not SUM and op is not MEAN and x.size == 0:
+            raise ShapeError(f"{op.label} of an empty value")
+        return apply(op, [x], {"axis": norm_axis(axis, x.ndim), "keepdims": bool(keepdims)})
+    reduce.__name__ = op.label
+    return reduce
+
+
+sum_, mean, prod = _reduction(SUM), _reduction(MEAN), _reduction(PROD)
+max_, min_, logsumexp = _reduction(MAX), _reduction(MIN), _reduction(LOGSUMEXP)
+
+
+def norm(x, ord=2, axis=None, keepdims=False):
+    x = lift(x)
+    if ord not in (1, 2):
+        raise EvalError(f"norm supports ord=2 (the default) and ord=1, not ord={ord}")
+    return apply(NORM, [x], {"axis": norm_axis(axis, x.ndim),
+                             "keepdims": bool(keepdims), "ord": int(ord)})
+
+
+def _single_axis(x, axis):
+    (axis,) = norm_axis(axis, x.ndim) if x.ndim else (0,)
+    return axis
+
+
+def softmax(x, axis=-1):
+    x = lift(x)
+    return apply(SOFTMAX, [x], {"axis": _single_axis(x, axis)})
+
+
+def log_softmax(x, axis=-1):
+    x = lift(x)
+    return apply(LOG_SOFTMAX, [x], {"axis": _single_axis(x, axis)})
+
+
+def argmax(x, axis=None):
+    x = lift(x)
+    return apply(ARGMAX, [x], {"axis": None if axis is None else _single_axis(x, axis)})
+
+
+def argmin(x, axis=None):
+    x = lift(x)
+    return apply(ARGMIN, [x], {"axis": None if axis is None else _single_axis(x, axis)})
+
+
+# -------------------------------------------------------------------- shapes
+
+SUM_TO = defop("SumToBackward", "sum_to", _sum_to_forward,
+               lambda g, ans, x, shape: broadcast_to(g, x.shape), saves=("shape",))
+BROADCAST_TO = defop("ExpandBackward", "broadcast_to", np.broadcast_to,
+                     lambda g, ans, x, shape: sum_to(g, x.shape), saves=("shape",))
+RESHAPE = defop("ReshapeBackward", "reshape", lambda x, shape: np.reshape(x, shape),
+                lambda g, ans, x, shape: reshape(g, x.shape), saves=("shape",))
+TRANSPOSE = defop("TransposeBackward", "transpose", np.transpose,
+                  lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))))
+IDENTITY = defop("AliasBackward", "identity", lambda x: x, lambda g, ans, x: g)
+
+
+def sum_to(x, shape):
+    x = lift(x)
+    shape = tuple(shape)
+    return x if x.shape == shape else apply(SUM_TO, [x], {"shape": shape})
+
+
+def broadcast_to(x, shape):
+    x = lift(x)
+    shape = tuple(int(n) for n in shape)
+    if x.shape == shape:
+        return x
+    check_size(int(np.prod(shape)), "broadcast_to result")
+    return apply(BROADCAST_TO, [x], {"shape": shape})
+
+
+def reshape(x, shape):
+    x = lift(x)
+    shape = tuple(int(n) for n in shape)
+    if shape.count(-1) > 1:
+        raise ShapeError(f"reshape: only one dimension can be -1, got {shape_str(shape)}")
+    known = int(np.prod([n for n in shape if n != -1]))
+    if -1 in shape and known and x.size % known == 0:
+        shape = tuple(x.size // known if n == -1 else n for n in shape)
+    if int(np.prod(shape)) != x.size or any(n < 0 for n in shape):
+        raise ShapeError(f"reshape: cannot reshape a value of shape {shape_str(x.shape)} "
+                         f"({x.size} elements) into shape {shape_str(shape)}")
+    return x if x.shape == shape else apply(RESHAPE, [x], {"shape": shape})
+
+
+def transpose(x, axes=None):
+    x = lift(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the "
+                         f"{x.ndim} axes of a value of shape {shape_str(x.shape)}")
+    return apply(TRANSPOSE, [x], {"axes": axes})
+
+
+def identity(x):
+    return apply(IDENTITY, [x])
+
+
+def flatten(x):
+    x = lift(x)
+    return reshape(x, (x.size,))
+
+
+def squeeze(x, axis=None):
+    x = lift(x)
+    axes = norm_axis(axis, x.ndim)
+    if axes is None:
+        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ShapeError(f"squeeze: axis {a} of shape {shape_str(x.shape)} "
+                             "has length {x.shape[a]}, not 1")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def expand_dims(x, axis):
+    x = lift(x)
+    ndim = x.ndim + 1
+    a = int(axis)
+    if not -ndim <= a < ndim:
+        raise ShapeError(f"expand_dims: axis {a} is out of range for the result's {ndim} dimensions")
+    shape = list(x.shape)
+    shape.insert(a % ndim, 1)
+    return reshape(x, tuple(shape))
+
+
+def _slice_along(ndim, axis, index):
+    return (slice(None),) * axis + (index,) + (slice(None),) * (ndim - axis - 1)
+
+
+CONCAT = defop("CatBackward", "concat", lambda *xs, axis, offsets: np.concatenate(xs, axis=axis),
+               lambda g, ans, x, axis, offsets, index:
+                   getitem(g, _slice_along(g.ndim, axis, slice(offsets[index], offsets[index + 1]))),
+               saves=(None,), variadic=True)
+STACK = defop("StackBackward", "stack", lambda *xs, axis: np.stack(xs, axis=axis),
+              lambda g, ans, x, axis, index: getitem(g, _slice_along(g.ndim, axis, index)),
+              saves=(None,), variadic=True)
+
+
+def concat(xs, axis=0):
+    xs = [lift(x) for x in xs]
+    if not xs:
+        raise EvalError("concat needs at least one value")
+    if any(x.ndim == 0 for x in xs):
+        raise ShapeError("concat: scalars (0-d values) cannot be joined; use stack")
+    axis = _single_axis(xs[0], axis)
+    offsets = tuple(np.cumsum([0] + [x.shape[axis] if x.ndim > axis else 0 for x in xs]).tolist())
+    return apply(CONCAT, xs, {"axis": axis, "offsets": offsets})
+
+
+def stack(xs, axis=0):
+    xs = [lift(x) for x in xs]
+    if not xs:
+        raise EvalError("stack needs at least one value")
+    ndim = xs[0].ndim + 1
+    a = int(axis)
+    if not -ndim <= a < ndim:
+        raise ShapeError(f"stack: axis {a} is out of range for the result's {ndim} dimensions")
+    return apply(STACK, xs, {"axis": a % ndim})
+
+
+# ------------------------------------------------------------------ indexing
+
+def _has_array(index):
+    return any(isinstance(i, np.ndarray) for i in index)
+
+
+def _scatter_forward(g, index, shape):
+    out = np.zeros(shape, dtype=g.dtype)
+    if _has_array(index):
+        np.add.at(out, index, g)      # repeated indices add up
+    else:
+        out[index] = g
+    return out
+
+
+GETITEM = defop("IndexBackward", "indexing", lambda x, index: x[index],
+                lambda g, ans, x, index: scatter(g, index, x.shape), saves=("shape",))
+SCATTER = defop("IndexPutBackward", "index scatter", _scatter_forward,
+                lambda g, ans, x, index, shape: getitem(g, index))
+
+
+def getitem(x, index):
+    """`x[index]` where index is a tuple of ints, slices and integer/bool arrays."""
+    x = lift(x)
+    try:
+        return apply(GETITEM, [x], {"index": index})
+    except IndexError as exc:
+        raise ShapeError(f"index out of range for shape {shape_str(x.shape)}: {exc}") from None
+
+
+def scatter(g, index, shape):
+    return apply(SCATTER, [lift(g)], {"index": index, "shape": tuple(shape)})
+
+
+# ------------------------------------------------------------ linear algebra
+
+def _matmul_vjp_a(g, ans, a, b):
+    if a.ndim == 1 and b.ndim == 1:
+        return g * b
+    if a.ndim == 1:
+        return squeeze(matmul(b, expand_dims(g, -1)), -1)
+    if b.ndim == 1:
+        return expand_dims(g, -1) * b
+    return matmul(g, swap_last(b))
+
+
+def _matmul_vjp_b(g, ans, a, b):
+    if a.ndim == 1 and b.ndim == 1:
+        return g * a
+    if a.ndim == 1:
+        return expand_dims(a, -1) * expand_dims(g, -2)
+    if b.ndim == 1:
+        return squeeze(matmul(swap_last(a), expand_dims(g, -1)), -1)
+    return matmul(swap_last(a), g)
+
+
+def _matmul_forward(a, b):
+    if a.ndim >= 2 and b.ndim >= 2:
+        check_size(a.shape[-2] * b.shape[-1], "matmul result")
+    return np.matmul(a, b)
+
+
+MATMUL = defop("MmBackward", "'@'", _matmul_forward, _matmul_vjp_a, _matmul_vjp_b,
+               saves=("value", "value"))
+DOT = defop("DotBackward", "dot", np.dot, _matmul_vjp_a, _matmul_vjp_b,
+            saves=("value", "value"))
+OUTER = defop("OuterBackward", "outer", np.outer,
+              lambda g, ans, a, b: reshape(matmul(g, flatten(b)), a.shape),
+              lambda g, ans, a, b: reshape(matmul(transpose(g), flatten(a)), b.shape),
+              saves=("value", "value"))
+
+
+def matmul(a, b):
+    a, b = lift(a), lift(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"'@': operands must have at least 1 dimension, got shapes "
+                         f"{shape_str(a.shape)} and {shape_str(b.shape)} (use '*' for scalars)")
+    return apply(MATMUL, [a, b])
+
+
+def dot(a, b):
+    a, b = lift(a), lift(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        raise ShapeError(f"dot: supports 1-d and 2-d values, got shapes {shape_str(a.shape)} "
+                         f"and {shape_str(b.shape)} (use matmul for batches)")
+    return apply(DOT, [a, b])
+
+
+def outer(a, b):
+    a, b = lift(a), lift(b)
+    check_size(a.size * b.size, "outer result")
+    return apply(OUTER, [a, b])
+
+
+def _square_matrix(name, a):
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{name}: needs a square matrix, got shape {shape_str(a.shape)}")
+
+
+def _linalg(name, fn):
+    def forward(*args):
+        try:
+            return fn(*args)
+        except np.linalg.LinAlgError as exc:
+            raise EvalError(f"{name}: the matrix is singular" if "ingular" in str(exc)
+                            else f"{name}: {exc}") from None
+    return forward
+
+
+def _det_vjp(g, ans, a):
+    return expand_dims(expand_dims(g * ans, -1), -1) * swap_last(inv(a))
+
+
+def _solve_vjp_a(g, ans, a, b):
+    gb = solve(swap_last(a), g)
+    if b.ndim == 1:
+        return neg(expand_dims(gb, -1) * expand_dims(ans, -2))
+    return neg(matmul(gb, swap_last(ans)))
+
+
+INV = defop("InverseBackward", "inv", _linalg("inv", np.linalg.inv),
+            lambda g, ans, a: neg(matmul(swap_last(ans), matmul(g, swap_last(ans)))), ans=True)
+DET = defop("DetBackward", "det", _linalg("det", np.linalg.det), _det_vjp,
+            saves=("value",), ans=True)
+SOLVE = defop("SolveBackward", "solve", _linalg("solve", np.linalg.solve),
+              _solve_vjp_a, lambda g, ans, a, b: solve(swap_last(a), g),
+              saves=("value", "shape"), ans=True)
+TRACE = defop("TraceBackward", "trace", np.trace,
+              lambda g, ans, a: g * constant(np.eye(*a.shape)), saves=("shape",))
+
+
+def inv(a):
+    a = lift(a)
+    _square_matrix("inv", a)
+    return apply(INV, [a])
+
+
+def det(a):
+    a = lift(a)
+    _square_matrix("det", a)
+    return apply(DET, [a])
+
+
+def solve(a, b):
+    a, b = lift(a), lift(b)
+    _square_matrix("solve", a)
+    if b.shape[0 if b.ndim == 1 else -2:][:1] != a.shape[-1:]:
+        raise ShapeError(f"solve: right-hand side of shape {shape_str(b.shape)} does not "
+                         f"match the matrix of shape {shape_str(a.shape)}")
+    return apply(SOLVE, [a, b])
+
+
+def trace(a):
+    a = lift(a)
+    if a.ndim != 2:
+        raise ShapeError(f"trace: needs a 2-d value, got shape {shape_str(a.shape)}")
+    return apply(TRACE, [a])
+
+
+# ------------------------------------------------- operator sugar for VJPs
+
+Tensor.__add__ = lambda a, b: call(ADD, a, b)
+Tensor.__radd__ = lambda a, b: call(ADD, b, a)
+Tensor.__sub__ = lambda a, b: call(SUB, a, b)
+Tensor.__rsub__ = lambda a, b: call(SUB, b, a)
+Tensor.__mul__ = lambda a, b: call(MUL, a, b)
+Tensor.__rmul__ = lambda a, b: call(MUL, b, a)
+Tensor.__truediv__ = lambda a, b: call(DIV, a, b)
+Tensor.__rtruediv__ = lambda a, b: call(DIV, b, a)
+Tensor.__pow__ = lambda a, b: call(POW, a, b)
+Tensor.__rpow__ = lambda a, b: call(POW, b, a)
+Tensor.__matmul__ = lambda a, b: matmul(a, b)
+Tensor.__neg__ = lambda a: call(NEG, a)
+Tensor.__gt__ = lambda a, b: greater(a, b)
+Tensor.__lt__ = lambda a, b: less(a, b)
+Tensor.__ge__ = lambda a, b: greater_equal(a, b)
+Tensor.__le__ = lambda a, b: less_equal(a, b)
+Tensor.__eq__ = lambda a, b: equal(a, b)
+Tensor.__ne__ = lambda a, b: not_equal(a, b)
+Tensor.__hash__ = object.__hash__

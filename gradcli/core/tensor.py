@@ -1,0 +1,276 @@
+"""Tensors that record the operations applied to them.
+
+A `Tensor` wraps a numpy array. When recording is on and an operand is
+tracked, `apply` adds one `Node` to the graph: the op, the parents to send
+gradients to, and only the values its VJP needs. Leaves (tensors marked with
+`attach_grad`) are parents themselves; nothing else refers back to tensors,
+so a graph dies with the last tensor that reaches it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..errors import GradError, LimitError, ShapeError
+
+
+class Mode:
+    """Process-wide switches of the core (one run of a program at a time)."""
+
+    grad_enabled = True      # record ops on tracked values
+    training = False         # is_training(): true only inside `with record:`
+    dtype = np.float64       # dtype of new arrays
+    max_elements = 100_000_000
+    site = None              # opaque tag of the code now running, kept on nodes
+    detect_nan = False
+    nan_reports: list = []   # (op name, site) for non-finite values in backward
+
+
+MODE = Mode()
+
+
+class Shape:
+    """Stands in for an input whose VJP needs only its shape and dtype."""
+
+    __slots__ = ("shape", "ndim", "dtype")
+
+    def __init__(self, data):
+        self.shape = data.shape
+        self.ndim = data.ndim
+        self.dtype = data.dtype
+
+
+class Node:
+    """One recorded application of an op: what backward needs from it."""
+
+    __slots__ = ("op", "parents", "saved", "params", "ans", "in_shapes",
+                 "freed", "site", "__weakref__")
+
+    def __init__(self, op, parents, saved, params, ans, in_shapes):
+        self.op = op
+        self.parents = parents      # per input: Node, leaf Tensor, or None
+        self.saved = saved          # per input: Tensor, Shape, or None
+        self.params = params        # static keyword arguments of the op
+        self.ans = ans              # output array, kept only if the VJP uses it
+        self.in_shapes = in_shapes  # per input: shape to sum the gradient to
+        self.freed = False
+        self.site = MODE.site
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+
+class Tensor:
+    __slots__ = ("data", "node", "requires_grad", "grad_req", "_grad",
+                 "_savers", "__weakref__")
+
+    __array_priority__ = 1000   # numpy scalars defer to our operators
+
+    def __init__(self, data, node=None):
+        self.data = data
+        self.node = node
+        self.requires_grad = node is not None
+        self.grad_req = None
+        self._grad = None
+        self._savers = None
+
+    # -- facts about the value
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.node is None
+
+    @property
+    def grad_fn(self) -> str | None:
+        return self.node.op.name if self.node is not None else None
+
+    @property
+    def grad(self) -> "Tensor | None":
+        return self._grad
+
+    def __repr__(self) -> str:
+        tag = f", grad_fn={self.grad_fn}" if self.node else ""
+        return f"Tensor({self.data!r}{tag})"
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise ShapeError("len() of a scalar (0-d value)")
+        return self.data.shape[0]
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ShapeError(
+                f"the truth value of a value of shape {shape_str(self.shape)} "
+                "is ambiguous: a condition must hold exactly one element "
+                "(use any(), all(), sum() or an index)")
+        return bool(self.data.reshape(()))
+
+    # -- marking
+    def attach_grad(self, grad_req: str = "write") -> "Tensor":
+        """Make this a leaf whose gradient is kept, cut from any history."""
+        if grad_req not in ("write", "add", "null"):
+            raise GradError(f"grad_req must be 'write', 'add' or 'null', not {grad_req!r}")
+        if not np.issubdtype(self.data.dtype, np.floating):
+            self.data = self.data.astype(MODE.dtype)
+        self.node = None
+        self.requires_grad = grad_req != "null"
+        self.grad_req = grad_req
+        self._grad = Tensor(np.zeros_like(self.data))
+        return self
+
+    def detach(self) -> "Tensor":
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        if self._grad is not None:
+            self._grad.zero_()
+
+    def zero_(self) -> "Tensor":
+        check_writable(self)
+        self.data = np.zeros_like(self.data)
+        return self
+
+    # -- in place
+    def assign(self, new_data) -> None:
+        """Replace the numbers of this tensor, keeping its identity.
+
+        Arrays are never shared between tensors through a write: the new
+        numbers are a fresh array, so views and saved values stay intact.
+        """
+        check_writable(self)
+        new_data = np.asarray(new_data)
+        if new_data.shape != self.data.shape:
+            raise ShapeError(
+                f"in-place update: result of shape {shape_str(new_data.shape)} "
+                f"does not fit the target of shape {shape_str(self.data.shape)}")
+        self.data = new_data.astype(self.data.dtype, copy=False)
+
+
+def shape_str(shape) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_writable(t: Tensor) -> None:
+    """Refuse a write that would silently change a recorded gradient."""
+    if t.requires_grad and t.node is None and MODE.grad_enabled:
+        raise GradError(
+            "cannot update a leaf that has a gradient attached while recording; "
+            "do it inside `with no_grad:`")
+    if t._savers:
+        for ref in t._savers:
+            node = ref()
+            if node is not None and not node.freed:
+                where = f" at {site_str(node.site)}" if node.site is not None else ""
+                raise GradError(
+                    f"cannot write in place into this value: the recorded "
+                    f"graph still needs it for {node.op.name}{where}; run "
+                    "backward first, or compute a new value instead")
+        t._savers = None
+
+
+def site_str(site) -> str:
+    line = getattr(site, "line", None)
+    return f"line {line}" if line is not None else str(site)
+
+
+def check_size(n: int, what: str = "array") -> None:
+    if n > MODE.max_elements:
+        raise LimitError(
+            f"{what} of {n:,} elements exceeds the limit of "
+            f"{MODE.max_elements:,} (raise it with --max-elements)")
+
+
+def apply(op, args, params=None):
+    """Run `op` forward on tensors `args`, recording a node if needed."""
+    try:
+        if params:
+            out = op.forward(*[a.data for a in args], **params)
+        else:
+            out = op.forward(*[a.data for a in args])
+    except ValueError as exc:
+        raise op_shape_error(op, args, exc) from None
+    except MemoryError:
+        raise LimitError(f"{op.label}: the result does not fit in memory") from None
+    if out.size > MODE.max_elements:
+        check_size(out.size, f"the result of {op.label}")
+    if not MODE.grad_enabled or op.vjps is None:
+        return Tensor(out)
+    for a in args:
+        if a.requires_grad:
+            break
+    else:
+        return Tensor(out)
+    return Tensor(out, record(op, args, params, out))
+
+
+def record(op, args, params, out):
+    oshape = out.shape
+    parents = []
+    saved = []
+    in_shapes = []
+    for a, keep in zip(args, op.saves):
+        parents.append((a.node or a) if a.requires_grad else None)
+        ashape = a.data.shape
+        in_shapes.append(None if ashape == oshape else ashape)
+        if keep is None:
+            saved.append(None)
+        elif keep == "shape":
+            saved.append(Shape(a.data))
+        else:
+            saved.append(a)
+    node = Node(op, parents, saved, params, out if op.saves_ans else None, in_shapes)
+    for a, keep in zip(args, op.saves):
+        if keep == "value":
+            remember_saver(a, node)
+    return node
+
+
+def remember_saver(t: Tensor, node: Node) -> None:
+    savers = t._savers
+    if savers is None:
+        t._savers = [weakref.ref(node)]
+        return
+    if len(savers) >= 4:   # forget graphs that were freed or collected
+        savers[:] = [r for r in savers if (n := r()) is not None and not n.freed]
+    savers.append(weakref.ref(node))
+
+
+def op_shape_error(op, args, exc) -> ShapeError:
+    shapes = " and ".join(shape_str(a.data.shape) for a in args)
+    detail = str(exc)
+    if "broadcast" in detail:
+        return ShapeError(f"{op.label}: shapes {shapes} do not broadcast together")
+    if "mismatch" in detail or "aligned" in detail or "matmul" in detail:
+        return ShapeError(f"{op.label}: shapes {shapes} are not aligned "
+                          f"(inner dimensions differ)")
+    return ShapeError(f"{op.label} on shapes {shapes}: {detail}")
+
+
+@contextmanager
+def grad_mode(enabled: bool, training: bool | None = None):
+    """`with no_grad:` (False) / `with record:` (True, training)."""
+    old = MODE.grad_enabled, MODE.training
+    MODE.grad_enabled = enabled
+    if training is not None:
+        MODE.training = training
+    try:
+        yield
+    finally:
+        MODE.grad_enabled, MODE.training = old
+
+
+def constant(value, dtype=None) -> Tensor:
+    """An untracked tensor holding `value` in the run's dtype."""
+    return Tensor(np.asarray(value, dtype=dtype or MODE.dtype))
+
+
+def lift(value) -> Tensor:
+    return value if isinstance(value, Tensor) else constant(value)

@@ -1,0 +1,1 @@
+"""The .ag grammar files; installed as the resource package gradcli.grammar."""
