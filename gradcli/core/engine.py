@@ -90,7 +90,8 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
     targets = None if inputs is None else {id(t.node or t): t for t in inputs}
     useful = None if targets is None else _leading_to(order, targets)
     watch = _NanWatch()
-    with grad_mode(create_graph), np.errstate(all="call"):
+    # Underflow makes zeros or subnormals, not NaN/Inf: it is no finding.
+    with grad_mode(create_graph), np.errstate(all="call", under="ignore"):
         old_call = np.seterrcall(watch)
         try:
             for node in order:

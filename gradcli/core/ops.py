@@ -66,7 +66,8 @@ def norm_axis(axis, ndim):
         if not -ndim <= a < max(ndim, 1):
             raise ShapeError(f"axis {a} is out of range for a value with {ndim} "
                              f"dimension{'s' if ndim != 1 else ''}")
-        out.append(a % ndim if ndim else 0)
+        if ndim:    # a 0-d value has no axes: reducing "along" it is the identity
+            out.append(a % ndim)
     if len(set(out)) != len(out):
         raise ShapeError(f"repeated axis in {tuple(axes)}")
     return tuple(sorted(out))
@@ -475,7 +476,7 @@ def squeeze(x, axis=None):
     for a in axes:
         if x.shape[a] != 1:
             raise ShapeError(f"squeeze: axis {a} of shape {shape_str(x.shape)} "
-                             "has length {x.shape[a]}, not 1")
+                             f"has length {x.shape[a]}, not 1")
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
@@ -527,16 +528,11 @@ def stack(xs, axis=0):
 
 # ------------------------------------------------------------------ indexing
 
-def _has_array(index):
-    return any(isinstance(i, np.ndarray) for i in index)
-
-
 def _scatter_forward(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
-    if _has_array(index):
-        np.add.at(out, index, g)      # repeated indices add up
-    else:
-        out[index] = g
+    # add.at takes every index form (a bare int or array, a tuple, a mask)
+    # and adds up repeated indices, where `out[index] = g` keeps the last.
+    np.add.at(out, index, g)
     return out
 
 
@@ -640,8 +636,17 @@ def _det_vjp(g, ans, a):
     return expand_dims(expand_dims(g * ans, -1), -1) * swap_last(inv(a))
 
 
+def _solve_transposed(g, a, b):
+    """The gradient for b: solve(aᵀ, g). A vector b solved against a batch
+    of matrices gives a batch of vectors, which solve would read as one
+    matrix, so those go in as columns."""
+    if b.ndim == 1 and a.ndim > 2:
+        return squeeze(solve(swap_last(a), expand_dims(g, -1)), -1)
+    return solve(swap_last(a), g)
+
+
 def _solve_vjp_a(g, ans, a, b):
-    gb = solve(swap_last(a), g)
+    gb = _solve_transposed(g, a, b)
     if b.ndim == 1:
         return neg(expand_dims(gb, -1) * expand_dims(ans, -2))
     return neg(matmul(gb, swap_last(ans)))
@@ -652,7 +657,7 @@ INV = defop("InverseBackward", "inv", _linalg("inv", np.linalg.inv),
 DET = defop("DetBackward", "det", _linalg("det", np.linalg.det), _det_vjp,
             saves=("value",), ans=True)
 SOLVE = defop("SolveBackward", "solve", _linalg("solve", np.linalg.solve),
-              _solve_vjp_a, lambda g, ans, a, b: solve(swap_last(a), g),
+              _solve_vjp_a, lambda g, ans, a, b: _solve_transposed(g, a, b),
               saves=("value", "shape"), ans=True)
 TRACE = defop("TraceBackward", "trace", np.trace,
               lambda g, ans, a: g * constant(np.eye(*a.shape)), saves=("shape",))

@@ -1,0 +1,399 @@
+"""The seam between the language and the terminal edge.
+
+Run a program with inputs and get plain results back: printed values,
+variables, gradients, finite-difference checks, the recorded graph. Nothing
+here prints; errors are `GradcliError`s carrying spans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from .core import creation, engine
+from .core.tensor import MODE, Node, Tensor, shape_str
+from .errors import DataError, EvalError, GradcliError, GradError, ShapeError
+from .lang import ast as A
+from .lang.interpreter import Interpreter, declared_inputs
+from .lang.parser import parse
+from .lang.values import to_tensor, type_name
+
+DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+@dataclass
+class Options:
+    dtype: str = "float64"
+    seed: int = creation.DEFAULT_SEED
+    max_steps: int = 10_000_000
+    max_elements: int = 100_000_000
+    detect_nan: bool = False
+
+
+@dataclass
+class Shown:
+    """A value as it was when shown: arrays are snapshots."""
+
+    value: object                 # np.ndarray for arrays, else a plain value
+    grad_fn: Optional[str] = None
+    is_array: bool = False
+
+
+@dataclass
+class RunResult:
+    interp: Interpreter
+    printed: list[list[Shown]]
+    variables: dict[str, Shown]
+    grads: dict[str, np.ndarray]
+    result: Optional[Shown]
+    warnings: list[str]
+
+
+@dataclass
+class GradResult:
+    value: Optional[Shown]
+    values: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    head: Optional[np.ndarray]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    vars: dict[str, dict]         # name -> max_abs_err, max_rel_err, checked, size
+    rtol: float
+    atol: float
+
+
+@dataclass
+class GraphNode:
+    label: str                    # op name (MulBackward) or variable name
+    shape: tuple
+    children: list["GraphNode"]
+    ident: int                    # stable id within one graph
+    repeat: bool = False          # already shown elsewhere in the tree
+
+
+def configure(options: Options) -> None:
+    if options.dtype not in DTYPES:
+        raise DataError(f"unknown dtype '{options.dtype}' (use float32 or float64)")
+    MODE.dtype = DTYPES[options.dtype]
+    MODE.max_elements = options.max_elements
+    MODE.detect_nan = options.detect_nan
+    MODE.grad_enabled, MODE.training = True, False
+    MODE.nan_reports = []
+    creation.seed(options.seed)
+    np.seterr(all="ignore")   # forward NaN/Inf are values, not warnings
+
+
+def load(source: str) -> A.Program:
+    return parse(source)
+
+
+def snapshot(value) -> Shown:
+    if isinstance(value, Tensor):
+        return Shown(np.asarray(value.data), value.grad_fn, True)
+    if isinstance(value, (np.generic,)):
+        return Shown(value.item())
+    if callable(value) and not isinstance(value, (str, bool, int, float, tuple)):
+        return Shown(f"<{type_name(value)}>")
+    return Shown(value)
+
+
+def input_array(name: str, value) -> Tensor:
+    """A JSON value bound to an input: numbers or nested lists of numbers."""
+    try:
+        data = np.array(_decode_non_finite(value), dtype=MODE.dtype)
+    except (ValueError, TypeError):
+        raise DataError(f"input '{name}': expected a number or a (rectangular) nested "
+                        "list of numbers") from None
+    return Tensor(data)
+
+
+def _decode_non_finite(value):
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, str) and value in ("nan", "inf", "-inf", "Infinity", "-Infinity", "NaN"):
+        return float(value.replace("Infinity", "inf").replace("NaN", "nan"))
+    if isinstance(value, list):
+        return [_decode_non_finite(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError
+    return value
+
+
+def _prepare(program, inputs, options, track, on_print):
+    configure(options)
+    interp = Interpreter(max_steps=options.max_steps, on_print=on_print)
+    declared = declared_inputs(program)
+    given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
+    if declared:
+        unknown = [n for n in given if n not in declared]
+        if unknown:
+            raise DataError(f"unknown input '{unknown[0]}': the program declares "
+                            f"{_names(declared)}")
+        interp.inputs = given
+        interp.track = set(track)
+    else:
+        for name, value in given.items():
+            interp.globals.vars[name] = value.attach_grad() if name in track else value
+            interp.input_values[name] = value
+    return interp, declared
+
+
+def _names(names):
+    return ", ".join(f"'{n}'" for n in names) if names else "no inputs"
+
+
+def _finish(interp) -> list[str]:
+    return list(MODE.nan_reports)
+
+
+def run(program: A.Program, inputs=None, options: Options | None = None,
+        on_print: Callable[[list[Shown]], None] | None = None) -> RunResult:
+    """Run a program; `on_print` receives each print as it happens."""
+    options = options or Options()
+    printed: list[list[Shown]] = []
+
+    def record_print(values, span):
+        shown = [snapshot(v) for v in values]
+        printed.append(shown)
+        if on_print is not None:
+            on_print(shown)
+
+    interp, _ = _prepare(program, inputs, options, (), record_print)
+    interp.run(program)
+    return RunResult(interp, printed, variables_of(interp), grads_of(interp),
+                     None if interp.last_value is None else snapshot(interp.last_value),
+                     _finish(interp))
+
+
+def variables_of(interp) -> dict[str, Shown]:
+    out = {}
+    for name, value in interp.globals.vars.items():
+        if isinstance(value, (Tensor, int, float, bool, tuple)) and not name.startswith("_"):
+            out[name] = snapshot(value)
+    return out
+
+
+def grads_of(interp) -> dict[str, np.ndarray]:
+    """Every variable that keeps a gradient (a leaf with attach_grad)."""
+    return {name: np.asarray(value._grad.data)
+            for name, value in interp.globals.vars.items()
+            if isinstance(value, Tensor) and value._grad is not None}
+
+
+def _wrt_names(declared, inputs, wrt):
+    if wrt:
+        return list(wrt)
+    if declared:
+        return list(declared)
+    return list(inputs or {})
+
+
+def _result_tensor(interp, of):
+    if of:
+        if of not in interp.globals.vars:
+            raise DataError(f"--of: the program has no variable '{of}'")
+        return to_tensor(interp.globals.vars[of], f"--of {of}")
+    if interp.last_value is not None:
+        return to_tensor(interp.last_value, "the program's result")
+    return None
+
+
+def _wrt_tensor(interp, name) -> Tensor:
+    value = interp.input_values.get(name)
+    if value is None:
+        value = interp.globals.vars.get(name)
+    if value is None:
+        raise DataError(f"--wrt: the program has no variable or input '{name}'")
+    if not isinstance(value, Tensor):
+        raise DataError(f"--wrt: '{name}' is a {type_name(value)}, not an array")
+    return value
+
+
+def gradient(program: A.Program, inputs=None, options: Options | None = None,
+             wrt=None, of=None, head=None) -> GradResult:
+    """d(head · result)/d(each wrt variable).
+
+    A program that runs its own backward (MXNet style) reports the gradients
+    that backward left in `.grad`; otherwise the result — `--of NAME` or the
+    last top-level expression — is differentiated here.
+    """
+    options = options or Options()
+    names = _wrt_names(declared_inputs(program), inputs, wrt)
+    interp, _ = _prepare(program, inputs, options, names, None)
+    interp.run(program)
+    result = _result_tensor(interp, of)
+    targets = {name: _wrt_tensor(interp, name) for name in names}
+    if interp.backward_ran and of is None:
+        if head is not None:
+            raise DataError("--head cannot be used: the program runs its own backward "
+                            "(remove the backward call, or its head argument)")
+        output, used_head = interp.last_backward
+        value = result if result is not None else output
+        grads = {}
+        for name, t in targets.items():
+            if t._grad is None:
+                raise GradError(f"'{name}' has no gradient: the program never calls "
+                                f"attach_grad({name})")
+            grads[name] = np.asarray(t._grad.data)
+        return GradResult(snapshot(value) if value is not None else None,
+                          {n: np.asarray(t.data) for n, t in targets.items()}, grads,
+                          None if used_head is None else to_tensor(used_head).data,
+                          _finish(interp))
+    if result is None:
+        raise EvalError("nothing to differentiate: the program ends without an expression; "
+                        "end it with the value to differentiate or name it with --of")
+    head_t = None
+    if head is not None:
+        head_t = input_array("--head", head)
+        if head_t.shape != result.shape:
+            raise ShapeError(f"--head has shape {shape_str(head_t.shape)} but the result "
+                             f"has shape {shape_str(result.shape)}")
+    untracked = [n for n, t in targets.items() if not t.requires_grad]
+    if untracked:
+        raise GradError(f"cannot differentiate with respect to '{untracked[0]}': it is not "
+                        "tracked; declare it with `input` or call attach_grad on it")
+    if result.requires_grad:
+        found = engine.run_backward([result], [head_t], inputs=list(targets.values()))
+    else:
+        found = [None] * len(targets)
+    grads = {name: (np.asarray(g.data) if g is not None else np.zeros_like(t.data))
+             for (name, t), g in zip(targets.items(), found)}
+    return GradResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
+                      grads, None if head_t is None else head_t.data, _finish(interp))
+
+
+# ------------------------------------------------------------------ check
+
+def check(program: A.Program, inputs=None, options: Options | None = None,
+          wrt=None, of=None, head=None, rtol: float = 1e-5, atol: float = 1e-6,
+          max_points: int = 256) -> CheckResult:
+    """Autodiff gradients against central finite differences in float64.
+
+    Finite differences re-run the whole program with one input element moved
+    by ±h, so only inputs can be checked; inputs with more than
+    `max_points` elements are checked at that many random elements.
+    """
+    options = options or Options()
+    ad = gradient(program, inputs, options, wrt, of, head)
+    wide = Options(**{**options.__dict__, "dtype": "float64"})
+    base, declared = _input_arrays(program, inputs, wide)
+    names = list(ad.grads)
+    for name in names:
+        if name not in base:
+            raise DataError(f"check: '{name}' is not an input of the program; finite "
+                            "differences can only move inputs")
+    rng = np.random.default_rng(0)
+    report = {}
+    ok = True
+    for name in names:
+        x = base[name]
+        auto = np.asarray(ad.grads[name], dtype=np.float64)
+        points = np.arange(x.size) if x.size <= max_points else \
+            np.sort(rng.choice(x.size, max_points, replace=False))
+        worst_abs = worst_rel = 0.0
+        for flat in points:
+            step = 6e-6 * max(1.0, abs(float(x.flat[flat])))
+            plus, minus = x.copy(), x.copy()
+            plus.flat[flat] += step
+            minus.flat[flat] -= step
+            f_plus = _objective(program, {**base, name: plus}, wide, of, head)
+            f_minus = _objective(program, {**base, name: minus}, wide, of, head)
+            numeric = (f_plus - f_minus) / (2 * step)
+            exact = float(auto.flat[flat])
+            err = abs(exact - numeric)
+            scale = max(abs(exact), abs(numeric))
+            if not np.isfinite(err) or err > atol + rtol * scale:
+                ok = False
+            worst_abs = max(worst_abs, err) if np.isfinite(err) else float("inf")
+            rel = err / scale if scale > 0 else 0.0
+            worst_rel = max(worst_rel, rel) if np.isfinite(rel) else float("inf")
+        report[name] = {"max_abs_err": worst_abs, "max_rel_err": worst_rel,
+                        "checked": int(len(points)), "size": int(x.size)}
+    return CheckResult(ok, report, rtol, atol)
+
+
+def _input_arrays(program, inputs, options):
+    """Every input's numbers: given ones, and defaults as the program made them."""
+    interp, declared = _prepare(program, inputs, options, (), None)
+    interp.run(program)
+    if declared:
+        return {n: np.array(interp.input_data[n], dtype=np.float64) for n in declared
+                if n in interp.input_data}, declared
+    return {n: np.array(t.data, dtype=np.float64)
+            for n, t in interp.input_values.items()}, declared
+
+
+def _objective(program, inputs, options, of, head) -> float:
+    """sum(head * output): the scalar whose gradient backward computes."""
+    interp, _ = _prepare(program, inputs, options, (), None)
+    interp.run(program)
+    output, used_head = None, head
+    if interp.backward_ran and of is None:
+        output, program_head = interp.last_backward
+        used_head = None if program_head is None else to_tensor(program_head).data
+    if output is None:
+        output = _result_tensor(interp, of)
+    if output is None:
+        raise EvalError("nothing to check: the program ends without an expression")
+    value = to_tensor(output).data.astype(np.float64)
+    if used_head is None:
+        return float(np.sum(value))
+    return float(np.sum(np.asarray(used_head, dtype=np.float64) * value))
+
+
+# ------------------------------------------------------------------ graph
+
+def graph(program: A.Program, inputs=None, options: Options | None = None,
+          wrt=None, of=None, max_nodes: int = 500) -> GraphNode:
+    """The recorded graph of the result, as a tree from the result down.
+
+    A node reached a second time is listed again with `repeat=True` and no
+    children, so shared subgraphs are shown once.
+    """
+    options = options or Options()
+    names = _wrt_names(declared_inputs(program), inputs, wrt)
+    interp, _ = _prepare(program, inputs, options, names, None)
+    interp.run(program)
+    result = _result_tensor(interp, of)
+    if result is None and interp.last_backward is not None:
+        result = interp.last_backward[0]
+    if result is None:
+        raise EvalError("no result to draw: end the program with an expression "
+                        "or name a variable with --of")
+    leaf_names = {id(v): n for n, v in {**interp.input_values, **interp.globals.vars}.items()
+                  if isinstance(v, Tensor)}
+    if result.node is None:
+        label = leaf_names.get(id(result), "value") + ("" if result.requires_grad else " (untracked)")
+        return GraphNode(label, tuple(result.shape), [], 0)
+    ids: dict[int, int] = {}
+    root = GraphNode(result.node.op.name, tuple(result.shape), [], 0)
+    ids[id(result.node)] = 0
+    stack = [(result.node, root)]
+    while stack:
+        node, shown = stack.pop()
+        for i, parent in enumerate(node.parents):
+            if parent is None:
+                continue
+            shape = node.in_shapes[i] or shown.shape
+            if type(parent) is Node:
+                seen = id(parent) in ids
+                if not seen:
+                    ids[id(parent)] = len(ids)
+                child = GraphNode(parent.op.name, tuple(shape), [], ids[id(parent)], seen)
+                if not seen and len(ids) <= max_nodes:
+                    stack.append((parent, child))
+            else:
+                key = id(parent)
+                seen = key in ids
+                if not seen:
+                    ids[key] = len(ids)
+                child = GraphNode(leaf_names.get(key, "leaf"), tuple(parent.shape), [],
+                                  ids[key], seen)
+            shown.children.append(child)
+    return root

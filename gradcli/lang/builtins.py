@@ -1,0 +1,442 @@
+"""The built-in functions of the language (SPEC section 3).
+
+Each entry adapts the language's loose calling conventions (shapes as
+`f(2, 5)` or `f((2, 5))`, whole-number floats as ints, PyTorch and MXNet
+keyword aliases) to one core function. `x.f(a)` calls `f(x, a)`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import autodiff, creation, ops
+from ..core.tensor import MODE, Tensor, constant
+from ..errors import EvalError, GradError
+from .values import (Builtin, Context, to_axis, to_int, to_number, to_shape,
+                     to_tensor, type_name)
+
+BUILTINS: dict[str, object] = {}
+
+
+def builtin(*names, method=True):
+    def register(fn):
+        for name in names:
+            BUILTINS[name] = Builtin(name, fn, method)
+        return fn
+    return register
+
+
+def _pick(kwargs, *aliases, default=None):
+    """The value of the first alias given (axis/dim, keepdims/keepdim...)."""
+    found = [a for a in aliases if a in kwargs]
+    if len(found) > 1:
+        raise EvalError(f"give only one of {', '.join(found)}")
+    return kwargs.pop(found[0]) if found else default
+
+
+def _no_more(name, kwargs):
+    if kwargs:
+        raise EvalError(f"{name}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+
+
+# ------------------------------------------------------------------ creation
+
+@builtin("array", "tensor", "asarray")
+def _array(value, dtype=None, **kwargs):
+    return Tensor(to_tensor(value, "array").data.astype(MODE.dtype))
+
+
+@builtin("zeros", method=False)
+def _zeros(*shape, **kwargs):
+    return creation.zeros(to_shape(shape or (_pick(kwargs, "shape", default=()),)))
+
+
+@builtin("ones", method=False)
+def _ones(*shape, **kwargs):
+    return creation.ones(to_shape(shape or (_pick(kwargs, "shape", default=()),)))
+
+
+@builtin("full", method=False)
+def _full(shape, value):
+    return creation.full(to_shape((shape,)), to_number(value, "full value"))
+
+
+@builtin("zeros_like")
+def _zeros_like(x):
+    return creation.zeros(to_tensor(x).shape)
+
+
+@builtin("ones_like")
+def _ones_like(x):
+    return creation.ones(to_tensor(x).shape)
+
+
+@builtin("eye", method=False)
+def _eye(n, m=None):
+    return creation.eye(to_int(n, "eye size"), None if m is None else to_int(m, "eye size"))
+
+
+@builtin("arange", method=False)
+def _arange(start, stop=None, step=1.0):
+    return creation.arange(to_number(start, "arange start"),
+                           None if stop is None else to_number(stop, "arange stop"),
+                           to_number(step, "arange step"))
+
+
+@builtin("linspace", method=False)
+def _linspace(start, stop, num=50):
+    return creation.linspace(to_number(start), to_number(stop), to_int(num, "linspace num"))
+
+
+@builtin("randn", method=False)
+def _randn(*shape):
+    return creation.normal(0.0, 1.0, to_shape(shape))
+
+
+@builtin("normal", method=False)
+def _normal(*args, **kwargs):
+    mean = _pick(kwargs, "mean", "loc", default=args[0] if len(args) > 0 else 0.0)
+    std = _pick(kwargs, "std", "scale", default=args[1] if len(args) > 1 else 1.0)
+    shape = _pick(kwargs, "shape", "size", default=args[2] if len(args) > 2 else ())
+    _no_more("normal", kwargs)
+    return creation.normal(to_number(mean, "mean"), to_number(std, "std"), to_shape((shape,)))
+
+
+@builtin("uniform", "rand", method=False)
+def _uniform(*args, **kwargs):
+    low = _pick(kwargs, "low", default=args[0] if len(args) > 0 else 0.0)
+    high = _pick(kwargs, "high", default=args[1] if len(args) > 1 else 1.0)
+    shape = _pick(kwargs, "shape", "size", default=args[2] if len(args) > 2 else ())
+    _no_more("uniform", kwargs)
+    return creation.uniform(to_number(low, "low"), to_number(high, "high"), to_shape((shape,)))
+
+
+@builtin("seed", method=False)
+def _seed(n):
+    creation.seed(to_int(n, "seed"))
+
+
+@builtin("permutation", "randperm", method=False)
+def _permutation(n):
+    return creation.permutation(to_int(n, "permutation size"))
+
+
+@builtin("range", method=False)
+def _range(*args):
+    if not 1 <= len(args) <= 3:
+        raise EvalError(f"range() takes 1 to 3 arguments, got {len(args)}")
+    bounds = [to_int(a, "range bound") for a in args]
+    if len(bounds) == 3 and bounds[2] == 0:
+        raise EvalError("range() step must not be zero")
+    return range(*bounds)
+
+
+# --------------------------------------------------------------------- shape
+
+@builtin("reshape", "view")
+def _reshape(x, *shape, **kwargs):
+    shape = shape or (_pick(kwargs, "shape", "newshape"),)
+    return ops.reshape(to_tensor(x), to_shape(shape))
+
+
+@builtin("transpose", "permute")
+def _transpose(x, *axes, **kwargs):
+    axes = axes or (_pick(kwargs, "axes"),)
+    axes = None if axes == (None,) else to_shape(axes, "axes")
+    return ops.transpose(to_tensor(x), axes)
+
+
+@builtin("flatten", "ravel")
+def _flatten(x):
+    return ops.flatten(to_tensor(x))
+
+
+@builtin("squeeze")
+def _squeeze(x, axis=None, **kwargs):
+    axis = _pick(kwargs, "dim", default=axis)
+    return ops.squeeze(to_tensor(x), to_axis(axis))
+
+
+@builtin("expand_dims", "unsqueeze")
+def _expand_dims(x, axis=None, **kwargs):
+    axis = _pick(kwargs, "dim", default=axis)
+    if axis is None:
+        raise EvalError("expand_dims needs an axis")
+    return ops.expand_dims(to_tensor(x), to_int(axis, "axis"))
+
+
+@builtin("broadcast_to", "expand")
+def _broadcast_to(x, *shape, **kwargs):
+    shape = shape or (_pick(kwargs, "shape"),)
+    return ops.broadcast_to(to_tensor(x), to_shape(shape))
+
+
+def _sequence(items, name):
+    if len(items) == 1 and isinstance(items[0], (list, tuple)):
+        items = items[0]
+    elif len(items) == 1 and isinstance(items[0], Tensor):
+        x = items[0]
+        if x.ndim == 0:
+            raise EvalError(f"{name} needs a list of arrays, not a scalar")
+        items = [ops.getitem(x, (i,)) for i in range(x.shape[0])]
+    return [to_tensor(v, f"{name} item") for v in items]
+
+
+@builtin("concat", "concatenate", "cat", method=False)
+def _concat(*items, **kwargs):
+    axis = _pick(kwargs, "axis", "dim", default=0)
+    _no_more("concat", kwargs)
+    return ops.concat(_sequence(items, "concat"), to_int(axis, "axis"))
+
+
+@builtin("stack", method=False)
+def _stack(*items, **kwargs):
+    axis = _pick(kwargs, "axis", "dim", default=0)
+    _no_more("stack", kwargs)
+    return ops.stack(_sequence(items, "stack"), to_int(axis, "axis"))
+
+
+@builtin("shape")
+def _shape(x):
+    return tuple(to_tensor(x).shape)
+
+
+@builtin("size", "numel")
+def _size(x):
+    return int(to_tensor(x).size)
+
+
+@builtin("len", method=False)
+def _len(x):
+    if isinstance(x, (tuple, list, str)):
+        return len(x)
+    return len(to_tensor(x))
+
+
+# --------------------------------------------------------------- elementwise
+
+def _unary(fn):
+    return lambda x: fn(to_tensor(x))
+
+
+for _name, _fn in [("exp", ops.exp), ("log", ops.log), ("log1p", ops.log1p),
+                   ("sqrt", ops.sqrt), ("abs", ops.absolute), ("sign", ops.sign),
+                   ("sin", ops.sin), ("cos", ops.cos), ("tan", ops.tan),
+                   ("tanh", ops.tanh), ("sigmoid", ops.sigmoid), ("relu", ops.relu),
+                   ("softplus", ops.softplus)]:
+    BUILTINS[_name] = Builtin(_name, _unary(_fn))
+
+
+@builtin("maximum")
+def _maximum(x, y):
+    return ops.maximum(to_tensor(x), to_tensor(y))
+
+
+@builtin("minimum")
+def _minimum(x, y):
+    return ops.minimum(to_tensor(x), to_tensor(y))
+
+
+@builtin("pow", "power")
+def _pow(x, y):
+    return ops.power(to_tensor(x), to_tensor(y))
+
+
+@builtin("clip", "clamp")
+def _clip(x, low=None, high=None, **kwargs):
+    low = _pick(kwargs, "min", "a_min", default=low)
+    high = _pick(kwargs, "max", "a_max", default=high)
+    _no_more("clip", kwargs)
+    return ops.clip(to_tensor(x), None if low is None else to_number(low, "clip low"),
+                    None if high is None else to_number(high, "clip high"))
+
+
+@builtin("where", method=False)
+def _where(cond, x, y):
+    return ops.where(to_tensor(cond), to_tensor(x), to_tensor(y))
+
+
+# ---------------------------------------------------------------- reductions
+
+def _reducer(fn, name):
+    def reduce(x, axis=None, keepdims=False, **kwargs):
+        axis = _pick(kwargs, "dim", default=axis)
+        keepdims = _pick(kwargs, "keepdim", default=keepdims)
+        _no_more(name, kwargs)
+        return fn(to_tensor(x), to_axis(axis), bool(keepdims))
+    return reduce
+
+
+for _name, _fn in [("sum", ops.sum_), ("mean", ops.mean), ("prod", ops.prod),
+                   ("max", ops.max_), ("min", ops.min_), ("logsumexp", ops.logsumexp)]:
+    BUILTINS[_name] = Builtin(_name, _reducer(_fn, _name))
+
+
+@builtin("norm")
+def _norm(x, ord=2, axis=None, keepdims=False, **kwargs):
+    ord = _pick(kwargs, "p", default=ord)
+    axis = _pick(kwargs, "dim", default=axis)
+    keepdims = _pick(kwargs, "keepdim", default=keepdims)
+    _no_more("norm", kwargs)
+    return ops.norm(to_tensor(x), to_number(ord, "ord"), to_axis(axis), bool(keepdims))
+
+
+def _along(fn, name):
+    def run(x, axis=-1, **kwargs):
+        axis = _pick(kwargs, "dim", default=axis)
+        _no_more(name, kwargs)
+        return fn(to_tensor(x), to_int(axis, "axis"))
+    return run
+
+
+BUILTINS["softmax"] = Builtin("softmax", _along(ops.softmax, "softmax"))
+BUILTINS["log_softmax"] = Builtin("log_softmax", _along(ops.log_softmax, "log_softmax"))
+
+
+def _arg_extreme(fn, name):
+    def run(x, axis=None, **kwargs):
+        axis = _pick(kwargs, "dim", default=axis)
+        _no_more(name, kwargs)
+        return fn(to_tensor(x), None if axis is None else to_int(axis, "axis"))
+    return run
+
+
+BUILTINS["argmax"] = Builtin("argmax", _arg_extreme(ops.argmax, "argmax"))
+BUILTINS["argmin"] = Builtin("argmin", _arg_extreme(ops.argmin, "argmin"))
+
+
+@builtin("any")
+def _any(x):
+    return constant(float(np.any(to_tensor(x).data)))
+
+
+@builtin("all")
+def _all(x):
+    return constant(float(np.all(to_tensor(x).data)))
+
+
+# ------------------------------------------------------------ linear algebra
+
+for _name, _fn in [("dot", ops.dot), ("matmul", ops.matmul), ("mm", ops.matmul),
+                   ("outer", ops.outer), ("solve", ops.solve)]:
+    BUILTINS[_name] = Builtin(_name, (lambda f: lambda a, b: f(to_tensor(a), to_tensor(b)))(_fn))
+
+for _name, _fn in [("inv", ops.inv), ("det", ops.det), ("trace", ops.trace)]:
+    BUILTINS[_name] = Builtin(_name, _unary(_fn))
+
+
+# ------------------------------------------------------------------ autodiff
+
+def _tensor_arg(x, name) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise EvalError(f"{name} needs an array, not a {type_name(x)}")
+    return x
+
+
+@builtin("attach_grad", "requires_grad_")
+def _attach_grad(x, grad_req="write", **kwargs):
+    kwargs.pop("requires_grad", None)
+    _no_more("attach_grad", kwargs)
+    return _tensor_arg(x, "attach_grad").attach_grad(str(grad_req))
+
+
+@builtin("backward")
+def _backward(y, head=None, retain_graph=False, create_graph=False, **kwargs):
+    head = _pick(kwargs, "out_grad", "gradient", "head_grads", default=head)
+    _no_more("backward", kwargs)
+    autodiff.backward(_tensor_arg(y, "backward"), None if head is None else to_tensor(head, "head"),
+                      retain_graph=bool(retain_graph), create_graph=bool(create_graph))
+
+
+@builtin("detach")
+def _detach(x):
+    return to_tensor(x).detach()
+
+
+@builtin("copy", "clone")
+def _copy(x):
+    x = to_tensor(x)
+    return ops.identity(x) if x.requires_grad else Tensor(x.data)
+
+
+@builtin("zero_grad")
+def _zero_grad(x):
+    x = _tensor_arg(x, "zero_grad")
+    if x.grad is None:
+        raise GradError("zero_grad: this value has no gradient; call attach_grad on it first")
+    x.zero_grad()
+
+
+@builtin("zero_")
+def _zero_(x):
+    _tensor_arg(x, "zero_").zero_()
+    return x
+
+
+def _function_arg(f, name):
+    if not callable(f) or isinstance(f, (Tensor, Context)):
+        raise EvalError(f"{name} needs a function, not a {type_name(f)}")
+    return f
+
+
+@builtin("grad", method=False)
+def _grad(f, argnum=0):
+    return autodiff.grad(_function_arg(f, "grad"), to_int(argnum, "argnum"))
+
+
+@builtin("jacobian", method=False)
+def _jacobian(f, argnum=0):
+    return autodiff.jacobian(_function_arg(f, "jacobian"), to_int(argnum, "argnum"))
+
+
+@builtin("hessian", method=False)
+def _hessian(f, argnum=0):
+    return autodiff.hessian(_function_arg(f, "hessian"), to_int(argnum, "argnum"))
+
+
+@builtin("jvp", method=False)
+def _jvp(f, x, v):
+    return autodiff.jvp(_function_arg(f, "jvp"), to_tensor(x, "jvp point"),
+                        to_tensor(v, "jvp tangent"))
+
+
+@builtin("is_training", method=False)
+def _is_training():
+    return MODE.training
+
+
+@builtin("grad_fn")
+def _grad_fn(y):
+    return _tensor_arg(y, "grad_fn").grad_fn
+
+
+# ------------------------------------------------------------------- scalars
+
+@builtin("asscalar", "item")
+def _item(x):
+    x = to_tensor(x)
+    if x.size != 1:
+        raise EvalError(f"item: needs exactly one element, got shape {tuple(x.shape)}")
+    return x.data.reshape(()).item()
+
+
+@builtin("float")
+def _float(x):
+    return float(to_number(x, "float"))
+
+
+@builtin("int")
+def _int(x):
+    return int(to_number(x, "int"))
+
+
+BUILTINS["record"] = Context("record")
+BUILTINS["train_mode"] = Context("record")
+BUILTINS["no_grad"] = Context("no_grad")
+BUILTINS["pause"] = Context("no_grad")
+BUILTINS["predict_mode"] = Context("no_grad")
+BUILTINS["enable_grad"] = Context("enable_grad")
+
+# Prefixes of pasted MXNet / PyTorch / numpy code, all leading to BUILTINS.
+NAMESPACES = frozenset({"np", "nd", "mx", "torch", "autograd", "random", "linalg",
+                        "F", "npx", "functional", "nn"})

@@ -1,0 +1,836 @@
+"""Runs a parsed program on the tensor core.
+
+Each AST node is compiled once into a Python closure, so running a loop
+body costs closure calls, not re-inspection of nodes. Statements return a
+status (None, BREAK, CONTINUE or RETURN) instead of raising, keeping loops
+cheap. Errors get the span of the innermost node being evaluated, stamped
+in `_stamped` and in the statement runner.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+
+from ..core import ops
+from ..core.tensor import (MODE, Tensor, apply, check_writable, grad_mode,
+                           shape_str)
+from ..errors import EvalError, GradcliError, GradError, LimitError
+from . import ast as A
+from .builtins import BUILTINS, NAMESPACES
+from .values import (Builtin, Context, Namespace, to_int, to_tensor, truth,
+                     type_name)
+
+BREAK, CONTINUE, RETURN = "break", "continue", "return"
+MAX_CALL_DEPTH = 200
+_MISSING = object()
+_BACKWARD = BUILTINS["backward"]
+
+_BINARY = {"+": ops.ADD, "-": ops.SUB, "*": ops.MUL, "/": ops.DIV, "**": ops.POW}
+_OTHER_BINARY = {"@": ops.matmul, "//": ops.floordiv, "%": ops.mod,
+                 "<": ops.less, "<=": ops.less_equal, ">": ops.greater,
+                 ">=": ops.greater_equal, "==": ops.equal, "!=": ops.not_equal,
+                 "+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div, "**": ops.power}
+
+
+class Scope:
+    """Variables of one function call (or the program), chained lexically."""
+
+    __slots__ = ("vars", "parent", "ret")
+
+    def __init__(self, vars, parent=None):
+        self.vars, self.parent, self.ret = vars, parent, None
+
+    def lookup(self, name):
+        scope = self
+        while scope is not None:
+            value = scope.vars.get(name, _MISSING)
+            if value is not _MISSING:
+                return value
+            scope = scope.parent
+        return _MISSING
+
+
+class UserFunction:
+    """A `def` or `lambda`: callable from Python, so grad(f) can take it."""
+
+    def __init__(self, interp, name, params, defaults, body, closure):
+        self.interp, self.name, self.params = interp, name, params
+        self.defaults, self.body, self.closure = defaults, body, closure
+
+    def __call__(self, *args, **kwargs):
+        params = self.params
+        if len(args) > len(params):
+            raise EvalError(f"{self.name}() takes {len(params)} argument(s) but {len(args)} were given")
+        local = dict(zip(params, args))
+        for key, value in kwargs.items():
+            if key not in params:
+                raise EvalError(f"{self.name}() got an unexpected keyword argument '{key}'")
+            if key in local:
+                raise EvalError(f"{self.name}() got multiple values for argument '{key}'")
+            local[key] = value
+        for name, default in zip(params, self.defaults):
+            if name not in local:
+                if default is _MISSING:
+                    raise EvalError(f"{self.name}() missing argument '{name}'")
+                local[name] = default
+        interp = self.interp
+        if interp.depth >= MAX_CALL_DEPTH:
+            raise LimitError(f"recursion too deep: more than {MAX_CALL_DEPTH} nested "
+                             f"function calls (in {self.name})")
+        interp.depth += 1
+        try:
+            scope = Scope(local, self.closure)
+            status = self.body(scope)
+        finally:
+            interp.depth -= 1
+        return scope.ret if status is RETURN else None
+
+    def __repr__(self):
+        return f"<function {self.name}>"
+
+
+class Interpreter:
+    """One program's state: globals persist across `run` calls (the REPL)."""
+
+    def __init__(self, *, max_steps=10_000_000, on_print=None):
+        self.globals = Scope({})
+        self.max_steps = max_steps
+        self.steps = 0
+        self.depth = 0
+        self.on_print = on_print or (lambda values, span: None)
+        self.inputs: dict = {}           # values given from outside, by name
+        self.declared: list[str] = []    # `input` names, in order
+        self.last_value = None           # last top-level expression's value
+        self.backward_ran = False
+        self.last_backward = None        # (output, head) of the last backward
+        self.track: set[str] = set()     # inputs to make leaves with a gradient
+        self.input_values: dict = {}     # the input tensors, as declared
+        self.input_data: dict = {}       # their numbers at declaration
+
+    # ------------------------------------------------------------ running
+
+    def run(self, program: A.Program):
+        code = self._block(program.body, top=True)
+        status = code(self.globals)
+        if status in (BREAK, CONTINUE):
+            raise EvalError(f"'{status}' outside a loop")
+        if status is RETURN:
+            raise EvalError("'return' outside a function")
+
+    def _block(self, stmts, top=False):
+        compiled = tuple((self._stmt(s, top), s.span) for s in stmts)
+        interp = self
+
+        def run_block(scope):
+            for code, span in compiled:
+                interp.steps += 1
+                if interp.steps > interp.max_steps:
+                    raise LimitError(f"program stopped after {interp.max_steps:,} statements "
+                                     "(a runaway loop?); raise the budget with --max-steps",
+                                     span)
+                MODE.site = span
+                try:
+                    status = code(scope)
+                except GradcliError as exc:
+                    raise exc.at(span)
+                except RecursionError:
+                    raise LimitError("expression nested too deeply", span) from None
+                except MemoryError:
+                    raise LimitError("out of memory (try a smaller array)", span) from None
+                if status is not None:
+                    return status
+            return None
+        return run_block
+
+    # ---------------------------------------------------------- statements
+
+    def _stmt(self, node, top):
+        method = getattr(self, "_stmt_" + type(node).__name__)
+        return method(node, top) if type(node) is A.ExprStmt else method(node)
+
+    def _stmt_ExprStmt(self, node, top):
+        expr = self._expr(node.expr)
+        if not top:
+            def run(scope):
+                expr(scope)
+            return run
+        interp = self
+
+        def run_top(scope):
+            value = expr(scope)
+            if value is not None:
+                interp.last_value = value
+        return run_top
+
+    def _stmt_Assign(self, node):
+        value = self._expr(node.value)
+        target = node.target
+        if type(target) is A.Name:
+            name = target.id
+
+            def assign(scope):
+                scope.vars[name] = value(scope)
+            return assign
+        if type(target) is A.TupleLit:
+            return self._unpack(target, value)
+        if type(target) is A.Index:
+            store = self._index_store(target)
+            return lambda scope: store(scope, value(scope))
+        raise EvalError("cannot assign to this expression", target.span)
+
+    def _unpack(self, target, value):
+        names = []
+        for item in target.items:
+            if type(item) is not A.Name:
+                raise EvalError("tuple assignment needs plain names on the left", item.span)
+            names.append(item.id)
+
+        def unpack(scope):
+            items = value(scope)
+            if isinstance(items, Tensor):
+                if items.ndim == 0:
+                    raise EvalError("cannot unpack a scalar")
+                items = [ops.getitem(items, (i,)) for i in range(items.shape[0])]
+            elif not isinstance(items, (tuple, list)):
+                raise EvalError(f"cannot unpack a {type_name(items)}")
+            if len(items) != len(names):
+                raise EvalError(f"cannot unpack {len(items)} values into {len(names)} names")
+            scope.vars.update(zip(names, items))
+        return unpack
+
+    def _stmt_AugAssign(self, node):
+        value = self._expr(node.value)
+        opname = node.op
+        target = node.target
+        if type(target) is A.Name:
+            load = self._expr(target)
+            name = target.id
+
+            def aug_name(scope):
+                old = load(scope)
+                new = value(scope)
+                if isinstance(old, Tensor):
+                    _update_in_place(old, opname, new, name)
+                else:
+                    scope.vars[name] = binary(opname, old, new)
+            return aug_name
+        if type(target) is A.Index:
+            load = self._expr(target)
+            store = self._index_store(target)
+            return lambda scope: store(scope, binary(opname, load(scope), value(scope)))
+        raise EvalError("cannot assign to this expression", target.span)
+
+    def _index_store(self, target):
+        obj = self._expr(target.obj)
+        index = self._index_items(target.items)
+        name = target.obj.id if type(target.obj) is A.Name else None
+
+        def store(scope, value):
+            dest = obj(scope)
+            if not isinstance(dest, Tensor):
+                raise EvalError(f"cannot assign into a {type_name(dest)}")
+            _write_index(dest, index(scope), to_tensor(value, "assigned value"), name)
+        return store
+
+    def _stmt_InputDecl(self, node):
+        name = node.name
+        default = self._expr(node.default) if node.default is not None else None
+        interp = self
+
+        def declare(scope):
+            if name not in interp.declared:
+                interp.declared.append(name)
+            if name in interp.inputs:
+                value = interp.inputs[name]
+            elif default is not None:
+                value = default(scope)
+            else:
+                raise EvalError(f"input '{name}' has no default and no value was given "
+                                f"(pass --set {name}=JSON or pipe JSON on stdin)")
+            if name in interp.track:
+                value = Tensor(to_tensor(value, f"input '{name}'").data).attach_grad()
+            interp.input_values[name] = value
+            interp.input_data[name] = to_tensor(value, f"input '{name}'").data
+            scope.vars[name] = value
+        return declare
+
+    def _stmt_If(self, node):
+        branches = tuple((self._expr(c), self._block(b)) for c, b in node.branches)
+        spans = tuple(c.span for c, _ in node.branches)
+        orelse = self._block(node.orelse) if node.orelse else None
+
+        def run_if(scope):
+            for (cond, body), span in zip(branches, spans):
+                if _condition(cond(scope), "if condition", span):
+                    return body(scope)
+            if orelse is not None:
+                return orelse(scope)
+            return None
+        return run_if
+
+    def _stmt_While(self, node):
+        cond = self._expr(node.cond)
+        body = self._block(node.body)
+        span = node.cond.span
+        interp = self
+
+        def run_while(scope):
+            while _condition(cond(scope), "while condition", span):
+                interp.steps += 1
+                status = body(scope)
+                if status is not None:
+                    if status is BREAK:
+                        break
+                    if status is RETURN:
+                        return status
+            return None
+        return run_while
+
+    def _stmt_For(self, node):
+        iterable = self._expr(node.iterable)
+        body = self._block(node.body)
+        var = node.var
+
+        def run_for(scope):
+            items = iterable(scope)
+            if isinstance(items, Tensor):
+                if items.ndim == 0:
+                    raise EvalError("cannot loop over a scalar", node.iterable.span)
+                items = (ops.getitem(items, (i,)) for i in range(items.shape[0]))
+            elif not isinstance(items, (range, tuple, list)):
+                raise EvalError(f"cannot loop over a {type_name(items)}", node.iterable.span)
+            variables = scope.vars
+            for item in items:
+                variables[var] = item
+                status = body(scope)
+                if status is not None:
+                    if status is BREAK:
+                        break
+                    if status is RETURN:
+                        return status
+            return None
+        return run_for
+
+    def _stmt_Break(self, node):
+        return lambda scope: BREAK
+
+    def _stmt_Continue(self, node):
+        return lambda scope: CONTINUE
+
+    def _stmt_Pass(self, node):
+        return lambda scope: None
+
+    def _stmt_FuncDef(self, node):
+        make = self._function(node.name, node.params, self._block(node.body))
+        name = node.name
+
+        def define(scope):
+            scope.vars[name] = make(scope)
+        return define
+
+    def _function(self, name, params, body):
+        defaults = tuple(self._expr(p.default) if p.default is not None else None
+                         for p in params)
+        names = tuple(p.name for p in params)
+        interp = self
+
+        def make(scope):
+            values = tuple(_MISSING if d is None else d(scope) for d in defaults)
+            return UserFunction(interp, name, names, values, body, scope)
+        return make
+
+    def _stmt_Return(self, node):
+        value = self._expr(node.value) if node.value is not None else (lambda scope: None)
+
+        def ret(scope):
+            scope.ret = value(scope)
+            return RETURN
+        return ret
+
+    def _stmt_With(self, node):
+        context = self._expr(node.context)
+        body = self._block(node.body)
+        span = node.context.span
+
+        def run_with(scope):
+            ctx = context(scope)
+            if not isinstance(ctx, Context):
+                raise EvalError(f"with: expected record, no_grad or pause, got a "
+                                f"{type_name(ctx)}", span)
+            if ctx.kind == "record":
+                mode = grad_mode(True, training=True)
+            elif ctx.kind == "enable_grad":
+                mode = grad_mode(True)
+            else:
+                mode = grad_mode(False, training=False)
+            with mode:
+                return body(scope)
+        return run_with
+
+    # --------------------------------------------------------- expressions
+
+    def _expr(self, node):
+        return getattr(self, "_expr_" + type(node).__name__)(node)
+
+    def _expr_Num(self, node):
+        data = np.asarray(node.value, dtype=MODE.dtype)
+        return lambda scope: Tensor(data)
+
+    def _expr_Str(self, node):
+        value = node.value
+        return lambda scope: value
+
+    def _expr_Const(self, node):
+        value = node.value
+        return lambda scope: value
+
+    def _expr_Name(self, node):
+        name = node.id
+        span = node.span
+        interp = self
+
+        def load(scope):
+            value = scope.vars.get(name, _MISSING)
+            if value is _MISSING:
+                value = scope.lookup(name) if scope.parent is not None else _MISSING
+                if value is _MISSING:
+                    value = interp._global_name(name, span)
+            return value
+        return load
+
+    def _global_name(self, name, span):
+        if name in BUILTINS:
+            return BUILTINS[name]
+        if name in NAMESPACES:
+            return Namespace(name)
+        if name == "print":
+            return Builtin("print", self._print_builtin(span), method=False)
+        known = list(self.globals.vars) + list(BUILTINS)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise EvalError(f"name '{name}' is not defined{hint}", span)
+
+    def _print_builtin(self, span):
+        def print_(*values):
+            self.on_print(list(values), span)
+        return print_
+
+    def _expr_ListLit(self, node):
+        if _is_constant_list(node):
+            try:
+                data = np.array(_literal_values(node), dtype=MODE.dtype)
+            except ValueError:
+                raise EvalError("array literal is ragged: every row must have the "
+                                "same length", node.span) from None
+            return lambda scope: Tensor(data)
+        items = tuple(self._expr(i) for i in node.items)
+        span = node.span
+
+        def make_list(scope):
+            values = [item(scope) for item in items]
+            try:
+                return to_tensor(values, "array literal")
+            except EvalError:
+                return values     # arrays of different shapes: a list, for concat
+        return _stamped(make_list, span)
+
+    def _expr_TupleLit(self, node):
+        items = tuple(self._expr(i) for i in node.items)
+        return lambda scope: tuple(item(scope) for item in items)
+
+    def _expr_BinOp(self, node):
+        left, right = self._expr(node.left), self._expr(node.right)
+        opname = node.op
+        fast = _BINARY.get(opname)
+        if fast is not None:
+            def run_fast(scope):
+                a, b = left(scope), right(scope)
+                if type(a) is Tensor and type(b) is Tensor:
+                    return apply(fast, [a, b])
+                return binary(opname, a, b)
+            return _stamped(run_fast, node.span)
+
+        def run(scope):
+            return binary(opname, left(scope), right(scope))
+        return _stamped(run, node.span)
+
+    def _expr_UnaryOp(self, node):
+        operand = self._expr(node.operand)
+        span = node.span
+        if node.op == "not":
+            return lambda scope: not _condition(operand(scope), "operand of 'not'", span)
+        if node.op == "+":
+            return operand
+
+        def negate(scope):
+            value = operand(scope)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return -value
+            return ops.neg(to_tensor(value, "operand of '-'"))
+        return _stamped(negate, span)
+
+    def _expr_BoolOp(self, node):
+        left, right = self._expr(node.left), self._expr(node.right)
+        span = node.span
+        what = f"operand of '{node.op}'"
+        if node.op == "and":
+            def run_and(scope):
+                a = left(scope)
+                return right(scope) if _condition(a, what, span) else a
+            return run_and
+
+        def run_or(scope):
+            a = left(scope)
+            return a if _condition(a, what, span) else right(scope)
+        return run_or
+
+    def _expr_Call(self, node):
+        args = tuple(self._expr(a) for a in node.args)
+        keywords = tuple((k.name, self._expr(k.value)) for k in node.keywords)
+        span = node.span
+        func = node.func
+        if type(func) is A.Attribute:
+            return _stamped(self._method_call(func, args, keywords), span)
+        if type(func) is A.Name and func.id == "print":
+            return self._print_call(args, keywords, span)
+        callee = self._expr(func)
+        what = func.id if type(func) is A.Name else "this value"
+        interp = self
+
+        def run_call(scope):
+            fn = callee(scope)
+            if not callable(fn) or isinstance(fn, Tensor):
+                raise EvalError(f"{what} is a {type_name(fn)}, not a function")
+            values = [a(scope) for a in args]
+            kwargs = {k: v(scope) for k, v in keywords} if keywords else None
+            if fn is _BACKWARD:
+                interp._note_backward(values, kwargs)
+            return invoke(fn, values, kwargs)
+        return _stamped(run_call, span)
+
+    def _print_call(self, args, keywords, span):
+        if keywords:
+            raise EvalError("print() takes no keyword arguments", span)
+        interp = self
+
+        def run_print(scope):
+            fn = scope.lookup("print")
+            values = [a(scope) for a in args]
+            if fn is not _MISSING:       # a user-defined print
+                return invoke(fn, values, None)
+            interp.on_print(values, span)
+            return None
+        return run_print
+
+    def _method_call(self, func, args, keywords):
+        obj = self._expr(func.obj)
+        name = func.name
+        interp = self
+
+        def run_method(scope):
+            target = obj(scope)
+            values = [a(scope) for a in args]
+            kwargs = {k: v(scope) for k, v in keywords} if keywords else None
+            if isinstance(target, Namespace):
+                fn = interp._namespace_member(target, name, func.span)
+                return invoke(fn, values, kwargs)
+            fn = BUILTINS.get(name)
+            if isinstance(fn, Builtin) and fn.method:
+                if fn is _BACKWARD:
+                    interp._note_backward([target] + values, kwargs)
+                return invoke(fn, [target] + values, kwargs)
+            raise EvalError(_no_method_message(target, name), func.span)
+        return run_method
+
+    def _note_backward(self, args, kwargs):
+        self.backward_ran = True
+        head = args[1] if len(args) > 1 else (kwargs or {}).get("head")
+        self.last_backward = (args[0] if args else None, head)
+
+    def _namespace_member(self, namespace, name, span):
+        if name in NAMESPACES:
+            return Namespace(name)
+        if name in BUILTINS:
+            return BUILTINS[name]
+        if name == "print":
+            return Builtin("print", self._print_builtin(span), method=False)
+        raise EvalError(f"'{namespace.name}.{name}' is not a gradcli built-in", span)
+
+    def _expr_Attribute(self, node):
+        obj = self._expr(node.obj)
+        name = node.name
+        label = node.obj.id if type(node.obj) is A.Name else None
+        interp = self
+
+        def attribute(scope):
+            target = obj(scope)
+            if isinstance(target, Namespace):
+                return interp._namespace_member(target, name, node.span)
+            if isinstance(target, Tensor):
+                getter = _ATTRIBUTES.get(name)
+                if getter is not None:
+                    return getter(target, label)
+                if name in BUILTINS and BUILTINS[name].method:
+                    raise EvalError(f"'{name}' is a method: call it as .{name}()")
+            raise EvalError(_no_method_message(target, name, attribute=True))
+        return _stamped(attribute, node.span)
+
+    def _expr_Index(self, node):
+        obj = self._expr(node.obj)
+        index = self._index_items(node.items)
+
+        def run_index(scope):
+            target = obj(scope)
+            where = index(scope)
+            if isinstance(target, (tuple, list, str)):
+                if len(where) != 1 or not isinstance(where[0], (int, slice)):
+                    raise EvalError(f"a {type_name(target)} takes a single index")
+                try:
+                    return target[where[0]]
+                except IndexError:
+                    raise EvalError(f"index {where[0]} is out of range for a "
+                                    f"{type_name(target)} of length {len(target)}") from None
+            if not isinstance(target, Tensor):
+                raise EvalError(f"a {type_name(target)} cannot be indexed")
+            return ops.getitem(target, _tensor_index(target, where))
+        return _stamped(run_index, node.span)
+
+    def _index_items(self, items):
+        parts = []
+        for item in items:
+            if type(item) is A.Slice:
+                bounds = tuple(None if p is None else self._expr(p)
+                               for p in (item.start, item.stop, item.step))
+                parts.append(("slice", bounds))
+            else:
+                parts.append(("item", self._expr(item)))
+        parts = tuple(parts)
+
+        def index(scope):
+            out = []
+            for kind, part in parts:
+                if kind == "slice":
+                    out.append(slice(*(None if p is None else to_int(p(scope), "slice bound")
+                                       for p in part)))
+                else:
+                    out.append(_index_value(part(scope)))
+            return tuple(out)
+        return index
+
+    def _expr_Lambda(self, node):
+        body = self._block((A.Return(node.body, node.body.span),))
+        return self._function("<lambda>", node.params, body)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _stamped(fn, span):
+    """Give errors raised inside `fn` the span of its node (innermost wins)."""
+    def run(scope):
+        try:
+            return fn(scope)
+        except GradcliError as exc:
+            raise exc.at(span)
+        except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
+            raise EvalError(_python_error_text(exc), span) from exc
+    return run
+
+
+def _python_error_text(exc) -> str:
+    text = str(exc)
+    if isinstance(exc, TypeError) and "argument" in text:
+        # "f() takes 1 positional argument..." from a built-in's signature
+        text = text.replace("_", "", 1) if text.startswith("_") else text
+    return text
+
+
+def invoke(fn, args, kwargs):
+    if isinstance(fn, UserFunction) or not isinstance(fn, Builtin):
+        return fn(*args, **kwargs) if kwargs else fn(*args)
+    try:
+        return fn.fn(*args, **kwargs) if kwargs else fn.fn(*args)
+    except TypeError as exc:
+        text = str(exc)
+        if "argument" in text:
+            raise EvalError(f"{fn.name}(): {text.split(') ', 1)[-1]}") from None
+        raise
+
+
+def binary(opname, a, b):
+    if isinstance(a, tuple) and isinstance(b, tuple) and opname == "+":
+        return a + b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not (
+            isinstance(a, bool) or isinstance(b, bool)) and opname in ("+", "-", "*"):
+        return {"+": a + b, "-": a - b, "*": a * b}[opname]
+    fn = _OTHER_BINARY[opname]
+    return fn(to_tensor(a, f"left operand of '{opname}'"),
+              to_tensor(b, f"right operand of '{opname}'"))
+
+
+def _condition(value, what, span):
+    try:
+        return truth(value, what)
+    except GradcliError as exc:
+        raise exc.at(span)
+
+
+def _update_in_place(target: Tensor, opname, value, name):
+    """`x op= value`: the same tensor gets the new numbers (and history)."""
+    try:
+        check_writable(target)
+    except GradError as exc:
+        raise GradError(_named(exc.message, name)) from None
+    operand = to_tensor(value, f"right operand of '{opname}='")
+    if MODE.grad_enabled and (target.requires_grad or operand.requires_grad):
+        before = Tensor(target.data, target.node)
+        before.requires_grad = target.requires_grad
+        result = _OTHER_BINARY[opname](before, operand)
+        _take(target, result)
+    else:
+        result = _OTHER_BINARY[opname](Tensor(target.data), Tensor(operand.data))
+        target.assign(result.data)
+
+
+def _write_index(target: Tensor, index, value: Tensor, name):
+    """`x[index] = value` in place, differentiable while recording."""
+    try:
+        check_writable(target)
+    except GradError as exc:
+        raise GradError(_named(exc.message, name)) from None
+    index = _tensor_index(target, index)
+    if MODE.grad_enabled and (target.requires_grad or value.requires_grad):
+        before = Tensor(target.data, target.node)
+        before.requires_grad = target.requires_grad
+        mask = np.ones(target.shape, dtype=target.dtype)
+        mask[index] = 0
+        region = target.data[index].shape
+        spread = ops.scatter(ops.broadcast_to(value, region), index, target.shape)
+        _take(target, ops.add(ops.mul(before, Tensor(mask)), spread))
+        return
+    data = target.data.copy() if isinstance(target.data, np.ndarray) else np.array(target.data)
+    try:
+        data[index] = value.data
+    except ValueError:
+        raise EvalError(f"cannot assign a value of shape {shape_str(value.shape)} into "
+                        f"a region of shape {shape_str(np.shape(data[index]))}") from None
+    target.assign(data)
+
+
+def _take(target, result):
+    if result.shape != target.shape:
+        raise EvalError(f"in-place update: result of shape {shape_str(result.shape)} does "
+                        f"not fit the target of shape {shape_str(target.shape)}")
+    target.data = result.data.astype(target.dtype, copy=False)
+    target.node = result.node
+    target.requires_grad = result.requires_grad
+
+
+def _named(message, name):
+    if name is None:
+        return message
+    return message.replace("this value", f"'{name}'").replace("a leaf", f"'{name}', a leaf")
+
+
+def _index_value(value):
+    if isinstance(value, bool):
+        raise EvalError("an index must be a whole number, a slice or an index array")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Tensor):
+        if value.ndim == 0:
+            return to_int(value, "index")
+        data = value.data
+        if not np.issubdtype(data.dtype, np.integer):
+            if not np.all(np.mod(data, 1) == 0):
+                raise EvalError("an index array must hold whole numbers")
+            data = data.astype(np.int64)
+        return data
+    if isinstance(value, (tuple, list)):
+        return _index_value(to_tensor(value, "index"))
+    if isinstance(value, float):
+        return to_int(value, "index")
+    if value is None:
+        return None
+    raise EvalError(f"an index must be a whole number, a slice or an index array, "
+                    f"not a {type_name(value)}")
+
+
+def _tensor_index(target, where):
+    dims = sum(1 for w in where if w is not None)
+    if dims > target.ndim:
+        raise EvalError(f"too many indices ({dims}) for a value of shape "
+                        f"{shape_str(target.shape)}")
+    for axis, w in enumerate(i for i in where if i is not None):
+        if isinstance(w, int) and not -target.shape[axis] <= w < target.shape[axis]:
+            raise EvalError(f"index {w} is out of range for axis {axis} of length "
+                            f"{target.shape[axis]}")
+        if isinstance(w, np.ndarray) and w.size and (
+                w.max() >= target.shape[axis] or w.min() < -target.shape[axis]):
+            raise EvalError(f"index array holds {int(w.max()) if w.max() >= target.shape[axis] else int(w.min())}, "
+                            f"out of range for axis {axis} of length {target.shape[axis]}")
+    return where
+
+
+def _is_constant_list(node):
+    return all(type(i) is A.Num or (type(i) is A.ListLit and _is_constant_list(i))
+               or (type(i) is A.UnaryOp and i.op == "-" and type(i.operand) is A.Num)
+               for i in node.items)
+
+
+def _literal_values(node):
+    if type(node) is A.Num:
+        return node.value
+    if type(node) is A.UnaryOp:
+        return -node.operand.value
+    return [_literal_values(i) for i in node.items]
+
+
+def _no_method_message(target, name, attribute=False):
+    kind = type_name(target)
+    close = difflib.get_close_matches(name, list(_ATTRIBUTES) + [
+        n for n, b in BUILTINS.items() if isinstance(b, Builtin) and b.method], n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    what = "attribute" if attribute else "method"
+    return f"a {kind} has no {what} '{name}'{hint}"
+
+
+def _grad_attribute(t: Tensor, label):
+    if t._grad is not None:
+        return t._grad
+    who = f"'{label}'" if label else "this value"
+    if t.node is not None:
+        raise GradError(f"{who} is computed, not a leaf, so it keeps no gradient; "
+                        f"call attach_grad({label or 'x'}) on it first, or use grad(f)")
+    raise GradError(f"{who} is not tracked, so it has no gradient; call "
+                    f"attach_grad({label or 'x'}) (or {label or 'x'}.attach_grad()) "
+                    "before computing with it")
+
+
+_ATTRIBUTES = {
+    "T": lambda t, label: ops.transpose(t),
+    "shape": lambda t, label: tuple(t.shape),
+    "size": lambda t, label: int(t.size),
+    "ndim": lambda t, label: int(t.ndim),
+    "dtype": lambda t, label: np.dtype(t.dtype).name,
+    "grad": _grad_attribute,
+    "grad_fn": lambda t, label: t.grad_fn,
+    "is_leaf": lambda t, label: t.node is None,
+    "requires_grad": lambda t, label: t.requires_grad,
+}
+
+
+def declared_inputs(program: A.Program) -> list[str]:
+    """Names of the program's `input` declarations, in source order."""
+    names: list[str] = []
+    stack = list(reversed(program.body))
+    while stack:
+        node = stack.pop()
+        if type(node) is A.InputDecl and node.name not in names:
+            names.append(node.name)
+        for field in ("body", "orelse"):
+            stack.extend(reversed(getattr(node, field, ()) or ()))
+        for _, body in getattr(node, "branches", ()):
+            stack.extend(reversed(body))
+    return names
