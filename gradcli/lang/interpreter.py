@@ -10,6 +10,7 @@ in `_stamped` and in the statement runner.
 from __future__ import annotations
 
 import difflib
+import sys
 
 import numpy as np
 
@@ -112,12 +113,12 @@ class Interpreter:
     # ------------------------------------------------------------ running
 
     def run(self, program: A.Program):
+        self._loops = self._functions = 0
         code = self._block(program.body, top=True)
-        status = code(self.globals)
-        if status in (BREAK, CONTINUE):
-            raise EvalError(f"'{status}' outside a loop")
-        if status is RETURN:
-            raise EvalError("'return' outside a function")
+        # A user call costs a handful of Python frames; MAX_CALL_DEPTH is
+        # the limit users see, so Python's own must sit well above it.
+        sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+        code(self.globals)
 
     def _block(self, stmts, top=False):
         compiled = tuple((self._stmt(s, top), s.span) for s in stmts)
@@ -270,9 +271,16 @@ class Interpreter:
             return None
         return run_if
 
+    def _loop_body(self, stmts):
+        self._loops += 1
+        try:
+            return self._block(stmts)
+        finally:
+            self._loops -= 1
+
     def _stmt_While(self, node):
         cond = self._expr(node.cond)
-        body = self._block(node.body)
+        body = self._loop_body(node.body)
         span = node.cond.span
         interp = self
 
@@ -290,7 +298,7 @@ class Interpreter:
 
     def _stmt_For(self, node):
         iterable = self._expr(node.iterable)
-        body = self._block(node.body)
+        body = self._loop_body(node.body)
         var = node.var
 
         def run_for(scope):
@@ -314,16 +322,28 @@ class Interpreter:
         return run_for
 
     def _stmt_Break(self, node):
+        if not self._loops:
+            raise EvalError("'break' outside a loop", node.span)
         return lambda scope: BREAK
 
     def _stmt_Continue(self, node):
+        if not self._loops:
+            raise EvalError("'continue' outside a loop", node.span)
         return lambda scope: CONTINUE
 
     def _stmt_Pass(self, node):
         return lambda scope: None
 
+    def _function_body(self, stmts):
+        saved = self._loops, self._functions
+        self._loops, self._functions = 0, self._functions + 1
+        try:
+            return self._block(stmts)
+        finally:
+            self._loops, self._functions = saved
+
     def _stmt_FuncDef(self, node):
-        make = self._function(node.name, node.params, self._block(node.body))
+        make = self._function(node.name, node.params, self._function_body(node.body))
         name = node.name
 
         def define(scope):
@@ -342,6 +362,8 @@ class Interpreter:
         return make
 
     def _stmt_Return(self, node):
+        if not self._functions:
+            raise EvalError("'return' outside a function", node.span)
         value = self._expr(node.value) if node.value is not None else (lambda scope: None)
 
         def ret(scope):
@@ -584,7 +606,7 @@ class Interpreter:
         def run_index(scope):
             target = obj(scope)
             where = index(scope)
-            if isinstance(target, (tuple, list, str)):
+            if isinstance(target, (tuple, list, str, range)):
                 if len(where) != 1 or not isinstance(where[0], (int, slice)):
                     raise EvalError(f"a {type_name(target)} takes a single index")
                 try:
@@ -620,7 +642,7 @@ class Interpreter:
         return index
 
     def _expr_Lambda(self, node):
-        body = self._block((A.Return(node.body, node.body.span),))
+        body = self._function_body((A.Return(node.body, node.body.span),))
         return self._function("<lambda>", node.params, body)
 
 
@@ -789,11 +811,12 @@ def _literal_values(node):
 
 def _no_method_message(target, name, attribute=False):
     kind = type_name(target)
+    kind = ("an " if kind[0] in "aeiou" else "a ") + kind
     close = difflib.get_close_matches(name, list(_ATTRIBUTES) + [
         n for n, b in BUILTINS.items() if isinstance(b, Builtin) and b.method], n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     what = "attribute" if attribute else "method"
-    return f"a {kind} has no {what} '{name}'{hint}"
+    return f"{kind} has no {what} '{name}'{hint}"
 
 
 def _grad_attribute(t: Tensor, label):

@@ -1,0 +1,270 @@
+"""The language at run time: semantics, and every runtime error's text and place."""
+
+import numpy as np
+import pytest
+
+from gradcli import api
+from gradcli.errors import EvalError, GradError, LimitError, ShapeError
+
+
+def run(source, inputs=None, **options):
+    return api.run(api.load(source), inputs, api.Options(**options))
+
+
+def values(source, **kw):
+    return [[v.value for v in line] for line in run(source, **kw).printed]
+
+
+def error(source, **options):
+    with pytest.raises(Exception) as info:
+        run(source, **options)
+    exc = info.value
+    span = exc.span
+    return type(exc), (span.line, span.column, span.end_line, span.end_column) if span else None, exc.message
+
+
+# ------------------------------------------------------------- semantics
+
+def test_precedence_and_arithmetic():
+    assert values("print(-2**2, 2**-1, 2**3**2, 7 // 2, 7 % 3, 1 + 2 * 3)") == \
+        [[-4.0, 0.5, 512.0, 3.0, 1.0, 7.0]]
+
+
+def test_comparisons_are_zero_one_numbers_and_bools_short_circuit():
+    assert values("print(1 < 2, 2 < 1, 1 == 1, 1 != 1)") == [[1.0, 0.0, 1.0, 0.0]]
+    # `or` never evaluates its right side when the left is true
+    assert values("print(1 or undefined_name, 0 and undefined_name, not 0)") == [[1.0, 0.0, True]]
+
+
+def test_control_flow():
+    source = """
+total = 0
+for i in range(10):
+    if i == 2:
+        continue
+    elif i >= 5:
+        break
+    else:
+        pass
+    total += i
+n = 0
+while True:
+    n = n + 1
+    if n > 3: break
+print(total, n)
+"""
+    assert values(source) == [[8.0, 4.0]]
+
+
+def test_functions_defaults_recursion_and_closures():
+    source = """
+def fact(n):
+    if n <= 1:
+        return 1
+    return n * fact(n - 1)
+def scale(x, k=3):
+    return x * k
+def outer(a):
+    def inner(b):
+        return a + b
+    return inner
+print(fact(10), scale(2), scale(2, k=5), outer(1)(2))
+"""
+    assert values(source) == [[3628800.0, 6.0, 10.0, 3.0]]
+
+
+def test_recursion_up_to_the_limit_works():
+    source = "def depth(n):\n    if n == 0:\n        return 0\n    return 1 + depth(n - 1)\nprint(depth(199))"
+    assert values(source) == [[199.0]]
+
+
+def test_indexing_and_slicing_follow_numpy():
+    source = """
+x = arange(12).reshape(3, 4)
+print(x[0], x[:, 1], x[1:3, ::2], x[-1, -1], x[[2, 0, 2]])
+"""
+    (row, col, block, last, gather), = values(source)
+    np.testing.assert_array_equal(row, [0, 1, 2, 3])
+    np.testing.assert_array_equal(col, [1, 5, 9])
+    np.testing.assert_array_equal(block, [[4, 6], [8, 10]])
+    assert last == 11.0
+    np.testing.assert_array_equal(gather, [[8, 9, 10, 11], [0, 1, 2, 3], [8, 9, 10, 11]])
+
+
+def test_gather_gradient_sums_repeated_indices():
+    source = """
+x = arange(4)
+x.attach_grad()
+y = sum(x[[0, 2, 2, 3]] * 2)
+y.backward()
+print(x.grad)
+"""
+    np.testing.assert_array_equal(values(source)[0][0], [2, 0, 4, 2])
+
+
+def test_shapes_as_tuples_or_arguments_and_whole_floats():
+    source = "print(zeros(2, 3).shape, ones((2, 3)).shape, reshape(arange(6), 3.0, 2).shape, range(2.0, 4)[1])"
+    assert values(source) == [[(2, 3), (2, 3), (3, 2), 3]]
+
+
+def test_tuple_unpacking_of_jvp_and_of_arrays():
+    source = """
+value, tangent = jvp(lambda t: t ** 3, array([1, 2]), array([1, 1]))
+a, b = [10, 20]
+print(value, tangent, a, b)
+"""
+    (value, tangent, a, b), = values(source)
+    np.testing.assert_array_equal(value, [1, 8])
+    np.testing.assert_array_equal(tangent, [3, 12])
+    assert (a, b) == (10.0, 20.0)
+
+
+def test_aliases_share_in_place_updates_but_slices_and_detach_do_not():
+    source = """
+x = ones(3)
+y = x
+z = x[0:2]
+u = detach(x)
+x += 1
+x[0] = 10
+print(y, z, u)
+"""
+    (y, z, u), = values(source)
+    np.testing.assert_array_equal(y, [10, 2, 2])
+    np.testing.assert_array_equal(z, [1, 1])
+    np.testing.assert_array_equal(u, [1, 1, 1])
+
+
+def test_sgd_step_keeps_the_leaf_and_its_gradient():
+    source = """
+w = array([1.0, 2.0])
+w.attach_grad()
+for step in range(2):
+    loss = sum(w * w)
+    loss.backward()
+    with no_grad:
+        w -= 0.25 * w.grad
+print(w, w.grad, w.is_leaf)
+"""
+    (w, grad, leaf), = values(source)
+    np.testing.assert_array_equal(w, [0.25, 0.5])
+    np.testing.assert_array_equal(grad, [1.0, 2.0])
+    assert leaf is True
+
+
+def test_indexed_assignment_is_differentiable_while_recording():
+    source = """
+x = array([1.0, 2.0, 3.0])
+x.attach_grad()
+y = x * 1
+y[1] = x[0] * 10
+sum(y).backward()
+print(x.grad, grad_fn(y))
+"""
+    (grad, fn), = values(source)
+    np.testing.assert_array_equal(grad, [11, 0, 1])
+    assert fn == "AddBackward"
+
+
+def test_grad_transforms_nest():
+    source = """
+def f(x):
+    return x ** 3
+d1 = grad(f)
+d2 = grad(grad(f))
+d3 = grad(grad(grad(f)))
+print(d1(2), d2(2), d3(2), hessian(lambda v: sum(v ** 3))(array([1, 2])))
+"""
+    (a, b, c, h), = values(source)
+    assert (a, b, c) == (12.0, 12.0, 6.0)
+    np.testing.assert_array_equal(h, [[6, 0], [0, 12]])
+
+
+def test_pasted_mxnet_and_pytorch_prefixes():
+    source = """
+x = nd.array([[1, 2], [3, 4]])
+x.attach_grad()
+with autograd.record():
+    y = nd.sum(2 * x ** 2)
+y.backward()
+t = torch.ones(2, 2)
+with torch.no_grad():
+    q = t * 2
+print(x.grad, q.requires_grad, nd.random.normal(0, 1, shape=(3,)).shape)
+"""
+    (grad, tracked, shape), = values(source)
+    np.testing.assert_array_equal(grad, [[4, 8], [12, 16]])
+    assert tracked is False and shape == (3,)
+
+
+def test_inputs_given_win_over_defaults_and_track_nothing_by_default():
+    result = run("input x = [1, 2]\ninput k = 3\nprint(x * k)", {"x": [5, 6]})
+    np.testing.assert_array_equal(result.printed[0][0].value, [15, 18])
+
+
+def test_seed_makes_runs_reproducible_and_changeable():
+    a = values("print(normal(0, 1, (3,)))")[0][0]
+    b = values("print(normal(0, 1, (3,)))")[0][0]
+    c = values("print(normal(0, 1, (3,)))", seed=7)[0][0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_float32_run():
+    (x, g), = values("x = ones(2)\nx.attach_grad()\nsum(x * 3).backward()\nprint(x, x.grad)",
+                     dtype="float32")
+    assert x.dtype == np.float32 and g.dtype == np.float32
+
+
+# ---------------------------------------------------------------- errors
+
+ERRORS = [
+    ("x = [1, 2, 3]\ny = [1, 2]\nz = x + y", ShapeError, (3, 5, 3, 10),
+     "'+': shapes (3,) and (2,) do not broadcast together"),
+    ("x = ones(2, 3)\ny = ones(2, 3)\nz = x @ y", ShapeError, (3, 5, 3, 10),
+     "'@': shapes (2, 3) and (2, 3) are not aligned (inner dimensions differ)"),
+    ("y = sum(zz)", EvalError, (1, 9, 1, 11), "name 'zz' is not defined"),
+    ("y = summ([1, 2])", EvalError, (1, 5, 1, 9), "name 'summ' is not defined; did you mean 'sum'?"),
+    ("x = [1, 2]\nif x > 0:\n    pass", EvalError, (2, 4, 2, 9),
+     "if condition must hold exactly one element, but it has shape (2,); use sum(), any() or an index"),
+    ("while True:\n    pass", LimitError, (2, 5, 2, 9),
+     "program stopped after 1,000 statements (a runaway loop?); raise the budget with --max-steps"),
+    ("def f(n):\n    return f(n + 1)\nf(1)", LimitError, (2, 12, 2, 20),
+     "recursion too deep: more than 200 nested function calls (in f)"),
+    ("x = zeros(100000, 100000)", LimitError, (1, 5, 1, 26),
+     "array of 10,000,000,000 elements exceeds the limit of 100,000,000 (raise it with --max-elements)"),
+    ("x = ones(2)\nx.grad", GradError, (2, 1, 2, 7),
+     "'x' is not tracked, so it has no gradient; call attach_grad(x) (or x.attach_grad()) before computing with it"),
+    ("x = ones(2)\nx.attach_grad()\ny = x * 2\nprint(y.grad)", GradError, (4, 7, 4, 13),
+     "'y' is computed, not a leaf, so it keeps no gradient; call attach_grad(y) on it first, or use grad(f)"),
+    ("x = ones(2)\nx.attach_grad()\ny = x * x\ny.backward()\ny.backward()", GradError, (5, 1, 5, 13),
+     "backward through a graph a second time: its saved values were freed by the first backward; "
+     "pass retain_graph=True to the first backward to keep them"),
+    ("x = ones(2)\ny = x * 2\ny.backward()", GradError, (3, 1, 3, 13),
+     "backward: this value is not tracked, so it has no gradient; call attach_grad(x) on an input "
+     "before computing from it (and not inside `with no_grad:`)"),
+    ("x = ones(3)\nx.reshape(2, 2)", ShapeError, (2, 1, 2, 16),
+     "reshape: cannot reshape a value of shape (3,) (3 elements) into shape (2, 2)"),
+    ("x = ones(2)\nx[5]", EvalError, (2, 1, 2, 5), "index 5 is out of range for axis 0 of length 2"),
+    ("for i in range(1.5):\n    pass", EvalError, (1, 10, 1, 20), "range bound must be a whole number, got 1.5"),
+    ("x = ones(2)\nx.foo()", EvalError, (2, 1, 2, 6), "an array of shape (2,) has no method 'foo'"),
+    ("input w\nprint(w)", EvalError, (1, 1, 1, 8),
+     "input 'w' has no default and no value was given (pass --set w=JSON or pipe JSON on stdin)"),
+    ("x = 1\nbreak", EvalError, (2, 1, 2, 6), "'break' outside a loop"),
+    ("return 1", EvalError, (1, 1, 1, 9), "'return' outside a function"),
+    ("x = ones(2)\nx.attach_grad()\ny = x * x\nx += 1", GradError, (4, 1, 4, 7),
+     "cannot update 'x', a leaf that has a gradient attached while recording; do it inside `with no_grad:`"),
+    ("x = [[1, 2], [3]]", EvalError, (1, 5, 1, 18), "array literal is ragged: every row must have the same length"),
+    ("f = 3\nf(2)", EvalError, (2, 1, 2, 5), "f is a scalar, not a function"),
+    ("def f(a):\n    return a\nf(1, 2)", EvalError, (3, 1, 3, 8), "f() takes 1 argument(s) but 2 were given"),
+    ("x = ones(2, 2)\nsum(x, axis=2)", ShapeError, (2, 1, 2, 15), "axis 2 is out of range for a value with 2 dimensions"),
+    ("with 3:\n    pass", EvalError, (1, 6, 1, 7), "with: expected record, no_grad or pause, got a scalar"),
+    ("g = grad(lambda t: t * 2)\ng(ones(2))", ShapeError, (2, 1, 2, 11),
+     "grad(f): f must return a single number, but it returned shape (2,); use jacobian(f) for vector outputs"),
+    ("inv(array([[1, 2], [2, 4]]))", EvalError, (1, 1, 1, 29), "inv: the matrix is singular"),
+]
+
+
+@pytest.mark.parametrize("source, kind, span, message", ERRORS, ids=[e[3][:40] for e in ERRORS])
+def test_runtime_error_text_and_place(source, kind, span, message):
+    assert error(source, max_steps=1000) == (kind, span, message)
