@@ -366,6 +366,11 @@ def graph(program: A.Program, inputs=None, options: Options | None = None,
     if result is None:
         raise EvalError("no result to draw: end the program with an expression "
                         "or name a variable with --of")
+    return graph_of(result, interp, max_nodes)
+
+
+def graph_of(result: Tensor, interp: Interpreter, max_nodes: int = 500) -> GraphNode:
+    """The graph that produced `result`, variables named by the interpreter."""
     leaf_names = {id(v): n for n, v in {**interp.input_values, **interp.globals.vars}.items()
                   if isinstance(v, Tensor)}
     if result.node is None:
@@ -373,27 +378,96 @@ def graph(program: A.Program, inputs=None, options: Options | None = None,
         return GraphNode(label, tuple(result.shape), [], 0)
     ids: dict[int, int] = {}
     root = GraphNode(result.node.op.name, tuple(result.shape), [], 0)
-    ids[id(result.node)] = 0
     stack = [(result.node, root)]
-    while stack:
-        node, shown = stack.pop()
-        for i, parent in enumerate(node.parents):
+    while stack:            # depth first, children in order; no recursion
+        item, shown = stack.pop()
+        if id(item) in ids:
+            shown.repeat = True
+            shown.ident = ids[id(item)]
+            continue
+        ids[id(item)] = shown.ident = len(ids)
+        if type(item) is not Node or len(ids) > max_nodes:
+            continue
+        for i, parent in enumerate(item.parents):
             if parent is None:
                 continue
-            shape = node.in_shapes[i] or shown.shape
             if type(parent) is Node:
-                seen = id(parent) in ids
-                if not seen:
-                    ids[id(parent)] = len(ids)
-                child = GraphNode(parent.op.name, tuple(shape), [], ids[id(parent)], seen)
-                if not seen and len(ids) <= max_nodes:
-                    stack.append((parent, child))
+                shape = item.in_shapes[i] or shown.shape
+                shown.children.append(GraphNode(parent.op.name, tuple(shape), [], -1))
             else:
-                key = id(parent)
-                seen = key in ids
-                if not seen:
-                    ids[key] = len(ids)
-                child = GraphNode(leaf_names.get(key, "leaf"), tuple(parent.shape), [],
-                                  ids[key], seen)
-            shown.children.append(child)
+                shown.children.append(GraphNode(leaf_names.get(id(parent), "leaf"),
+                                                tuple(parent.shape), [], -1))
+        parents = [p for p in item.parents if p is not None]
+        stack.extend(reversed(list(zip(parents, shown.children))))
     return root
+
+
+# ---------------------------------------------------------------- session
+
+class Session:
+    """One interpreter kept across inputs (the REPL): variables persist,
+    and an error in one input leaves the others' results intact."""
+
+    def __init__(self, options: Options | None = None,
+                 on_print: Callable[[list[Shown]], None] | None = None):
+        self.options = options or Options()
+        self.on_print = on_print
+        self.reset()
+
+    def reset(self) -> None:
+        configure(self.options)
+        self.interp = Interpreter(max_steps=self.options.max_steps,
+                                  on_print=self._print)
+
+    def _print(self, values, span):
+        if self.on_print is not None:
+            self.on_print([snapshot(v) for v in values])
+
+    def execute(self, source: str) -> Optional[Shown]:
+        """Run `source`; return the value of a final expression, if any."""
+        program = parse(source)
+        interp = self.interp
+        interp.last_value = None
+        interp.steps = 0
+        MODE.nan_reports = []
+        interp.run(program)
+        return None if interp.last_value is None else snapshot(interp.last_value)
+
+    def warnings(self) -> list[str]:
+        return list(MODE.nan_reports)
+
+    def names(self) -> list[str]:
+        return list(self.interp.globals.vars)
+
+    def variables(self) -> list[dict]:
+        """name, shape, dtype, tracked, has_grad for every array variable."""
+        rows = []
+        for name, value in self.interp.globals.vars.items():
+            if isinstance(value, Tensor):
+                rows.append({"name": name, "shape": tuple(value.shape),
+                             "dtype": np.dtype(value.dtype).name,
+                             "tracked": value.requires_grad,
+                             "has_grad": value._grad is not None})
+            else:
+                rows.append({"name": name, "shape": None, "dtype": type_name(value),
+                             "tracked": False, "has_grad": False})
+        return rows
+
+    def _tensor(self, name) -> Tensor:
+        value = self.interp.globals.vars.get(name)
+        if value is None:
+            raise EvalError(f"no variable named '{name}'")
+        if not isinstance(value, Tensor):
+            raise EvalError(f"'{name}' is a {type_name(value)}, not an array")
+        return value
+
+    def grad(self, name) -> tuple[Shown, Shown]:
+        """The value of `name` and its gradient."""
+        value = self._tensor(name)
+        if value._grad is None:
+            raise GradError(f"'{name}' has no gradient: call attach_grad({name}) and "
+                            "run backward first")
+        return snapshot(value), Shown(np.asarray(value._grad.data), None, True)
+
+    def graph(self, name, max_nodes: int = 500) -> GraphNode:
+        return graph_of(self._tensor(name), self.interp, max_nodes)
