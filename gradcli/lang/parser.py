@@ -1,0 +1,620 @@
+"""Parse .ag source text into the frozen AST of `gradcli.lang.ast`.
+
+The only module that imports lark. Lark parses (LALR, grammar/ag.lark) and
+calls `_Builder` as it reduces each rule, so our dataclasses are built
+without a lark tree in between; every lark error becomes a `SyntaxProblem`
+with a plain-words message and a 1-based span.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import lark
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+from lark.indenter import Indenter
+
+from ..errors import Span, SyntaxProblem
+from . import ast
+
+__all__ = ["parse"]
+
+
+def parse(source: str) -> ast.Program:
+    """Parse a whole program; raise `SyntaxProblem` for any syntax error."""
+    # Normalised so that every line, the last included, ends in "\n"; trailing
+    # blank lines are dropped so they cannot open an indented block. Line and
+    # column numbers of the remaining text are unchanged.
+    text = source.replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
+    with _LOCK:  # the postlexer keeps per-parse state
+        parser, indenter = _parser()
+        try:
+            return parser.parse(text)
+        except UnexpectedInput as exc:
+            raise _translate(exc, text, indenter) from None
+
+
+# ------------------------------------------------------------- the parser
+
+_LOCK = threading.Lock()
+_PARSER: tuple[Lark, "_Indenter"] | None = None
+
+
+def _parser() -> tuple[Lark, "_Indenter"]:
+    """The Lark parser, built once per process, lazily."""
+    global _PARSER
+    if _PARSER is None:
+        grammar = _grammar_text()
+        _PARSER = _new_parser(grammar, _cache_file(grammar))
+    return _PARSER
+
+
+def _new_parser(grammar: str, cache: str | bool) -> tuple[Lark, "_Indenter"]:
+    indenter = _Indenter()
+    # Nodes are built as lark reduces each rule, with spans taken from the
+    # tokens each builder receives: no lark tree, and about twice as fast
+    # as building one with propagate_positions.
+    parser = Lark(grammar, parser="lalr", lexer="basic", postlex=indenter,
+                  transformer=_Builder(), maybe_placeholders=True, cache=cache)
+    return parser, indenter
+
+
+def _grammar_text() -> str:
+    import importlib.resources  # here, not at the top: it costs ~25 ms to import
+
+    try:
+        resource = importlib.resources.files("gradcli.grammar").joinpath("ag.lark")
+        return resource.read_text(encoding="utf-8")
+    except (ImportError, OSError, TypeError):
+        # A source checkout that is not installed: grammar/ sits beside gradcli/.
+        path = Path(__file__).resolve().parents[2] / "grammar" / "ag.lark"
+        return path.read_text(encoding="utf-8")
+
+
+def _cache_file(grammar: str) -> str | bool:
+    """Where to keep the LALR tables between runs (building them takes about
+    0.15 s). A per-user cache directory rather than lark's default in the
+    shared temp directory, whose pickles another user could plant. Lark
+    checks a hash stored in the file and rebuilds when it does not match."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = base / "gradcli"
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError, KeyError):
+        return False
+    key = f"{grammar}{lark.__version__}{sys.version_info[:2]}".encode()
+    return str(folder / f"ag-{hashlib.sha256(key).hexdigest()[:16]}.lark-cache")
+
+
+# ---------------------------------------------------------- the postlexer
+
+_OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
+_CLOSERS = {"RPAR", "RSQB"}
+_LAYOUT = {"_NEWLINE", "_INDENT", "_DEDENT"}
+
+
+class _Indenter(Indenter):
+    """Lark's Indenter, reworked for error reporting: it records the tokens it
+    passes on and the open brackets, places _INDENT/_DEDENT at the first
+    character of the new line, applies Python 3's tab rule, and raises
+    `SyntaxProblem` itself for indentation and bracket errors."""
+
+    NL_type = "_NEWLINE"
+    OPEN_PAREN_types = list(_OPENERS)
+    CLOSE_PAREN_types = list(_CLOSERS)
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def process(self, stream):
+        self.tokens: list[Token] = []      # everything passed to the parser
+        self.brackets: list[Token] = []    # open brackets, innermost last
+        # Each level is the indentation width with tabs to multiples of 8
+        # and with tabs as 1: Python 3 rejects text where the two disagree.
+        self.levels: list[tuple[int, int]] = [(0, 0)]
+        return self._process(stream)
+
+    def _process(self, stream):
+        last = None
+        for token in stream:
+            if last is None and token.type != "_NEWLINE" and token.column > 1:
+                raise _problem("unexpected indent", token)
+            last = token
+            if token.type == "_NEWLINE":
+                if not self.brackets:  # newlines inside brackets do not count
+                    yield from self.handle_NL(token)
+                continue
+            if token.type in _OPENERS:
+                self.brackets.append(token)
+            elif token.type in _CLOSERS:
+                if not self.brackets:
+                    raise _problem(f"unmatched '{token}'", token)
+                opener = self.brackets.pop()
+                if _OPENERS[opener.type] != token.type:
+                    raise _problem(f"closing '{token}' does not match the opening "
+                                   f"'{opener}' on line {opener.line}", token)
+            yield self._record(token)
+        while len(self.levels) > 1:  # close the blocks still open at the end
+            self.levels.pop()
+            yield self._record(Token.new_borrow_pos(self.DEDENT_type, "", _after(last)))
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:
+        yield self._record(token)
+        here = _after(token)  # the first character of the next line
+        width = _widths(token.rsplit("\n", 1)[1])
+        if width[0] > self.levels[-1][0]:
+            if width[1] <= self.levels[-1][1]:
+                raise _problem(_TABS, here)
+            self.levels.append(width)
+            yield self._record(Token.new_borrow_pos(self.INDENT_type, "", here))
+            return
+        while width[0] < self.levels[-1][0]:
+            self.levels.pop()
+            yield self._record(Token.new_borrow_pos(self.DEDENT_type, "", here))
+        if width[0] != self.levels[-1][0]:
+            raise _problem("inconsistent indentation", here)
+        if width[1] != self.levels[-1][1]:
+            raise _problem(_TABS, here)
+
+    def _record(self, token: Token) -> Token:
+        self.tokens.append(token)
+        return token
+
+
+def _after(token: Token) -> Token:
+    """An empty token just after `token`."""
+    return Token("", "", token.end_pos, token.end_line, token.end_column,
+                 token.end_line, token.end_column, token.end_pos)
+
+
+_TABS = "inconsistent indentation: tabs and spaces are mixed"
+
+
+def _widths(indent: str) -> tuple[int, int]:
+    """Indentation width with tabs to the next multiple of 8, and with tabs as 1."""
+    indent = indent.rsplit("\f", 1)[-1]  # a form feed resets the count, as in Python
+    eight = 0
+    for char in indent:
+        eight = (eight // 8 + 1) * 8 if char == "\t" else eight + 1
+    return eight, len(indent)
+
+
+# -------------------------------------------------------- building the AST
+
+def _cover(children: list) -> Span:
+    """From the start of the first child to the end of the last one. Children
+    are tokens, nodes, None for a missing optional part, or tuples of these
+    (a block, an elif branch)."""
+    first, last = _edge(children, 0), _edge(children, -1)
+    if first is None:
+        return Span(1, 1, 1, 1)  # an empty program
+    return Span(first.line, first.column, last.end_line, last.end_column)
+
+
+def _edge(children, end: int):
+    for child in children if end == 0 else reversed(children):
+        if isinstance(child, (tuple, list)):
+            child = _edge(child, end)
+        if isinstance(child, Token):
+            return child
+        if child is not None:
+            return getattr(child, "span", child)
+    return None
+
+
+def _items(children: list) -> tuple:
+    """The nodes among `children`, without brackets and missing parts."""
+    return tuple(child for child in children
+                 if child is not None and not isinstance(child, Token))
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
+
+
+class _Builder:
+    """Lark calls the method named after each rule or alias as it reduces it,
+    bottom-up and without recursion, with the children already built. Tokens
+    stay lark Tokens until their parent converts them; a missing optional
+    part is None. Only nodes are built here, nothing is evaluated."""
+
+    def __default__(self, data, children, meta):
+        # Rules named `_x` and lark's helpers for `*` and `+` are spliced into
+        # their parent, which expects a Tree; a real rule must have a method.
+        if data.startswith("_"):
+            return Tree(data, children)
+        raise AssertionError(f"grammar rule {data!r} has no builder")
+
+    # ---- statements
+
+    def start(self, c):
+        return ast.Program(_items(c), _cover(c))
+
+    def suite(self, c):
+        return _items(c)
+
+    def expr_stmt(self, c):
+        return ast.ExprStmt(c[0], _cover(c))
+
+    def assign(self, c):
+        target, value = c
+        if isinstance(target, ast.TupleLit):
+            for item in target.items:
+                if not isinstance(item, ast.Name):
+                    raise SyntaxProblem(f"cannot unpack into {_describe(item)}; "
+                                        "use plain names", item.span)
+        elif not isinstance(target, (ast.Name, ast.Index)):
+            raise SyntaxProblem(f"cannot assign to {_describe(target)}", target.span)
+        return ast.Assign(target, value, _cover(c))
+
+    def aug_assign(self, c):
+        target, op, value = c
+        if not isinstance(target, (ast.Name, ast.Index)):
+            raise SyntaxProblem(f"cannot use '{op}' on {_describe(target)}", target.span)
+        return ast.AugAssign(target, op[0], value, _cover(c))
+
+    def input_decl(self, c):
+        return ast.InputDecl(str(c[1]), c[2], _cover(c))
+
+    def pass_stmt(self, c):
+        return ast.Pass(_cover(c))
+
+    def break_stmt(self, c):
+        return ast.Break(_cover(c))
+
+    def continue_stmt(self, c):
+        return ast.Continue(_cover(c))
+
+    def return_stmt(self, c):
+        return ast.Return(c[1], _cover(c))
+
+    def if_stmt(self, c):
+        # IF cond body, one (cond, body) per elif, then the else body or None.
+        branches = ((c[1], c[2]), *c[3:-1])
+        return ast.If(branches, c[-1] or (), _cover(c))
+
+    def elif_clause(self, c):
+        return c[0], c[1]
+
+    def else_clause(self, c):
+        return c[0]
+
+    def while_stmt(self, c):
+        return ast.While(c[1], c[2], _cover(c))
+
+    def for_stmt(self, c):
+        return ast.For(str(c[1]), c[2], c[3], _cover(c))
+
+    def with_stmt(self, c):
+        return ast.With(c[1], c[2], _cover(c))
+
+    def funcdef(self, c):
+        return ast.FuncDef(str(c[1]), c[2] or (), c[3], _cover(c))
+
+    def params(self, c):
+        params = _items(c)
+        seen, defaulted = set(), False
+        for param in params:
+            if param.name in seen:
+                raise SyntaxProblem(f"parameter '{param.name}' appears twice", param.span)
+            if defaulted and param.default is None:
+                raise SyntaxProblem(f"parameter '{param.name}' without a default "
+                                    "follows one with a default", param.span)
+            seen.add(param.name)
+            defaulted = param.default is not None
+        return params
+
+    def param(self, c):
+        return ast.Param(str(c[0]), c[1], _cover(c))
+
+    # ---- expressions
+
+    def lambdef(self, c):
+        return ast.Lambda(c[1] or (), c[2], _cover(c))
+
+    def or_op(self, c):
+        return ast.BoolOp("or", c[0], c[1], _cover(c))
+
+    def and_op(self, c):
+        return ast.BoolOp("and", c[0], c[1], _cover(c))
+
+    def not_op(self, c):
+        return ast.UnaryOp("not", c[1], _cover(c))
+
+    def binop(self, c):
+        left, op, right = c
+        return ast.BinOp(str(op), left, right, _cover(c))
+
+    def unary(self, c):
+        return ast.UnaryOp(str(c[0]), c[1], _cover(c))
+
+    def call(self, c):
+        func, arguments, _ = c
+        args, keywords, names = [], [], set()
+        for argument in arguments or ():
+            if isinstance(argument, ast.Keyword):
+                if argument.name in names:
+                    raise SyntaxProblem(f"keyword argument '{argument.name}' given twice",
+                                        argument.span)
+                names.add(argument.name)
+                keywords.append(argument)
+            elif keywords:
+                raise SyntaxProblem("positional argument follows keyword argument",
+                                    argument.span)
+            else:
+                args.append(argument)
+        return ast.Call(func, tuple(args), tuple(keywords), _cover(c))
+
+    def arguments(self, c):
+        return _items(c)
+
+    def keyword(self, c):
+        return ast.Keyword(str(c[0]), c[1], _cover(c))
+
+    def attribute(self, c):
+        return ast.Attribute(c[0], str(c[1]), _cover(c))
+
+    def index(self, c):
+        return ast.Index(c[0], c[1], _cover(c))
+
+    def subscripts(self, c):
+        return _items(c)
+
+    def slice(self, c):
+        # Parts and ':' tokens, e.g. [None, ':', None, ':', step] for `::step`.
+        parts: list = [None]
+        for child in c:
+            if isinstance(child, Token):
+                parts.append(None)
+            elif child is not None:
+                parts[-1] = child
+        parts += [None] * (3 - len(parts))
+        return ast.Slice(*parts, _cover(c))
+
+    def name(self, c):
+        return ast.Name(str(c[0]), _cover(c))
+
+    def number(self, c):
+        return ast.Num(float(c[0]), _cover(c))  # float() takes `1_000`, `.5`, `1.`
+
+    def string(self, c):
+        body = str(c[0])[1:-1]
+        value = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), body)
+        return ast.Str(value, _cover(c))
+
+    def true(self, c):
+        return ast.Const(True, _cover(c))
+
+    def false(self, c):
+        return ast.Const(False, _cover(c))
+
+    def none(self, c):
+        return ast.Const(None, _cover(c))
+
+    def tuple(self, c):
+        return ast.TupleLit(_items(c), _cover(c))
+
+    def list(self, c):
+        return ast.ListLit(_items(c), _cover(c))
+
+
+def _describe(node) -> str:
+    """How an assignment-target error names the expression."""
+    kinds = {ast.Call: "a function call", ast.Attribute: "an attribute",
+             ast.Num: "a number", ast.Str: "a string", ast.Const: "a constant",
+             ast.ListLit: "a list", ast.TupleLit: "a tuple", ast.Lambda: "a lambda",
+             ast.Index: "an indexed value"}
+    return kinds.get(type(node), "an expression")
+
+
+# ---------------------------------------------------------- syntax errors
+# Lark reports the token it could not use and the tokens it would accept.
+# The rules below read that, plus the tokens before it (recorded by the
+# postlexer), and say what is wrong in plain words. Each message is tested
+# with a bad snippet in tests/test_parser.py.
+
+_COMPARISONS = {"LT", "LE", "GT", "GE", "EQ", "NE"}
+_BINARY = {"STAR", "SLASH", "DSLASH", "PERCENT", "AT", "DSTAR", "PLUS", "MINUS",
+           "AND", "OR"} | _COMPARISONS
+_EXPRESSION_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE", "LPAR",
+                     "LSQB", "MINUS", "PLUS", "NOT", "LAMBDA"}
+_OPERAND = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE"}
+_STATEMENT_START = {"IF", "WHILE", "FOR", "DEF", "WITH", "RETURN", "PASS", "BREAK",
+                    "CONTINUE", "INPUT"}
+_KEYWORDS = _STATEMENT_START | {"ELIF", "ELSE", "IN", "AND", "OR", "NOT", "LAMBDA",
+                                "TRUE", "FALSE", "NONE"}
+_HEADERS = {"IF": "if condition", "ELIF": "elif condition", "WHILE": "while condition",
+            "FOR": "for clause", "DEF": "def signature", "ELSE": "else",
+            "WITH": "with clause"}
+_WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
+          "_NEWLINE": "end of line", "$END": "end of input",
+          "_INDENT": "an indented block", "_DEDENT": "end of block"}
+
+
+def _problem(message: str, token: Token) -> SyntaxProblem:
+    """A SyntaxProblem at `token`, at least one character wide."""
+    end_column = token.end_column if token.end_line > token.line else max(
+        token.end_column, token.column + 1)
+    return SyntaxProblem(message, Span(token.line, token.column, token.end_line, end_column))
+
+
+def _translate(exc: UnexpectedInput, text: str, indenter: _Indenter) -> SyntaxProblem:
+    if isinstance(exc, UnexpectedCharacters):
+        char = text[exc.pos_in_stream]
+        if char in "'\"":
+            rest = text[exc.pos_in_stream:text.index("\n", exc.pos_in_stream)].rstrip()
+            span = Span(exc.line, exc.column, exc.line, exc.column + len(rest))
+            return SyntaxProblem("unterminated string", span)
+        shown = char if char.isprintable() else repr(char)[1:-1]
+        return SyntaxProblem(f"unexpected character '{shown}'",
+                             Span(exc.line, exc.column, exc.line, exc.column + 1))
+    token = getattr(exc, "token", None)
+    if token is None:  # UnexpectedEOF (lark's LALR reports a '$END' token instead)
+        token = Token("$END", "")
+    expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", ()) or ())
+    return _problem(*_explain(token, expected, _Context(token, text, indenter)))
+
+
+class _Context:
+    """The tokens before the offending one, sliced the ways the rules need."""
+
+    def __init__(self, token: Token, source: str, indenter: _Indenter):
+        self.source = source
+        tokens = indenter.tokens
+        self.before = tokens[:-1] if tokens and tokens[-1] is token else tokens
+        # Lark's '$END' and the _DEDENTs closing the last blocks sit at the end.
+        self.at_end = token.type == "$END" or token.start_pos >= len(source)
+        self.brackets = indenter.brackets
+        self.last_real = next((t for t in reversed(self.before) if t.type not in _LAYOUT),
+                              None)
+        self.prev = self.before[-1] if self.before else None
+
+    def line(self, tokens: list[Token]) -> list[Token]:
+        """The tokens of the logical line that `tokens` ends in."""
+        start = len(tokens)
+        while start and tokens[start - 1].type not in _LAYOUT:
+            start -= 1
+        return tokens[start:]
+
+    def statement(self) -> list[Token]:
+        """The current line's tokens after its last top-level ';'."""
+        line, depth, start = self.line(self.before), 0, 0
+        for i, t in enumerate(line):
+            depth += (t.type in _OPENERS) - (t.type in _CLOSERS)
+            if t.type == "SEMICOLON" and depth == 0:
+                start = i + 1
+        return line[start:]
+
+    def where(self, token: Token) -> Token:
+        """Where to point: the token itself, or just past the last real token
+        when the problem is a line or the input that ended too soon."""
+        cut_short = token.type in {"_NEWLINE", "$END"} or (self.at_end and token.type in _LAYOUT)
+        if cut_short and self.last_real is not None:
+            return _after(self.last_real)
+        return token
+
+
+def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Token]:
+    """A plain-words message for an unexpected token, and where to point.
+    The first rule that fits wins."""
+    kind, prev, here = token.type, ctx.prev, ctx.where(token)
+    if ctx.brackets and (ctx.at_end or _left_open(token, ctx)):
+        opener = ctx.brackets[-1]
+        return f"unclosed '{opener}'", opener
+    if kind == "_INDENT":
+        return "unexpected indent", here
+    if "_INDENT" in expected:
+        keyword = ctx.line(_strip_layout(ctx.before))[0]  # starts the header line
+        return f"expected an indented block after '{keyword}'", here
+    statement = ctx.statement()
+    depth = _depth(statement)
+    first = statement[0] if statement else None
+    if kind in _COMPARISONS and _compared_before(statement):
+        return "chained comparisons like 'a < b < c' are not supported; use 'and'", here
+    if first is not None and first.type == "NAME" and first in {"import", "from"}:
+        return "'import' is not needed: every built-in is always available", first
+    if kind == "EQUAL" and depth == 0 and any(t.type == "EQUAL" for t in statement):
+        return ("chained assignment like 'a = b = 1' is not supported; "
+                "assign one at a time", here)
+    if kind == "EQUAL" and prev is not None and prev.type in _KEYWORDS:
+        return f"'{prev}' is a reserved word and cannot be used as a name", prev
+    if kind in _KEYWORDS and "NAME" in expected and _assigned(token, ctx):
+        return f"'{token}' is a reserved word and cannot be used as a name", here
+    header = first is not None and first.type in _HEADERS and depth == 0
+    if header and kind == "EQUAL" and first.type in {"IF", "ELIF", "WHILE"}:
+        return "'=' assigns a value; use '==' to compare", here
+    if header and "COLON" in expected and not any(t.type == "COLON" for t in statement):
+        return f"expected ':' after {_HEADERS[first.type]}", here
+    if {"NAME", "NUMBER"} <= expected and not expected & {"STAR", "SLASH"}:
+        # An expression (or a statement) must start here.
+        if prev is not None and prev.type not in _LAYOUT:
+            return f"expected an expression after '{prev}'", here
+        if kind in {"ELSE", "ELIF"}:
+            return f"'{token}' without a matching 'if'", here
+        return f"unexpected {_describe_token(token)} at the start of a statement", here
+    if kind in _OPERAND and "STAR" in expected and prev is not None:
+        # Two operands in a row.
+        if prev.type == "NUMBER" and kind == "NAME" and prev.end_pos == token.start_pos:
+            return ("a number cannot be followed directly by a name; "
+                    f"did you mean '{prev}*{token}'?", here)
+        missing = "an operator or a ','" if depth else "an operator"
+        return f"unexpected {_describe_token(token)}; is {missing} missing before it?", here
+    return f"unexpected {_describe_token(token)}; {_expected_words(expected)}", here
+
+
+def _strip_layout(tokens: list[Token]) -> list[Token]:
+    end = len(tokens)
+    while end and tokens[end - 1].type in _LAYOUT:
+        end -= 1
+    return tokens[:end]
+
+
+def _depth(tokens: list[Token]) -> int:
+    return sum((t.type in _OPENERS) - (t.type in _CLOSERS) for t in tokens)
+
+
+def _compared_before(statement: list[Token]) -> bool:
+    """Whether the expression the parser is in already has a comparison at
+    this bracket depth (so the current operator would chain it)."""
+    depth, level, seen = _depth(statement), 0, False
+    for t in statement:
+        if t.type in _CLOSERS:
+            level -= 1
+        if level == depth:
+            if t.type in _COMPARISONS:
+                seen = True
+            elif t.type in {"AND", "OR", "NOT", "COMMA", "EQUAL", "COLON"}:
+                seen = False
+        if t.type in _OPENERS:
+            level += 1
+    return seen
+
+
+def _left_open(token: Token, ctx: _Context) -> bool:
+    """A bracket probably left open: the parser stumbled on a new line that
+    is indented no deeper than the line with the bracket."""
+    opener, last = ctx.brackets[-1], ctx.last_real
+    if last is None or token.line <= last.line:
+        return False
+    line_start = [t for t in ctx.before if t.line == opener.line and t.type not in _LAYOUT]
+    return token.column <= line_start[0].column
+
+
+def _assigned(token: Token, ctx: _Context) -> bool:
+    """Whether `token` is followed by a lone '=' (so it was meant as a name)."""
+    return bool(re.match(r"[ \t]*=(?!=)", ctx.source[token.end_pos:token.end_pos + 40]))
+
+
+def _describe_token(token: Token) -> str:
+    if token.type in _LAYOUT or token.type == "$END":
+        return _WORDS[token.type]
+    return f"'{token}'"
+
+
+def _expected_words(expected: set[str]) -> str:
+    words, rest = [], set(expected)
+    if {"NAME", "NUMBER", "LPAR", "LSQB"} <= rest:
+        words.append("an expression")
+        rest -= _EXPRESSION_START
+    if {"STAR", "SLASH", "LT"} <= rest:
+        words.append("an operator")
+        rest -= _BINARY | {"LPAR", "LSQB", "DOT", "PLUSEQ", "MINUSEQ", "STAREQ", "SLASHEQ"}
+    if {"IF", "WHILE", "DEF"} <= rest:
+        words.append("a statement")
+        rest -= _KEYWORDS
+    parser, _ = _parser()
+    # Kinds of token (a name...) first, then punctuation, then ends of things.
+    for name in sorted(rest, key=lambda n: (2 if n[0] in "_$" else n not in _WORDS, n)):
+        if name in _WORDS:
+            words.append(_WORDS[name])
+        else:
+            words.append(f"'{parser.get_terminal(name).pattern.value}'")
+    if len(words) == 1:
+        return f"expected {words[0]}"
+    return "expected one of: " + ", ".join(words)

@@ -1,0 +1,768 @@
+"""The .ag parser: AST shapes, spans, and every syntax-error message."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from textwrap import dedent
+
+import pytest
+
+from gradcli.errors import Span, SyntaxProblem
+from gradcli.lang import ast
+from gradcli.lang import parser as parser_module
+from gradcli.lang.parser import parse
+
+# ------------------------------------------------------------------ helpers
+
+def sexp(node) -> str:
+    """A compact, span-free rendering of a node, e.g. `(+ a (* b c))`."""
+    match node:
+        case None:
+            return "_"
+        case tuple():
+            return " ".join(sexp(item) for item in node)
+        case ast.Num(value=value):
+            return str(int(value)) if value.is_integer() else repr(value)
+        case ast.Str(value=value):
+            return repr(value)
+        case ast.Const(value=value):
+            return str(value)
+        case ast.Name(id=name):
+            return name
+        case ast.ListLit(items=items):
+            return f"[{sexp(items)}]"
+        case ast.TupleLit(items=items):
+            return f"(tuple {sexp(items)})".replace(" )", ")")
+        case ast.BinOp(op=op, left=left, right=right) | ast.BoolOp(op=op, left=left, right=right):
+            return f"({op} {sexp(left)} {sexp(right)})"
+        case ast.UnaryOp(op=op, operand=operand):
+            return f"({op} {sexp(operand)})"
+        case ast.Keyword(name=name, value=value):
+            return f"{name}={sexp(value)}"
+        case ast.Call(func=func, args=args, keywords=keywords):
+            return f"(call {sexp(func)} {sexp(args + keywords)})".replace(" )", ")")
+        case ast.Attribute(obj=obj, name=name):
+            return f"(. {sexp(obj)} {name})"
+        case ast.Slice(start=start, stop=stop, step=step):
+            return f"(: {sexp(start)} {sexp(stop)} {sexp(step)})"
+        case ast.Index(obj=obj, items=items):
+            return f"([] {sexp(obj)} {sexp(items)})"
+        case ast.Param(name=name, default=None):
+            return name
+        case ast.Param(name=name, default=default):
+            return f"{name}={sexp(default)}"
+        case ast.Lambda(params=params, body=body):
+            return f"(lambda ({sexp(params)}) {sexp(body)})"
+        case ast.Assign(target=target, value=value):
+            return f"(= {sexp(target)} {sexp(value)})"
+        case ast.AugAssign(target=target, op=op, value=value):
+            return f"({op}= {sexp(target)} {sexp(value)})"
+        case ast.InputDecl(name=name, default=default):
+            return f"(input {name} {sexp(default)})"
+        case ast.ExprStmt(expr=expr):
+            return sexp(expr)
+        case ast.If(branches=branches, orelse=orelse):
+            parts = [f"({sexp(cond)}: {sexp(body)})" for cond, body in branches]
+            return f"(if {' '.join(parts)} else: {sexp(orelse)})".replace(" else: )", ")")
+        case ast.While(cond=cond, body=body):
+            return f"(while {sexp(cond)}: {sexp(body)})"
+        case ast.For(var=var, iterable=iterable, body=body):
+            return f"(for {var} {sexp(iterable)}: {sexp(body)})"
+        case ast.FuncDef(name=name, params=params, body=body):
+            return f"(def {name} ({sexp(params)}): {sexp(body)})"
+        case ast.Return(value=value):
+            return f"(return {sexp(value)})"
+        case ast.With(context=context, body=body):
+            return f"(with {sexp(context)}: {sexp(body)})"
+        case ast.Break():
+            return "break"
+        case ast.Continue():
+            return "continue"
+        case ast.Pass():
+            return "pass"
+    raise AssertionError(f"sexp does not know {node!r}")
+
+
+def prog(source: str) -> list[str]:
+    """One s-expression per top-level statement."""
+    return [sexp(stmt) for stmt in parse(source).body]
+
+
+def expr(source: str) -> str:
+    (stmt,) = parse(source).body
+    assert isinstance(stmt, ast.ExprStmt)
+    return sexp(stmt.expr)
+
+
+def problem(source: str) -> SyntaxProblem:
+    with pytest.raises(SyntaxProblem) as caught:
+        parse(source)
+    return caught.value
+
+
+def walk(node):
+    """Every node and field value below `node`."""
+    yield node
+    if dataclasses.is_dataclass(node):
+        for field in dataclasses.fields(node):
+            yield from walk(getattr(node, field.name))
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from walk(item)
+
+
+# --------------------------------------------------------------- precedence
+
+@pytest.mark.parametrize("source, shape", [
+    ("-x**2", "(- (** x 2))"),
+    ("2**-1", "(** 2 (- 1))"),
+    ("a**b**c", "(** a (** b c))"),
+    ("-2*3", "(* (- 2) 3)"),
+    ("a+b*c", "(+ a (* b c))"),
+    ("a-b-c", "(- (- a b) c)"),
+    ("a/b*c", "(* (/ a b) c)"),
+    ("a // b % c", "(% (// a b) c)"),
+    ("a@b+c", "(+ (@ a b) c)"),
+    ("x.T @ x", "(@ (. x T) x)"),
+    ("2*x**2", "(* 2 (** x 2))"),
+    ("not a == b", "(not (== a b))"),
+    ("not a and b", "(and (not a) b)"),
+    ("a or b and c", "(or a (and b c))"),
+    ("a and b or c", "(or (and a b) c)"),
+    ("a < b + 1", "(< a (+ b 1))"),
+    ("(a + b) * c", "(* (+ a b) c)"),
+    ("+x", "(+ x)"),
+    ("--x", "(- (- x))"),
+    ("lambda x, y=1: x + y", "(lambda (x y=1) (+ x y))"),
+    ("lambda: 1", "(lambda () 1)"),
+    ("f(lambda x: x * 2, 3)", "(call f (lambda (x) (* x 2)) 3)"),
+])
+def test_precedence(source, shape):
+    assert expr(source) == shape
+
+
+@pytest.mark.parametrize("source, shape", [
+    ("f(a, b, k=v)", "(call f a b k=v)"),
+    ("f()", "(call f)"),
+    ("f(a,)", "(call f a)"),
+    ("x.f(a, axis=0)", "(call (. x f) a axis=0)"),
+    ("y.backward()", "(call (. y backward))"),
+    ("autograd.record()", "(call (. autograd record))"),
+    ("f(x)(y)", "(call (call f x) y)"),
+    ("x.grad.zero_()", "(call (. (. x grad) zero_))"),
+    ("arange(10).reshape(2, 5)", "(call (. (call arange 10) reshape) 2 5)"),
+    ("x[0]", "([] x 0)"),
+    ("x[-1]", "([] x (- 1))"),
+    ("x[idx]", "([] x idx)"),
+    ("x[:, 1]", "([] x (: _ _ _) 1)"),
+    ("x[1:3, ::2]", "([] x (: 1 3 _) (: _ _ 2))"),
+    ("x[1:]", "([] x (: 1 _ _))"),
+    ("x[:-1]", "([] x (: _ (- 1) _))"),
+    ("x[::]", "([] x (: _ _ _))"),
+    ("x[a:b:c]", "([] x (: a b c))"),
+    ("x[0][1]", "([] ([] x 0) 1)"),
+    ("x[i].T", "(. ([] x i) T)"),
+    ("(2, 5)", "(tuple 2 5)"),
+    ("(2,)", "(tuple 2)"),
+    ("()", "(tuple)"),
+    ("(2)", "2"),
+    ("[[1, 2], [3, 4]]", "[[1 2] [3 4]]"),
+    ("[]", "[]"),
+    ("[1, 2,]", "[1 2]"),
+    ("[(1, 2), x]", "[(tuple 1 2) x]"),
+    ("True", "True"),
+    ("False", "False"),
+    ("None", "None"),
+    ("'add'", "'add'"),
+    ('"write"', "'write'"),
+    (r"'a\'b\n'", repr("a'b\n")),
+    ('"a#b"', "'a#b'"),
+    ("iffy + input_x + notx", "(+ (+ iffy input_x) notx)"),
+])
+def test_primaries(source, shape):
+    assert expr(source) == shape
+
+
+@pytest.mark.parametrize("source, value", [
+    ("2", 2.0), ("2.5", 2.5), (".5", 0.5), ("1.", 1.0), ("1e-3", 1e-3),
+    ("1E+3", 1000.0), ("1_000", 1000.0), ("1.5e2", 150.0),
+])
+def test_numbers_are_floats(source, value):
+    (stmt,) = parse(source).body
+    assert stmt.expr == ast.Num(value, Span(1, 1, 1, 1 + len(source)))
+    assert type(stmt.expr.value) is float
+
+
+# --------------------------------------------------------------- statements
+
+def test_assignments():
+    assert prog(dedent("""\
+        x = 1
+        a, b = f(x)
+        value, tangent = jvp(f, x, v)
+        s = 2, 5
+        t = 1,
+        x[i] = v
+        x[:] = 0
+        x[0, 1:3] = v
+        x += 1
+        x -= lr * x.grad
+        w[0] *= 2
+        x /= n
+        """)) == [
+        "(= x 1)",
+        "(= (tuple a b) (call f x))",
+        "(= (tuple value tangent) (call jvp f x v))",
+        "(= s (tuple 2 5))",
+        "(= t (tuple 1))",
+        "(= ([] x i) v)",
+        "(= ([] x (: _ _ _)) 0)",
+        "(= ([] x 0 (: 1 3 _)) v)",
+        "(+= x 1)",
+        "(-= x (* lr (. x grad)))",
+        "(*= ([] w 0) 2)",
+        "(/= x n)",
+    ]
+
+
+def test_inputs_and_simple_statements():
+    assert prog(dedent("""\
+        input x
+        input w = [[1, 2], [3, 4]]
+        input shape = 2, 3
+        pass
+        print(a, b)
+        x.attach_grad()
+        """)) == [
+        "(input x _)",
+        "(input w [[1 2] [3 4]])",
+        "(input shape (tuple 2 3))",
+        "pass",
+        "(call print a b)",
+        "(call (. x attach_grad))",
+    ]
+
+
+def test_semicolons_join_simple_statements():
+    assert prog("x = 1; y = x ** 2; print(y);\nz = 3") == [
+        "(= x 1)", "(= y (** x 2))", "(call print y)", "(= z 3)"]
+
+
+def test_if_elif_else_nested():
+    source = dedent("""\
+        if a < 1:
+            x = 1
+        elif a < 2:
+            if b:
+                x = 2
+            else:
+                x = 3
+        elif a < 3:
+            pass
+        else:
+            x = 4
+            y = 5
+        if c: d = 1
+        if e: f = 1; g = 2
+        else: h = 3
+        """)
+    assert prog(source) == [
+        "(if ((< a 1): (= x 1)) ((< a 2): (if (b: (= x 2)) else: (= x 3)))"
+        " ((< a 3): pass) else: (= x 4) (= y 5))",
+        "(if (c: (= d 1)))",
+        "(if (e: (= f 1) (= g 2)) else: (= h 3))",
+    ]
+
+
+def test_loops_and_with():
+    source = dedent("""\
+        while norm(b) < 1000:
+            b = b * 2
+            if done:
+                break
+            continue
+        for i in range(3):
+            for j in range(i, 10, 2): total += j
+        with record:
+            y = 2 * x ** 2
+        with autograd.record():
+            y = x
+        with torch.no_grad():
+            w -= lr * w.grad
+        with pause: z = y
+        """)
+    assert prog(source) == [
+        "(while (< (call norm b) 1000): (= b (* b 2)) (if (done: break)) continue)",
+        "(for i (call range 3): (for j (call range i 10 2): (+= total j)))",
+        "(with record: (= y (* 2 (** x 2))))",
+        "(with (call (. autograd record)): (= y x))",
+        "(with (call (. torch no_grad)): (-= w (* lr (. w grad))))",
+        "(with pause: (= z y))",
+    ]
+
+
+def test_functions():
+    source = dedent("""\
+        def fact(n, acc=1):
+            if n <= 1:
+                return acc
+            return fact(n - 1, acc=acc * n)
+        def pair(a, b=2,):
+            return a, b
+        def nothing():
+            return
+        """)
+    assert prog(source) == [
+        "(def fact (n acc=1): (if ((<= n 1): (return acc)))"
+        " (return (call fact (- n 1) acc=(* acc n))))",
+        "(def pair (a b=2): (return (tuple a b)))",
+        "(def nothing (): (return _))",
+    ]
+
+
+def test_comments_and_blank_lines_anywhere():
+    source = (
+        "# leading comment\n"
+        "\n"
+        "def f(a):  # header comment\n"
+        "\n"
+        "    # comment inside the block\n"
+        "        # deeper comment lines do not count as indentation\n"
+        "    b = a   # trailing\n"
+        "\n"
+        "# comment at column 1 inside the block\n"
+        "    return b\n"
+        "  # dedented comment\n"
+        "\n"
+        "x = [1,   # inside brackets\n"
+        "     2]\n"
+        "# final comment, no newline"
+    )
+    assert prog(source) == ["(def f (a): (= b a) (return b))", "(= x [1 2])"]
+
+
+@pytest.mark.parametrize("source", [
+    "", "\n\n", "# only a comment", "  # indented comment\n\n", "   \n  \t \n",
+])
+def test_empty_programs(source):
+    assert parse(source) == ast.Program((), Span(1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("source", [
+    "if x:\n    y = 1\n",        # trailing newline
+    "if x:\n    y = 1",          # none
+    "if x:\n    y = 1\n\n\n",    # several
+    "if x:\n    y = 1\n    ",    # trailing spaces on a last, blank line
+    "if x:\r\n    y = 1\r\n",    # Windows line ends
+    "if x:\n\ty = 1\n",          # a tab
+    "if x:\n    y = 1 \\\n        + 2\n",  # backslash continuation
+])
+def test_line_ends_and_layout(source):
+    assert len(parse(source).body) == 1
+
+
+def test_tabs_count_as_one_consistent_level():
+    assert prog("if a:\n\tif b:\n\t\tx = 1\n\ty = 2\n") == [
+        "(if (a: (if (b: (= x 1))) (= y 2)))"]
+
+
+def test_newlines_inside_brackets_are_ignored():
+    assert prog("y = f(1,\n  2,\n\n    k=3\n)\nz = [\n[1],\n]") == [
+        "(= y (call f 1 2 k=3))", "(= z [[1]])"]
+
+
+# -------------------------------------------------------------------- spans
+
+def test_span_of_a_name_on_line_3():
+    program = parse("a = 1\nb = 2\nc = foo + 1\n")
+    assert program.body[2].value.left == ast.Name("foo", Span(3, 5, 3, 8))
+    assert program.body[2].span == Span(3, 1, 3, 12)
+
+
+def test_span_of_a_call_covers_the_whole_call():
+    (stmt,) = parse("y = f(a, (b + 1))").body
+    assert stmt.value.span == Span(1, 5, 1, 18)
+    assert stmt.value.args[1].span == Span(1, 11, 1, 16)  # parentheses excluded
+
+
+def test_span_of_a_multiline_call_and_method_call():
+    (stmt,) = parse("y = x.reshape(2,\n              5)").body
+    assert stmt.value.span == Span(1, 5, 2, 17)
+    assert stmt.value.func.span == Span(1, 5, 1, 14)
+
+
+def test_spans_of_brackets_slices_and_keywords():
+    (stmt,) = parse("x[1:, ::2] = (1, 2)").body
+    assert stmt.target.span == Span(1, 1, 1, 11)
+    assert [item.span for item in stmt.target.items] == [Span(1, 3, 1, 5), Span(1, 7, 1, 10)]
+    assert stmt.value.span == Span(1, 14, 1, 20)
+    (stmt,) = parse("f(k=[1])").body
+    assert stmt.expr.keywords[0].span == Span(1, 3, 1, 8)
+
+
+def test_compound_statements_end_with_their_last_statement():
+    program = parse("if a:\n    b = 1\nelse:\n    c = 22\n\n# done\nd = 3")
+    assert program.body[0].span == Span(1, 1, 4, 11)
+    assert program.span == Span(1, 1, 7, 6)
+    (function,) = parse("def f(x=1):\n    return x\n").body
+    assert function.span == Span(1, 1, 2, 13)
+    assert function.params[0].span == Span(1, 7, 1, 10)
+
+
+def test_keyword_statements_have_spans():
+    program = parse("while 1:\n    break\n    continue\npass\nreturn\ninput x = 2")
+    assert program.body[0].body[0] == ast.Break(Span(2, 5, 2, 10))
+    assert program.body[0].body[1] == ast.Continue(Span(3, 5, 3, 13))
+    assert program.body[1] == ast.Pass(Span(4, 1, 4, 5))
+    assert program.body[2] == ast.Return(None, Span(5, 1, 5, 7))
+    assert program.body[3].span == Span(6, 1, 6, 12)
+
+
+def test_no_lark_objects_leave_the_parser():
+    program = parse(SAMPLES["13 linear regression"])
+    for value in walk(program):
+        assert type(value).__module__.split(".")[0] != "lark", value
+        if isinstance(value, str):
+            assert type(value) is str
+
+
+# ------------------------------------------------------------ syntax errors
+# Each row: a bad snippet, the exact message, and where it points (line, column).
+
+ERRORS = [
+    # a missing colon after a block header
+    ("if x > 1\n    y = 2", "expected ':' after if condition", 1, 9),
+    ("if x y:\n    y = 2", "expected ':' after if condition", 1, 6),
+    ("while x\n  y", "expected ':' after while condition", 1, 8),
+    ("for i in range(3)\n  y", "expected ':' after for clause", 1, 18),
+    ("def f(a)\n  y", "expected ':' after def signature", 1, 9),
+    ("if x:\n  y\nelse\n  y", "expected ':' after else", 3, 5),
+    ("if x:\n  y\nelif z  # why\n  y", "expected ':' after elif condition", 3, 7),
+    ("with record\n  y", "expected ':' after with clause", 1, 12),
+    # brackets
+    ("y = [1, 2", "unclosed '['", 1, 5),
+    ("y = f(1, 2", "unclosed '('", 1, 6),
+    ("y = f(1, [2, 3)", "closing ')' does not match the opening '[' on line 1", 1, 15),
+    ("x = [1, 2\ny = 3", "unclosed '['", 1, 5),
+    ("def f():\n    x = (1 +\n    return x", "unclosed '('", 2, 9),
+    (")", "unmatched ')'", 1, 1),
+    ("x = f(1))", "unmatched ')'", 1, 9),
+    ("]", "unmatched ']'", 1, 1),
+    # indentation
+    ("if x:\n    y = 1\n  z = 2", "inconsistent indentation", 3, 3),
+    ("x = 1\n    y = 2", "unexpected indent", 2, 5),
+    ("  x = 1", "unexpected indent", 1, 3),
+    ("# comment\n\n  x = 1", "unexpected indent", 3, 3),
+    ("if x:\n\ty = 1\n        z = 2", "inconsistent indentation: tabs and spaces are mixed", 3, 9),
+    ("if x:\n        y = 1\n\tz = 2", "inconsistent indentation: tabs and spaces are mixed", 3, 2),
+    ("if x:\ny = 1", "expected an indented block after 'if'", 2, 1),
+    ("if x:\n", "expected an indented block after 'if'", 1, 6),
+    ("while x:\n# nothing\n", "expected an indented block after 'while'", 1, 9),
+    ("for i in range(3):\npass", "expected an indented block after 'for'", 2, 1),
+    ("def f():\n    if x:\n", "expected an indented block after 'if'", 2, 10),
+    ("def f():\nreturn 1", "expected an indented block after 'def'", 2, 1),
+    ("if x:\n  pass\nelse:\nz = 1", "expected an indented block after 'else'", 4, 1),
+    ("with record:\n", "expected an indented block after 'with'", 1, 13),
+    # characters and strings
+    ("$", "unexpected character '$'", 1, 1),
+    ("x = a ? b", "unexpected character '?'", 1, 7),
+    ("x = {1: 2}", "unexpected character '{'", 1, 5),
+    ('x = "abc', "unterminated string", 1, 5),
+    ("f(x, 'abc)\ny = 2", "unterminated string", 1, 6),
+    # missing or misplaced expressions
+    ("x = ", "expected an expression after '='", 1, 4),
+    ("x = # nothing", "expected an expression after '='", 1, 4),
+    ("1 + * 2", "expected an expression after '+'", 1, 5),
+    ("x = 3 *\ny = 1", "expected an expression after '*'", 1, 8),
+    ("x += ", "expected an expression after '+='", 1, 5),
+    ("f(a=)", "expected an expression after '='", 1, 5),
+    ("x = [1,,2]", "expected an expression after ','", 1, 8),
+    ("if not:\n  y", "expected an expression after 'not'", 1, 7),
+    ("* 2", "unexpected '*' at the start of a statement", 1, 1),
+    ("x = 1 2", "unexpected '2'; is an operator missing before it?", 1, 7),
+    ("print(x y)", "unexpected 'y'; is an operator or a ',' missing before it?", 1, 9),
+    ("y = 2x", "a number cannot be followed directly by a name; did you mean '2*x'?", 1, 6),
+    # comparisons, assignments, keywords
+    ("a < b < c", "chained comparisons like 'a < b < c' are not supported; use 'and'", 1, 7),
+    ("if 0 <= x < 1:\n  y",
+     "chained comparisons like 'a < b < c' are not supported; use 'and'", 1, 11),
+    ("if x = 1:\n  y", "'=' assigns a value; use '==' to compare", 1, 6),
+    ("a = b = 1",
+     "chained assignment like 'a = b = 1' is not supported; assign one at a time", 1, 7),
+    ("input = 3", "'input' is a reserved word and cannot be used as a name", 1, 1),
+    ("lambda = 0.1", "'lambda' is a reserved word and cannot be used as a name", 1, 1),
+    ("x, in = 1, 2", "'in' is a reserved word and cannot be used as a name", 1, 4),
+    ("else:\n  y", "'else' without a matching 'if'", 1, 1),
+    ("x = 1\nelif y:\n  z", "'elif' without a matching 'if'", 2, 1),
+    ("import numpy as np", "'import' is not needed: every built-in is always available", 1, 1),
+    ("from mxnet import nd", "'import' is not needed: every built-in is always available", 1, 1),
+    # checks made while building the tree
+    ("f(a=1, b)", "positional argument follows keyword argument", 1, 8),
+    ("f(a=1, a=2)", "keyword argument 'a' given twice", 1, 8),
+    ("def f(a=1, b):\n  pass", "parameter 'b' without a default follows one with a default", 1, 12),
+    ("def f(a, a):\n  pass", "parameter 'a' appears twice", 1, 10),
+    ("f(x) = 2", "cannot assign to a function call", 1, 1),
+    ("x + 1 = 2", "cannot assign to an expression", 1, 1),
+    ("x.grad = 0", "cannot assign to an attribute", 1, 1),
+    ("a, b[0] = 1, 2", "cannot unpack into an indexed value; use plain names", 1, 4),
+    ("f(x) += 1", "cannot use '+=' on a function call", 1, 1),
+    # the fallback lists what would fit, in words
+    ("x = 1 :", "unexpected ':'; expected one of: ';', end of line", 1, 7),
+    ("x = y.", "unexpected end of line; expected a name", 1, 7),
+    ("def (x):\n  pass", "unexpected '('; expected a name", 1, 5),
+    ("def f(1):\n  pass", "unexpected '1'; expected one of: a name, ')'", 1, 7),
+    ("x = 1 if y else 2",
+     "unexpected 'if'; expected one of: an operator, ',', ';', end of line", 1, 7),
+]
+
+
+@pytest.mark.parametrize("source, message, line, column", ERRORS)
+def test_syntax_error_messages(source, message, line, column):
+    error = problem(source)
+    assert (error.message, error.span.line, error.span.column) == (message, line, column)
+    assert error.span.end_line >= line and error.span.end_column > 0
+
+
+def test_error_spans_cover_the_offending_token():
+    assert problem("y = [1, 2").span == Span(1, 5, 1, 6)
+    assert problem("x = 1 foo").span == Span(1, 7, 1, 10)
+    assert problem('x = "abc  \ny = 1').span == Span(1, 5, 1, 9)  # the open string
+    assert problem("x = ").span == Span(1, 4, 1, 5)  # just past the last token
+    assert problem("x = (1 +\n\n\n").span == Span(1, 5, 1, 6)
+
+
+def test_syntax_problem_has_no_lark_context():
+    error = problem("x = (1, 2")
+    assert error.__cause__ is None and error.__suppress_context__
+
+
+# ----------------------------------------------- the examples of SPEC section 8
+
+SAMPLES = {
+    "1 cube": """
+        x = [[1, 2], [3, 4]]
+        attach_grad(x)
+        with record:
+            z = x * x * x * 2
+        z.backward()
+        print(x.grad)
+        """,
+    "2 square": """
+        input x = [[1, 2], [3, 4]]
+        x.attach_grad()
+        with autograd.record():
+            y = 2 * x ** 2
+        y.backward()
+        """,
+    "3 head gradient": """
+        x = array([[1, 2], [3, 4]]); x.attach_grad()
+        with record:
+            y = 2 * x * x
+        head = [[10, 1], [0.1, 0.01]]
+        y.backward(head)
+        """,
+    "4 chain rule": """
+        x = [[1, 2], [3, 4]]
+        x.attach_grad()
+        with record:
+            y = x ** 2
+            z = y ** 2 + y
+        z.backward()
+        """,
+    "5 control flow": """
+        def f(a):
+            if sum(a) < 15:
+                b = a * 2
+            else:
+                b = a
+            return b
+
+        x = [[1, 2], [3, 4]]
+        x.attach_grad()
+        with record:
+            y = f(x)
+        y.backward()
+        x2 = x * 2
+        """,
+    "6 while loop": """
+        def f(a):
+            b = a * 2
+            while norm(b) < 1000:
+                b = b * 2
+            if sum(b) > 0:
+                c = b
+            else:
+                c = 100 * b
+            return c
+
+        input a = [3, 4, 5]
+        a.requires_grad_()
+        d = f(a)
+        d.backward()
+        print(a.grad == d / a)
+        """,
+    "7 dot": """
+        x = arange(10).reshape(2, 5)
+        x.attach_grad()
+        with record:
+            y = 2 * dot(x.T, x)
+        y.backward()
+        """,
+    "8 is_training": """
+        print(is_training())
+        with record:
+            print(is_training())
+        """,
+    "9 detach": """
+        x = arange(4.0); x.attach_grad()
+        with record:
+            x1 = x.detach()
+            y = x + 1
+            y = x1 + y
+        y.backward()
+        """,
+    "10 grad_fn": """
+        x = ones(2, 2)
+        x.requires_grad_()
+        y = x + 2
+        z = y * y * 3
+        out = mean(z)
+        print(grad_fn(y), out.grad_fn, out)
+        out.backward()
+        """,
+    "11 backward(head)": """
+        x = ones((2, 2)); attach_grad(x)
+        with record:
+            y = 2 * x + 2
+        y.backward(x)
+        """,
+    "12 grad_req": """
+        x = arange(4)
+        attach_grad(x, grad_req="add")
+        with record:
+            y = 2 * dot(x, x)
+        y.backward()
+        zero_grad(x)
+        with record:
+            y = sum(x)
+        y.backward()
+        x.grad.zero_()
+        with record:
+            u = detach(x * x)
+            z = u * x
+        sum(z).backward()
+        """,
+    "13 linear regression": """
+        # Linear regression from scratch (d2l 3.2), 3 epochs of minibatch SGD.
+        true_w = [2, -3.4]
+        true_b = 4.2
+        num_examples = 1000
+        features = normal(0, 1, (num_examples, 2))
+        labels = dot(features, true_w) + true_b
+        labels += normal(0, 0.01, labels.shape)
+
+        def linreg(X, w, b):
+            return dot(X, w) + b
+
+        def squared_loss(y_hat, y):
+            return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
+
+        w = normal(0, 0.01, (2, 1)); b = zeros(1)
+        w.attach_grad(); b.attach_grad()
+        lr = 0.03
+        batch_size = 10
+        for epoch in range(3):
+            indices = permutation(num_examples)
+            for i in range(0, num_examples, batch_size):
+                j = indices[i:min(i + batch_size, num_examples)]
+                X = features[j]; y = labels[j]
+                with record:
+                    l = squared_loss(linreg(X, w, b), y)
+                l.backward()
+                with no_grad:
+                    w -= lr * w.grad / batch_size
+                    b -= lr * b.grad / batch_size
+            train_l = squared_loss(linreg(features, w, b), labels)
+            print(epoch + 1, mean(train_l).asscalar())
+        """,
+    "14 matrix calculus": """
+        input x = [1, 2, 3]
+        input w = [0.5, -1, 2]
+        input y = 1
+        input X = [[1, 2], [3, 4], [5, 6]]
+        input v = [1, -1]
+        w.attach_grad()
+        z = (dot(x, w) - y) ** 2
+        z.backward()
+        expected = 2 * (dot(x, w) - y) * x
+        v.attach_grad()
+        loss = norm(X @ v - y) ** 2
+        loss.backward()
+        expected2 = 2 * X.T @ (X @ v - y)
+        """,
+}
+SAMPLES = {name: dedent(text) for name, text in SAMPLES.items()}
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_spec_examples_parse(name):
+    assert parse(SAMPLES[name]).body
+
+
+def test_control_flow_example_shape():
+    function = parse(SAMPLES["6 while loop"]).body[0]
+    assert sexp(function) == (
+        "(def f (a): (= b (* a 2)) (while (< (call norm b) 1000): (= b (* b 2)))"
+        " (if ((> (call sum b) 0): (= c b)) else: (= c (* 100 b))) (return c))")
+
+
+# ------------------------------------------------------- speed and machinery
+
+def test_a_2000_line_program_parses_quickly():
+    block = dedent("""\
+        def f(a, b=2):
+            # a comment
+            c = a * b + 3 ** -x[1:3, ::2] @ w.T
+            if sum(c) < 15 and not done:
+                c = c * 2
+            elif c[0] >= 1:
+                c[0] += 1
+            else:
+                c = [[1, 2], [3, 4]]
+            return c, norm(c, ord=1)
+        """)
+    source = block * 200
+    parse("x = 1")  # build or load the tables first
+    started = time.perf_counter()
+    program = parse(source)
+    elapsed = time.perf_counter() - started
+    assert len(program.body) == 200
+    assert elapsed < 2.0  # about 0.3 s on a laptop; the margin is for slow CI
+
+
+def test_long_chains_do_not_hit_the_recursion_limit():
+    (stmt,) = parse("x = " + " + ".join(["1"] * 5000)).body
+    assert stmt.value.op == "+"
+
+
+def test_every_grammar_rule_has_a_builder():
+    # Lark would silently build its own Tree for a rule without a method.
+    # Not counted: `_rules` (spliced into their parent) and the one-child
+    # alternatives of `?rules` (replaced by that child).
+    lark_parser, _ = parser_module._parser()
+    names = {str(rule.alias or rule.origin.name) for rule in lark_parser.rules
+             if rule.alias or not rule.options.expand1}
+    names = {name for name in names if not name.startswith("_")}
+    missing = {name for name in names if not hasattr(parser_module._Builder, name)}
+    assert not missing
+
+
+def test_tables_cached_on_disk_give_the_same_parser(tmp_path):
+    cache = str(tmp_path / "ag.lark-cache")
+    grammar = parser_module._grammar_text()
+    fresh, _ = parser_module._new_parser(grammar, cache)
+    assert (tmp_path / "ag.lark-cache").stat().st_size > 0
+    loaded, _ = parser_module._new_parser(grammar, cache)
+    source = SAMPLES["13 linear regression"] + "\n"
+    assert fresh.parse(source) == loaded.parse(source) == parse(source)
