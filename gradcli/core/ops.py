@@ -282,9 +282,24 @@ def _prod_vjp(g, ans, x, axis, keepdims):
     if not np.any(x.data == 0):
         return unreduce(g, x.shape, axis, keepdims) * unreduce(ans, x.shape, axis, keepdims) / x
     # With zeros, ans / x is undefined: multiply the other factors directly.
-    # (This branch gives first derivatives only.)
-    others = _product_of_others(x.data, axis)
-    return unreduce(g, x.shape, axis, keepdims) * constant(others)
+    if MODE.grad_enabled:   # a recorded backward (higher order) needs them as ops
+        others = _product_of_others_recorded(x, axis)
+    else:
+        others = constant(_product_of_others(x.data, axis))
+    return unreduce(g, x.shape, axis, keepdims) * others
+
+
+def _product_of_others_recorded(x, axis):
+    """`_product_of_others` from recorded ops: every factor's block with that
+    factor replaced by 1, multiplied out (m² numbers for blocks of m)."""
+    axes = axis if axis is not None else tuple(range(x.ndim))
+    rest = tuple(i for i in range(x.ndim) if i not in axes)
+    perm = rest + tuple(axes)
+    moved = transpose(x, perm)
+    m = _count(x.shape, axis)
+    flat = reshape(moved, moved.shape[:len(rest)] + (m,))
+    rows = where(np.eye(m, dtype=bool), 1.0, expand_dims(flat, -2))
+    return transpose(reshape(prod(rows, axis=-1), moved.shape), tuple(np.argsort(perm)))
 
 
 def _product_of_others(x, axis):

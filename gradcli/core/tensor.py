@@ -165,9 +165,8 @@ def check_writable(t: Tensor) -> None:
             "cannot update a leaf that has a gradient attached while recording; "
             "do it inside `with no_grad:`")
     if t._savers:
-        for ref in t._savers:
-            node = ref()
-            if node is not None and not node.freed:
+        for node in t._savers:
+            if not node.freed:
                 where = f" at {site_str(node.site)}" if node.site is not None else ""
                 raise GradError(
                     f"cannot write in place into this value: the recorded "
@@ -234,13 +233,12 @@ def record(op, args, params, out):
 
 
 def remember_saver(t: Tensor, node: Node) -> None:
-    savers = t._savers
-    if savers is None:
-        t._savers = [weakref.ref(node)]
-        return
-    if len(savers) >= 4:   # forget graphs that were freed or collected
-        savers[:] = [r for r in savers if (n := r()) is not None and not n.freed]
-    savers.append(weakref.ref(node))
+    # A weak set: collected graphs drop out by themselves, and adding stays
+    # O(1) however many nodes of one live graph save the same tensor (a
+    # weight used in every step of a long loop).
+    if t._savers is None:
+        t._savers = weakref.WeakSet()
+    t._savers.add(node)
 
 
 def op_shape_error(op, args, exc) -> ShapeError:
