@@ -1,0 +1,611 @@
+"""The `gradcli` command line: parse arguments, call `api`, render.
+
+Every command reads a program (FILE, `-e CODE`, or `-` for stdin), binds
+inputs from `--set NAME=JSON` and from JSON on stdin, runs it once per JSON
+document (JSON Lines stream through one run each), and renders the result
+as rich tables or, with `--json`, one JSON line per run.
+
+Exit codes: 0 success, 1 an error in the program or its data (any
+`GradcliError`, a failed `check`, an internal error), 2 a usage error.
+The api (numpy, lark) and rich are imported when a command runs, so
+`--help` and `--version` start quickly.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+
+USAGE, FAILURE = 2, 1
+
+app = typer.Typer(
+    name="gradcli",
+    help="A command-line gradient calculator: run small MXNet/PyTorch-style array "
+         "programs and see values, gradients and vector-Jacobian products.\n\n"
+         "Example:  gradcli grad -e 'input x = [1, 2, 3]; sum(x * x)'",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class DType(str, Enum):
+    float64 = "float64"
+    float32 = "float32"
+
+
+# ----------------------------------------------------------------- options
+# Typer builds options from signatures, so each command lists the common
+# ones again; these aliases keep the declarations in one place.
+
+COMMON = "Common options"
+
+
+def _parse_sets(values: Optional[list[str]]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in values or []:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name.isidentifier():
+            raise typer.BadParameter(f"expected NAME=JSON, got {item!r}", param_hint="'--set'")
+        pairs.append((name, text))
+    return pairs
+
+
+FileArg = Annotated[Optional[str], typer.Argument(
+    metavar="FILE", show_default=False,
+    help="The .ag program; '-' reads the program from stdin.")]
+ExprOpt = Annotated[Optional[str], typer.Option(
+    "-e", "--expr", metavar="CODE", show_default=False,
+    help="Run CODE instead of a file (join statements with ';').")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", metavar="NAME=JSON", show_default=False, rich_help_panel=COMMON,
+    help="Bind an input, e.g. --set 'x=[[1,2],[3,4]]' (repeatable; wins over stdin).")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", rich_help_panel=COMMON, help="Print one JSON object per run instead of tables.")]
+DTypeOpt = Annotated[DType, typer.Option(
+    "--dtype", rich_help_panel=COMMON, help="Floating-point type of the whole run.")]
+SeedOpt = Annotated[Optional[int], typer.Option(
+    "--seed", metavar="N", show_default=False, rich_help_panel=COMMON,
+    help="Seed of the random generator (runs are reproducible; default fixed seed).")]
+MaxStepsOpt = Annotated[int, typer.Option(
+    "--max-steps", metavar="N", min=1, rich_help_panel=COMMON,
+    help="Statement budget; a runaway loop stops here.")]
+MaxElementsOpt = Annotated[int, typer.Option(
+    "--max-elements", metavar="N", min=1, rich_help_panel=COMMON,
+    help="Largest array allowed, in elements.")]
+DebugOpt = Annotated[bool, typer.Option(
+    "--debug", rich_help_panel=COMMON, help="Show a Python traceback with errors.")]
+DetectNanOpt = Annotated[bool, typer.Option(
+    "--detect-nan", rich_help_panel=COMMON,
+    help="Make NaN or Inf produced during backward an error, not a warning.")]
+WrtOpt = Annotated[Optional[list[str]], typer.Option(
+    "--wrt", metavar="NAMES", show_default=False,
+    help="Variables to differentiate with respect to, comma separated "
+         "(default: every declared input, or with -e every bound name).")]
+OfOpt = Annotated[Optional[str], typer.Option(
+    "--of", metavar="NAME", show_default=False,
+    help="Differentiate this variable (default: the last top-level expression).")]
+HeadOpt = Annotated[Optional[str], typer.Option(
+    "--head", metavar="JSON", show_default=False,
+    help="Head gradient (same shape as the result): computes head · ∂result/∂x.")]
+
+DEFAULT_STEPS = 10_000_000
+DEFAULT_ELEMENTS = 100_000_000
+
+
+@dataclass
+class Common:
+    sets: list[tuple[str, str]] = field(default_factory=list)
+    json: bool = False
+    dtype: str = "float64"
+    seed: Optional[int] = None
+    max_steps: int = DEFAULT_STEPS
+    max_elements: int = DEFAULT_ELEMENTS
+    debug: bool = False
+    detect_nan: bool = False
+
+
+def _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan) -> Common:
+    return Common(_parse_sets(sets), json, DType(dtype).value, seed, max_steps,
+                  max_elements, debug, detect_nan)
+
+
+def _names(values: Optional[list[str]]) -> Optional[list[str]]:
+    """`--wrt x,w` and `--wrt x --wrt w` alike."""
+    names = [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    return names or None
+
+
+# ----------------------------------------------------------------- program
+
+@dataclass
+class Source:
+    origin: str            # what errors call it: a path, <expr> or <stdin>
+    text: str
+    from_stdin: bool = False
+
+
+def _usage_error(message: str, command: str) -> typer.Exit:
+    sys.stderr.write(f"gradcli: error: {message}\n"
+                     f"Try 'gradcli {command} --help' for help.\n")
+    return typer.Exit(USAGE)
+
+
+def _read_source(file: Optional[str], expr: Optional[str], command: str) -> Source:
+    if file is not None and expr is not None:
+        raise _usage_error("give the program either as FILE or with -e CODE, not both", command)
+    if expr is not None:
+        return Source("<expr>", expr)
+    if file is None:
+        raise _usage_error("no program: give FILE, -e CODE, or - to read it from stdin",
+                           command)
+    if file == "-":
+        return Source("<stdin>", sys.stdin.read() if sys.stdin else "", from_stdin=True)
+    try:
+        return Source(file, Path(file).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _usage_error(f"cannot read '{file}': no such file", command) from None
+    except IsADirectoryError:
+        raise _usage_error(f"cannot read '{file}': it is a directory", command) from None
+    except UnicodeDecodeError as exc:
+        sys.stderr.write(f"gradcli: error: cannot read '{file}': not UTF-8 text "
+                         f"(byte {exc.object[exc.start]:#04x} at offset {exc.start})\n")
+        raise typer.Exit(FAILURE) from None
+    except OSError as exc:
+        raise _usage_error(f"cannot read '{file}': {exc.strerror or exc}", command) from None
+
+
+# ----------------------------------------------------------------- session
+
+class Session:
+    """One command invocation: its options, program, outputs and errors."""
+
+    def __init__(self, common: Common, source: Source):
+        self.common = common
+        self.source = source
+        self.failed = False          # a non-error failure, e.g. check mismatch
+        self.record = None           # the stdin document being run, if any
+        self._console = None
+
+    @property
+    def console(self):
+        if self._console is None:
+            from . import render
+            self._console = render.make_console()
+        return self._console
+
+    def options(self):
+        from . import api
+        c = self.common
+        options = api.Options(dtype=c.dtype, max_steps=c.max_steps,
+                              max_elements=c.max_elements, detect_nan=c.detect_nan)
+        if c.seed is not None:
+            options.seed = c.seed
+        return options
+
+    # ------------------------------------------------------------ running
+
+    def run(self, each) -> None:
+        """Load the program and call `each(program, inputs)` once per input
+        document; translate every failure into a report and an exit code."""
+        try:
+            from . import api
+            given = self._given()
+            program = api.load(self.source.text)
+            for count, (inputs, record) in enumerate(self._inputs(program, given)):
+                self.record = record
+                if count and not self.common.json:
+                    self.console.print()
+                each(program, inputs)
+                sys.stdout.flush()
+        except (typer.Exit, BrokenPipeError):
+            raise
+        except KeyboardInterrupt:
+            sys.stderr.write("gradcli: interrupted\n")
+            raise typer.Exit(130) from None
+        except Exception as exc:     # noqa: BLE001 - the edge: report, never trace
+            self._report(exc)
+            raise typer.Exit(FAILURE) from None
+        if self.failed:
+            raise typer.Exit(FAILURE)
+
+    def _given(self) -> dict:
+        from . import jsonio
+        return {name: jsonio.parse_text(text, f"--set {name}")
+                for name, text in self.common.sets}
+
+    def _inputs(self, program, given):
+        """(inputs, stdin record) per run; `--set` wins over stdin."""
+        from . import api, jsonio
+
+        stdin = sys.stdin
+        if self.source.from_stdin or stdin is None or _is_terminal(stdin):
+            yield dict(given), None
+            return
+        declared = api.declared_inputs(program)
+        any_document = False
+        for record in jsonio.read_records(_lines(stdin)):
+            any_document = True
+            first = record.text.splitlines()[0] if record.text else ""
+            bound = jsonio.bind(record.value, declared, "<stdin>", record.line, first)
+            yield {**bound, **given}, record
+        if not any_document:
+            yield dict(given), None     # empty stdin (CI, /dev/null): no inputs
+
+    def warn(self, warnings) -> None:
+        for text in warnings or ():
+            sys.stderr.write(f"gradcli: warning: {text}\n")
+
+    def emit_json(self, obj) -> None:
+        from . import jsonio
+        sys.stdout.write(jsonio.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    def _report(self, exc: BaseException) -> None:
+        from . import jsonio, render
+        from .errors import GradcliError
+
+        sys.stdout.flush()           # what was printed comes before the error
+        if self.common.debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        if not isinstance(exc, GradcliError):
+            sys.stderr.write(f"gradcli: internal error: {type(exc).__name__}: {exc}\n")
+            if not self.common.debug:
+                sys.stderr.write("(this is a bug in gradcli; --debug shows the traceback)\n")
+            return
+        if isinstance(exc, jsonio.JsonInputError):
+            span = exc.span
+            where = render.Located(exc.origin, span.line, span.column, span.end_line,
+                                   span.end_column, exc.line_text)
+        else:
+            where = render.locate(exc.span, self.source.origin, self.source.text)
+        sys.stderr.write(render.error_report(exc.message, where))
+        if self.record is not None and not isinstance(exc, jsonio.JsonInputError):
+            sys.stderr.write(f"gradcli: note: while running the input on line "
+                             f"{self.record.line} of <stdin>\n")
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _lines(stream):
+    """Lines of stdin as they arrive (iteration does not wait for EOF)."""
+    from .errors import DataError
+    try:
+        yield from stream
+    except UnicodeDecodeError:
+        raise DataError("stdin is not UTF-8 text") from None
+
+
+# ---------------------------------------------------------------- commands
+
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"gradcli {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_show_version,
+        help="Show the version and exit.")] = False,
+) -> None:
+    """A command-line gradient calculator."""
+
+
+@app.command("eval")
+def eval_command(
+    file: FileArg = None,
+    expr: ExprOpt = None,
+    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
+    detect_nan: DetectNanOpt = False,
+) -> None:
+    """Run a program: show each print as it happens, then the gradients.
+
+    After the run, if any backward ran, one table lists every variable with a
+    gradient (name, shape, value, gradient). A program ending in an expression
+    shows its value.
+
+    Example:  gradcli eval -e 'x = arange(3); attach_grad(x); sum(x * x).backward()'
+    """
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    session = Session(common, _read_source(file, expr, "eval"))
+    session.run(lambda program, inputs: _eval_once(session, program, inputs))
+
+
+def _eval_once(session: Session, program, inputs) -> None:
+    from . import api, jsonio, render
+
+    if session.common.json:
+        result = api.run(program, inputs, session.options())
+        session.warn(result.warnings)
+        session.emit_json({
+            "printed": [[jsonio.value(s.value) for s in line] for line in result.printed],
+            "variables": {n: jsonio.value(s.value) for n, s in result.variables.items()},
+            "grads": {n: jsonio.array(g) for n, g in result.grads.items()},
+        })
+        return
+    console = session.console
+    result = api.run(program, inputs, session.options(),
+                     on_print=lambda shown: render.print_values(console, shown))
+    if result.result is not None and _ends_with_value(program):
+        render.print_values(console, [result.result])
+    if result.interp.backward_ran or result.grads:
+        rows = [(name, result.variables[name].value if name in result.variables else grad,
+                 grad) for name, grad in result.grads.items()]
+        console.print(render.gradient_table(rows, title="gradients"))
+    session.warn(result.warnings)
+
+
+@app.command("grad")
+def grad_command(
+    file: FileArg = None,
+    expr: ExprOpt = None,
+    wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
+    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
+    detect_nan: DetectNanOpt = False,
+) -> None:
+    """Differentiate the program's result with respect to its inputs.
+
+    The result is the variable named by --of, else the last top-level
+    expression; a program that runs its own backward reports the gradients
+    it left. Shows the result, then each variable's value beside its gradient.
+
+    Example:  gradcli grad -e 'input x; 2 * x * x' --set 'x=[1, 2]' --head '[10, 0.1]'
+    """
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    session = Session(common, _read_source(file, expr, "grad"))
+    names = _names(wrt)
+    session.run(lambda program, inputs: _grad_once(session, program, inputs, names, of, head))
+
+
+def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:
+    from . import api, jsonio, render
+
+    head = None if head_text is None else jsonio.parse_text(head_text, "--head")
+    options = session.options()
+    result = api.gradient(program, inputs, options, wrt, of, head)
+    value = _result_value(program, inputs, options, of, result)
+    session.warn(result.warnings)
+    if session.common.json:
+        obj = {"value": None if value is None else jsonio.value(value.value),
+               "grads": {n: jsonio.array(g) for n, g in result.grads.items()}}
+        if result.head is not None:
+            obj["head"] = jsonio.array(result.head)
+        session.emit_json(obj)
+        return
+    console = session.console
+    name = of or "result"
+    if value is not None:
+        render.titled(console, name, value)
+    if result.head is not None:
+        render.titled(console, "head", api.Shown(result.head, None, True))
+    rows = [(n, result.values.get(n, g), g) for n, g in result.grads.items()]
+    title = f"gradients of {name}" + (" (head · ∂/∂x)" if result.head is not None else "")
+    console.print(render.gradient_table(rows, title=title))
+
+
+@app.command("check")
+def check_command(
+    file: FileArg = None,
+    expr: ExprOpt = None,
+    wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
+    rtol: Annotated[float, typer.Option("--rtol", min=0.0, help="Relative tolerance.")] = 1e-5,
+    atol: Annotated[float, typer.Option("--atol", min=0.0, help="Absolute tolerance.")] = 1e-6,
+    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
+    detect_nan: DetectNanOpt = False,
+) -> None:
+    """Check autodiff against central finite differences (float64).
+
+    Prints the largest absolute and relative error per variable and exits
+    with status 1 when any element differs by more than atol + rtol·|g|.
+
+    Example:  gradcli check -e 'input x = [0.5, 2]; sum(sin(x) * x)'
+    """
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    session = Session(common, _read_source(file, expr, "check"))
+    names = _names(wrt)
+    session.run(lambda program, inputs: _check_once(session, program, inputs, names, of,
+                                                    head, rtol, atol))
+
+
+def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, atol) -> None:
+    from . import api, jsonio, render
+
+    head = None if head_text is None else jsonio.parse_text(head_text, "--head")
+    result = api.check(program, inputs, session.options(), wrt, of, head,
+                       rtol=rtol, atol=atol)
+    if session.common.json:
+        session.emit_json({"ok": bool(result.ok), "vars": {
+            name: {"max_abs_err": jsonio.number(row["max_abs_err"]),
+                   "max_rel_err": jsonio.number(row["max_rel_err"])}
+            for name, row in result.vars.items()}})
+    else:
+        from rich.text import Text
+        session.console.print(render.check_table(result))
+        tolerance = f"rtol={result.rtol:g}, atol={result.atol:g}"
+        if result.ok:
+            session.console.print(Text(f"ok: autodiff agrees with finite differences "
+                                       f"({tolerance})"))
+        else:
+            session.console.print(Text(f"MISMATCH: autodiff and finite differences "
+                                       f"disagree ({tolerance})"))
+    if not result.ok:
+        bad = [n for n, good in render.verdicts(result).items() if not good]
+        sys.stdout.flush()
+        sys.stderr.write(f"gradcli: error: gradient check failed for "
+                         f"{', '.join(repr(n) for n in bad)}\n")
+        session.failed = True
+
+
+@app.command("graph")
+def graph_command(
+    file: FileArg = None,
+    expr: ExprOpt = None,
+    dot: Annotated[bool, typer.Option("--dot", help="Write Graphviz DOT instead of a tree.")
+                   ] = False,
+    wrt: WrtOpt = None, of: OfOpt = None,
+    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
+    detect_nan: DetectNanOpt = False,
+) -> None:
+    """Show the recorded graph of the result: operations, inputs, shapes.
+
+    A node used twice is drawn once and then marked "(shown above)". --dot
+    writes Graphviz DOT (render it with `dot -Tsvg`); --json a nested object.
+
+    Example:  gradcli graph -e 'input x = [1, 2]; sum(x * x + x)' --dot | dot -Tsvg
+    """
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    if dot and json:
+        raise _usage_error("--dot and --json cannot be used together", "graph")
+    session = Session(common, _read_source(file, expr, "graph"))
+    names = _names(wrt)
+    session.run(lambda program, inputs: _graph_once(session, program, inputs, names, of, dot))
+
+
+def _graph_once(session: Session, program, inputs, wrt, of, dot: bool) -> None:
+    from . import api, render
+
+    root = api.graph(program, inputs, session.options(), wrt, _graph_of(program, of))
+    if dot:
+        sys.stdout.write(render.graph_dot(root))
+    elif session.common.json:
+        session.emit_json(render.graph_json(root))
+    else:
+        session.console.print(render.graph_tree(root))
+
+
+# -------------------------------------------------- reading the program AST
+
+# Calls whose value is not a result worth showing (or is None).
+_NO_RESULT = frozenset({"print", "backward", "attach_grad", "requires_grad_", "zero_grad",
+                        "zero_", "seed"})
+
+
+def _called_name(expr) -> Optional[str]:
+    from .lang import ast as A
+    if type(expr) is not A.Call:
+        return None
+    func = expr.func
+    return func.id if type(func) is A.Name else getattr(func, "name", None)
+
+
+def _ends_with_value(program) -> bool:
+    """Does the program end with an expression whose value is its result?
+
+    RunResult.result keeps the last expression that had a value, however
+    long ago (`attach_grad(x)` then a `with record:` block leaves it `x`), so
+    eval shows it only when the final statement is such an expression.
+    """
+    from .lang import ast as A
+    if not program.body or type(program.body[-1]) is not A.ExprStmt:
+        return False
+    return _called_name(program.body[-1].expr) not in _NO_RESULT
+
+
+def _backward_is_last(program) -> bool:
+    """Does a top-level statement calling backward come after the last
+    top-level expression statement that has a value?"""
+    from .lang import ast as A
+
+    last_value = last_backward = -1
+    for index, stmt in enumerate(program.body):
+        if type(stmt) is A.ExprStmt and _called_name(stmt.expr) not in _NO_RESULT:
+            last_value = index
+        if _find_backward(stmt) is not None:
+            last_backward = index
+    return last_backward > last_value
+
+
+def _result_value(program, inputs, options, of, result):
+    """The value `grad` reports.
+
+    WORKAROUND (api.gradient): when the program runs its own backward, the
+    api reports `interp.last_value` — the last top-level expression that had
+    a value, e.g. `attach_grad(x)` before the `with record:` block — rather
+    than the output backward was called on. Until the api reports that
+    output, when a top-level backward comes after the last value-producing
+    expression statement, the program is run once more to read it.
+    """
+    from . import api
+    from .errors import GradcliError
+
+    if of is not None or not _backward_is_last(program):
+        return result.value
+    try:
+        run = api.run(program, inputs, options)
+    except GradcliError:
+        return result.value
+    if not run.interp.backward_ran or run.interp.last_backward is None:
+        return result.value
+    return api.snapshot(run.interp.last_backward[0])
+
+
+def _graph_of(program, of):
+    """WORKAROUND (api.graph), as in `_result_value`: draw the graph of the
+    value backward was called on when it is a plain variable (`z.backward()`,
+    `backward(z)`), not the stale last expression."""
+    from .lang import ast as A
+
+    if of is not None or not _backward_is_last(program):
+        return of
+    target = None
+    for stmt in program.body:
+        call = _find_backward(stmt)
+        if call is not None:
+            func = call.func
+            obj = func.obj if type(func) is A.Attribute else (call.args[0] if call.args
+                                                             else None)
+            target = obj.id if type(obj) is A.Name else None
+    return target
+
+
+def _find_backward(node):
+    """The last `backward` call inside a statement (source order), if any."""
+    import dataclasses
+
+    found = None
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if _called_name(item) == "backward":
+            found = item
+        if dataclasses.is_dataclass(item):
+            for f in reversed(dataclasses.fields(item)):
+                stack.append(getattr(item, f.name))
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+    return found
+
+
+# -------------------------------------------------------------------- main
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point."""
+    app(args=argv, prog_name="gradcli")
+
+
+if __name__ == "__main__":
+    main()

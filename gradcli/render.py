@@ -1,0 +1,491 @@
+"""What gradcli shows on the terminal: values as rich tables, error reports.
+
+Numbers: a scalar is written in the shortest form that reads back to the
+same float (4.0 -> `4`, 0.1 -> `0.1`); the elements of one array share one
+format, as numpy does (`1.50  2.25`, or all scientific). Arrays with more
+than `EDGE_LIMIT` rows or columns are elided to their first and last
+`EDGE` items, with the shape in the caption.
+
+Rich is imported when something is drawn, not when gradcli starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import numpy as np
+
+EDGE_LIMIT = 10        # axes longer than this are elided ...
+EDGE = 3               # ... to this many items at each end
+SLICE_LIMIT = 10       # leading indices of a rank>2 array before eliding
+ROW_GAP, COL_GAP = "⋮", "…"
+SCI_DIGITS = 8         # most significant digits when shortening
+
+
+# ----------------------------------------------------------------- numbers
+
+def format_scalar(value) -> str:
+    """Shortest text that round-trips: 4.0 -> '4', 0.1 -> '0.1', 1e-10 -> '1e-10'."""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, np.ndarray):
+        return format_scalar(value[()])
+    as_float = float(value)
+    if np.isnan(as_float):
+        return "nan"
+    if np.isinf(as_float):
+        return "inf" if as_float > 0 else "-inf"
+    # numpy's str of a float32 is its shortest float32 spelling.
+    text = str(value) if isinstance(value, np.floating) and not isinstance(
+        value, np.float64) else repr(as_float)
+    mantissa, e, exponent = text.partition("e")
+    if mantissa.endswith(".0"):
+        mantissa = mantissa[:-2]
+    return mantissa + e + exponent
+
+
+def format_elements(values: np.ndarray) -> list[str]:
+    """Texts for the elements of one array (flattened), in one shared format."""
+    flat = np.asarray(values).ravel()
+    write = element_format(flat)
+    return [write(v) for v in flat]
+
+
+def element_format(sample: np.ndarray):
+    """One formatting function for an array, chosen from the elements shown:
+    whole numbers without a point; else fixed decimals, as many as the most
+    precise element needs (up to 8 significant), or scientific notation when
+    the magnitudes are far apart (numpy's rule)."""
+    flat = np.asarray(sample).ravel()
+    kind = flat.dtype.kind
+    if kind == "b":
+        return lambda v: "True" if v else "False"
+    if kind in "iu":
+        return lambda v: str(int(v))
+    if kind != "f":
+        return str
+    finite = flat[np.isfinite(flat)]
+    if not finite.size:
+        make = str
+    elif np.all(finite == np.round(finite)) and np.max(np.abs(finite)) < 1e16:
+        make = lambda v: str(int(v))                       # noqa: E731
+    else:
+        magnitudes = np.abs(finite[finite != 0]).astype(np.float64)
+        big, small = magnitudes.max(), magnitudes.min()
+        if big >= 1e8 or small < 1e-4 or big / small > 1e3:
+            digits = max(_mantissa_decimals(v) for v in finite)
+            make = lambda v: f"{float(v):.{digits}e}"      # noqa: E731
+        else:
+            digits = max(_decimals(v) for v in finite)
+            make = lambda v: f"{float(v):.{digits}f}"      # noqa: E731
+
+    def write(v) -> str:
+        if np.isfinite(v):
+            return make(v)
+        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
+    return write
+
+
+def _decimals(value) -> int:
+    text = np.format_float_positional(value, precision=SCI_DIGITS, unique=True, trim="-")
+    return len(text.partition(".")[2])
+
+
+def _mantissa_decimals(value) -> int:
+    text = np.format_float_scientific(value, precision=SCI_DIGITS, unique=True, trim="-")
+    return len(text.partition("e")[0].partition(".")[2])
+
+
+def shape_text(shape) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def plain(value) -> str:
+    """Any value as one line of text: numbers shortest, arrays bracketed."""
+    data = getattr(value, "data", None)          # a tensor inside a tuple
+    if isinstance(data, np.ndarray):
+        value = data
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return format_scalar(value[()])
+        axes = [kept(n) for n in value.shape]
+        shown = value[np.ix_(*[[i for i in axis if i is not None] for axis in axes])]
+        return _nest(axes, iter(format_elements(shown)))
+    if isinstance(value, tuple):
+        inner = ", ".join(plain(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(plain(v) for v in value) + "]"
+    if isinstance(value, (bool, int, float, np.generic)):
+        return format_scalar(value)
+    return str(value)
+
+
+def _nest(axes, texts) -> str:
+    """Nested brackets over the kept indices of each axis (None -> '…')."""
+    if len(axes) == 1:
+        items = [COL_GAP if i is None else next(texts) for i in axes[0]]
+    else:
+        items = [COL_GAP if i is None else _nest(axes[1:], texts) for i in axes[0]]
+    return "[" + ", ".join(items) + "]"
+
+
+def kept(n: int, limit: int = EDGE_LIMIT) -> list[Optional[int]]:
+    """Indices to show along an axis of length n; None marks the gap."""
+    if n <= limit:
+        return list(range(n))
+    return list(range(EDGE)) + [None] + list(range(n - EDGE, n))
+
+
+# ----------------------------------------------------------------- console
+
+def make_console():
+    """A rich console that writes no escape codes to a pipe or under NO_COLOR.
+
+    Off a terminal the width is generous (COLUMNS, else 200): piped tables
+    are read by people and diffs, and wrapping would split numbers.
+    """
+    from rich.console import Console
+
+    stream = sys.stdout
+    kwargs: dict = {"file": stream, "highlight": False, "emoji": False, "markup": False}
+    if os.environ.get("NO_COLOR"):
+        kwargs["color_system"] = None
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    if not terminal and not os.environ.get("FORCE_COLOR"):
+        kwargs["color_system"] = None
+        if not os.environ.get("COLUMNS"):
+            kwargs["width"] = 200
+    return Console(**kwargs)
+
+
+# ------------------------------------------------------------------ values
+
+def caption(shape, dtype, grad_fn: Optional[str] = None) -> str:
+    parts = [f"shape {shape_text(shape)}", str(dtype)]
+    if grad_fn:
+        parts.append(f"grad_fn={grad_fn}")
+    return " · ".join(parts)
+
+
+def is_inline(shown) -> bool:
+    """Scalars and non-array values are written as text, not tables."""
+    value = shown.value
+    return not (shown.is_array and isinstance(value, np.ndarray) and value.ndim > 0)
+
+
+def array_view(data: np.ndarray, *, name: str = "", grad_fn: Optional[str] = None,
+               boxed: bool = True):
+    """A rich renderable for an array of rank >= 1, with its caption."""
+    from rich.console import Group
+    from rich.text import Text
+
+    label = Text(caption(data.shape, data.dtype, grad_fn), style="dim", no_wrap=True)
+    if data.size == 0:
+        return Group(Text("(empty)"), label) if boxed else Text("(empty)")
+    write = element_format(_shown_part(data))
+    if data.ndim <= 2:
+        if not boxed:
+            return _grid(data, boxed, write)
+        head = [Text(name, style="bold")] if name else []
+        return Group(*head, _grid(data, boxed, write), label)
+    parts = []
+    for lead in _slices(data.shape[:-2]):
+        if lead is None:
+            parts.append(Text(ROW_GAP))
+            continue
+        index = ", ".join(str(i) for i in lead) + ", :, :"
+        parts.append(Text(f"{name}[{index}]", style="bold" if boxed else "dim"))
+        parts.append(_grid(data[lead], boxed, write))
+    if boxed:
+        parts.append(label)
+    return Group(*parts)
+
+
+def _slices(lead_shape) -> list:
+    """Leading index tuples of a rank>2 array, with None where elided."""
+    axes = [kept(n, SLICE_LIMIT) for n in lead_shape]
+    out: list = [()]
+    for axis in axes:
+        grown = []
+        for prefix in out:
+            if prefix is None:
+                if grown and grown[-1] is None:
+                    continue
+                grown.append(None)
+                continue
+            for i in axis:
+                if i is None:
+                    if not (grown and grown[-1] is None):
+                        grown.append(None)
+                else:
+                    grown.append(prefix + (i,))
+        out = grown
+    return out
+
+
+def _shown_part(data: np.ndarray) -> np.ndarray:
+    """The elements an elided view shows (all of a small array)."""
+    limits = [SLICE_LIMIT] * (data.ndim - 2) + [EDGE_LIMIT] * min(data.ndim, 2)
+    axes = [[i for i in kept(n, limit) if i is not None]
+            for n, limit in zip(data.shape, limits)]
+    return data[np.ix_(*axes)] if data.ndim else data
+
+
+def _grid(data: np.ndarray, boxed: bool, write):
+    """A non-empty 2-d (or 1-d, one row) array as a table of right-aligned
+    numbers, elided to its first and last rows and columns when long."""
+    from rich import box
+    from rich.table import Table
+
+    matrix = data.reshape(1, -1) if data.ndim == 1 else data
+    rows = kept(matrix.shape[0])
+    cols = kept(matrix.shape[1])
+    shown_cols = [c for c in cols if c is not None]
+    texts = [write(v) for v in
+             matrix[np.ix_([r for r in rows if r is not None], shown_cols)].ravel()]
+    width = len(shown_cols)
+    if boxed:
+        table = Table(show_header=False, box=box.ROUNDED, padding=(0, 1), pad_edge=True)
+    else:
+        table = Table.grid(padding=(0, 2))
+    for _ in cols:
+        table.add_column(justify="right", no_wrap=True)
+    r_out = 0
+    for r in rows:
+        if r is None:
+            table.add_row(*[ROW_GAP if c is not None else "⋱" for c in cols])
+            continue
+        cells, c_out = [], 0
+        for c in cols:
+            if c is None:
+                cells.append(COL_GAP)
+            else:
+                cells.append(texts[r_out * width + c_out])
+                c_out += 1
+        table.add_row(*cells)
+        r_out += 1
+    return table
+
+
+def value_view(shown, *, name: str = "", boxed: bool = True):
+    """Any shown value: arrays as tables, everything else as plain text."""
+    from rich.text import Text
+
+    if is_inline(shown):
+        return Text(plain(shown.value))
+    return array_view(shown.value, name=name, grad_fn=shown.grad_fn, boxed=boxed)
+
+
+def print_values(console, shown_values: list) -> None:
+    """One `print(a, b, ...)`: all-scalar prints are one line of text, like
+    Python's; otherwise the values are laid out side by side."""
+    from rich.columns import Columns
+    from rich.text import Text
+
+    if all(is_inline(s) for s in shown_values):
+        console.print(Text(" ".join(plain(s.value) for s in shown_values)), soft_wrap=True)
+        return
+    views = [value_view(s) for s in shown_values]
+    console.print(views[0] if len(views) == 1 else Columns(views, padding=(0, 2)))
+
+
+def titled(console, name: str, shown) -> None:
+    """A named value: `name = 5`, or a table titled `name`."""
+    from rich.text import Text
+
+    if is_inline(shown):
+        console.print(Text(f"{name} = {plain(shown.value)}"), soft_wrap=True)
+    else:
+        console.print(value_view(shown, name=name))
+
+
+def gradient_table(rows: Iterable[tuple], *, title: Optional[str] = None):
+    """Variables beside their gradients: rows of (name, value, gradient)
+    where value and gradient are ndarrays."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.ROUNDED, show_lines=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("shape", no_wrap=True)
+    table.add_column("value")
+    table.add_column("gradient")
+    for name, value, grad in rows:
+        value, grad = np.asarray(value), np.asarray(grad)
+        table.add_row(name, shape_text(value.shape), _cell(value, name),
+                      _cell(grad, f"{name}.grad"))
+    return Group(Text(title, style="bold"), table) if title else table
+
+
+def _cell(data: np.ndarray, name: str):
+    from rich.text import Text
+
+    if data.ndim == 0:
+        return Text(format_scalar(data[()]), justify="right")
+    return array_view(data, name=name, boxed=False)
+
+
+def check_table(result):
+    """The gradient check: per variable, worst errors and a verdict."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.ROUNDED)
+    for heading, justify in (("variable", "left"), ("checked", "right"),
+                             ("max abs err", "right"), ("max rel err", "right"),
+                             ("", "left")):
+        table.add_column(heading, justify=justify, no_wrap=True)
+    good_rows = verdicts(result)
+    for name, row in result.vars.items():
+        good = good_rows[name]
+        checked = f"{row.get('checked', '?')}/{row.get('size', '?')}"
+        table.add_row(name, checked, _err(row["max_abs_err"]), _err(row["max_rel_err"]),
+                      Text("ok", style="green") if good else Text("MISMATCH", style="bold red"))
+    return table
+
+
+def verdicts(result) -> dict[str, bool]:
+    """Per-variable verdicts, consistent with the api's overall `ok`.
+
+    The api judges each element by `err <= atol + rtol * scale` and reports
+    only the worst errors, so a variable is judged here from those maxima;
+    when that finds no culprit for a failed check, every variable whose worst
+    absolute error exceeds atol is blamed.
+    """
+    out = {}
+    for name, row in result.vars.items():
+        abs_err, rel_err = row["max_abs_err"], row["max_rel_err"]
+        out[name] = bool(np.isfinite(abs_err) and (abs_err <= result.atol
+                                                   or rel_err <= result.rtol))
+    if result.ok:
+        return {name: True for name in out}
+    if all(out.values()):
+        out = {name: not result.vars[name]["max_abs_err"] > result.atol for name in out}
+    return out
+
+
+def _err(value: float) -> str:
+    if not np.isfinite(value):
+        return format_scalar(value)
+    return "0" if value == 0 else f"{value:.2e}"
+
+
+# ------------------------------------------------------------------- graph
+
+def graph_tree(root):
+    """The recorded graph as a rich tree; nodes met again say so."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    def label(node):
+        text = Text(node.label, style="bold" if node.children else "")
+        text.append(f"  {shape_text(node.shape)}", style="dim")
+        if node.repeat:
+            text.append("  (shown above)", style="dim italic")
+        return text
+
+    tree = Tree(label(root))
+    stack = [(root, tree)]
+    while stack:              # no recursion: graphs can be thousands deep
+        node, branch = stack.pop()
+        children = [(child, branch.add(label(child))) for child in node.children]
+        stack.extend(reversed(children))
+    return tree
+
+
+def graph_dot(root) -> str:
+    """Graphviz DOT: one node per `ident`, an edge from each node to each of
+    its inputs (so x*x draws two edges to x)."""
+    lines = ["digraph gradcli {",
+             '  node [fontname="monospace"];']
+    declared: set[int] = set()
+    edges: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.ident not in declared and not node.repeat:
+            declared.add(node.ident)
+            shape = "box" if node.children else "ellipse"
+            text = _dot_string(f"{node.label}\n{shape_text(node.shape)}")
+            lines.append(f"  n{node.ident} [label={text}, shape={shape}];")
+        for child in node.children:
+            edges.append(f"  n{node.ident} -> n{child.ident};")
+        stack.extend(reversed(node.children))
+    return "\n".join(lines + edges + ["}"]) + "\n"
+
+
+def _dot_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def graph_json(root) -> dict:
+    """The tree as nested objects: label, shape, id, repeat, children."""
+    def node_dict(node):
+        return {"label": node.label, "shape": list(node.shape), "id": node.ident,
+                "repeat": node.repeat, "children": []}
+
+    out = node_dict(root)
+    stack = [(root, out)]
+    while stack:
+        node, shown = stack.pop()
+        for child in node.children:
+            child_dict = node_dict(child)
+            shown["children"].append(child_dict)
+            stack.append((child, child_dict))
+    return out
+
+
+# ------------------------------------------------------------------ errors
+
+@dataclass
+class Located:
+    """Where a message points: FILE, 1-based line and column, and the text."""
+
+    origin: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    line_text: Optional[str]
+
+
+def error_report(message: str, where: Optional[Located], kind: str = "error") -> str:
+    """`FILE:LINE:COL: error: message`, the source line and a caret line; or
+    `gradcli: error: message` when there is no place to point at."""
+    if where is None:
+        return f"gradcli: {kind}: {message}\n"
+    out = [f"{where.origin}:{where.line}:{where.column}: {kind}: {message}"]
+    if where.line_text is not None:
+        text = where.line_text.rstrip("\r\n")
+        lead = "".join(ch if ch == "\t" else " " for ch in text[:where.column - 1])
+        lead += " " * max(0, where.column - 1 - len(text))
+        tail = ""
+        if where.end_line == where.line and where.end_column > where.column + 1:
+            tail = "~" * (where.end_column - where.column - 1)
+        out += [text, lead + "^" + tail]
+    return "\n".join(out) + "\n"
+
+
+def locate(span, origin: str, source: Optional[str]) -> Optional[Located]:
+    """A span in `source` (the program text) as a Located, if it has one."""
+    if span is None:
+        return None
+    line_text = None
+    if source is not None:
+        lines = source.splitlines()
+        if 1 <= span.line <= len(lines):
+            line_text = lines[span.line - 1]
+    return Located(origin, span.line, span.column, span.end_line, span.end_column, line_text)

@@ -1,0 +1,567 @@
+"""The command line through Typer's CliRunner: wiring, output, exit codes.
+
+Every run gets an empty stdin unless a test gives one (CliRunner's stdin is
+never a terminal, like CI's), and a plain environment (no COLUMNS, no colour
+variables) so the tables are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gradcli import __version__, api, jsonio, render
+from gradcli.cli import app
+
+SQUARE = "input x\nattach_grad(x)\nwith record:\n    y = 2 * x ** 2\ny.backward()\n"
+X = '{"x": [[1,2],[3,4]]}'
+PLAIN_ENV = {"COLUMNS": None, "LINES": None, "NO_COLOR": None, "FORCE_COLOR": None,
+             "TERM": None}
+
+
+def gradcli(*args, input=None):
+    return CliRunner().invoke(app, [str(a) for a in args], input=input, env=PLAIN_ENV)
+
+
+@pytest.fixture
+def square(tmp_path):
+    path = tmp_path / "square.ag"
+    path.write_text(SQUARE)
+    return path
+
+
+def write(tmp_path, text, name="prog.ag"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------ basics
+
+def test_version():
+    result = gradcli("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"gradcli {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["eval", "grad", "check", "graph"])
+def test_every_command_has_help_with_an_example(command):
+    result = gradcli(command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout
+    for option in ("--set", "--json", "--dtype", "--seed", "--max-steps", "--max-elements",
+                   "--debug", "--detect-nan"):
+        assert option in result.stdout
+
+
+def test_top_level_help_lists_commands_and_no_repl():
+    result = gradcli("--help")
+    assert result.exit_code == 0
+    for command in ("eval", "grad", "check", "graph"):
+        assert command in result.stdout
+    assert "repl" not in result.stdout
+
+
+def test_the_issue_example_as_json(square):
+    result = gradcli("grad", square, "--json", input=X + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ('{"value": [[2.0, 8.0], [18.0, 32.0]], '
+                             '"grads": {"x": [[4.0, 8.0], [12.0, 16.0]]}}\n')
+    assert result.stderr == ""
+
+
+# -------------------------------------------------------------------- eval
+
+def test_eval_prints_a_grid_and_the_gradient_table(square):
+    result = gradcli("eval", square, "--set", "x=[[1,2],[3,4]]")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "gradients\n"
+        "╭──────┬────────┬───────┬──────────╮\n"
+        "│ name │ shape  │ value │ gradient │\n"
+        "├──────┼────────┼───────┼──────────┤\n"
+        "│ x    │ (2, 2) │ 1  2  │  4   8   │\n"
+        "│      │        │ 3  4  │ 12  16   │\n"
+        "╰──────┴────────┴───────┴──────────╯\n")
+
+
+def test_eval_print_shows_table_with_caption():
+    result = gradcli("eval", "-e", "x = ones(2, 2); x.attach_grad(); y = x + 2; print(y)")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(
+        "╭───┬───╮\n"
+        "│ 3 │ 3 │\n"
+        "│ 3 │ 3 │\n"
+        "╰───┴───╯\n"
+        "shape (2, 2) · float64 · grad_fn=AddBackward\n")
+
+
+def test_eval_scalars_strings_and_tuples_print_as_text():
+    result = gradcli("eval", "-e", "x = ones(2, 3); print('loss', 4.0 * 1, 0.1, x.shape, "
+                                   "True, None)")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "loss 4 0.1 (2, 3) True None\n"
+
+
+def test_eval_one_dimensional_is_a_row_and_rank_three_is_sliced():
+    result = gradcli("eval", "-e", "print(arange(3)); print(arange(8).reshape(2, 2, 2))")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "╭───┬───┬───╮\n"
+        "│ 0 │ 1 │ 2 │\n"
+        "╰───┴───┴───╯\n"
+        "shape (3,) · float64\n"
+        "[0, :, :]\n"
+        "╭───┬───╮\n"
+        "│ 0 │ 1 │\n"
+        "│ 2 │ 3 │\n"
+        "╰───┴───╯\n"
+        "[1, :, :]\n"
+        "╭───┬───╮\n"
+        "│ 4 │ 5 │\n"
+        "│ 6 │ 7 │\n"
+        "╰───┴───╯\n"
+        "shape (2, 2, 2) · float64\n")
+
+
+def test_eval_long_arrays_are_elided_with_shape_in_caption():
+    result = gradcli("eval", "-e", "print(arange(144).reshape(12, 12))")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [cell.strip() for cell in lines[1].split("│")[1:-1]] == \
+        ["0", "1", "2", "…", "9", "10", "11"]
+    assert "⋮" in result.stdout and "⋱" in result.stdout
+    assert lines[-1] == "shape (12, 12) · float64"
+    assert len(lines) == 10          # 3 + gap + 3 rows, 2 borders, caption
+
+
+def test_eval_shows_a_final_expression():
+    result = gradcli("eval", "-e", "x = 3; 2 * x")
+    assert (result.exit_code, result.stdout) == (0, "6\n")
+
+
+def test_eval_print_then_error_keeps_the_output():
+    result = gradcli("eval", "-e", "print(1)\nx = ones(2, 3) + ones(3, 2)\nprint(2)")
+    assert result.exit_code == 1
+    assert result.stdout == "1\n"
+    assert result.stderr == (
+        "<expr>:2:5: error: '+': shapes (2, 3) and (3, 2) do not broadcast together\n"
+        "x = ones(2, 3) + ones(3, 2)\n"
+        "    ^~~~~~~~~~~~~~~~~~~~~~~\n")
+
+
+def test_eval_json_shape():
+    result = gradcli("eval", "--json", "-e",
+                     "x = ones(2, 2); x.attach_grad(); y = x + 2; z = y * y * 3; "
+                     "out = mean(z); out.backward(); print(out, grad_fn(y)); s = x.shape")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["printed"] == [[27.0, "AddBackward"]]
+    assert data["variables"]["out"] == 27.0
+    assert data["variables"]["s"] == [2, 2]
+    assert data["grads"] == {"x": [[4.5, 4.5], [4.5, 4.5]]}
+
+
+def test_eval_program_from_stdin_uses_stdin_as_origin():
+    result = gradcli("eval", "-", input="print(1)\nfoo(2)\n")
+    assert result.exit_code == 1
+    assert result.stdout == "1\n"
+    assert result.stderr == ("<stdin>:2:1: error: name 'foo' is not defined\n"
+                             "foo(2)\n"
+                             "^~~\n")
+
+
+def test_error_in_a_file_names_the_file(tmp_path):
+    path = write(tmp_path, "x = [1, 2\n")
+    result = gradcli("eval", path)
+    assert result.exit_code == 1
+    assert result.stderr == f"{path}:1:5: error: unclosed '['\nx = [1, 2\n    ^\n"
+
+
+def test_no_colour_codes_off_a_terminal(square):
+    result = gradcli("eval", square, "--set", "x=[[1,2],[3,4]]")
+    assert "\x1b" not in result.stdout
+
+
+# -------------------------------------------------------------- exit codes
+
+def test_missing_file_is_a_usage_error(tmp_path):
+    result = gradcli("eval", tmp_path / "nope.ag")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"gradcli: error: cannot read '{tmp_path / 'nope.ag'}': "
+                                    "no such file\n")
+
+
+@pytest.mark.parametrize("args", [
+    ["eval"],                                   # no program
+    ["eval", "prog.ag", "-e", "1"],             # two programs
+    ["eval", "-e", "1", "--bogus"],             # unknown option
+    ["eval", "-e", "1", "--set", "x"],          # --set without =
+    ["eval", "-e", "1", "--dtype", "float16"],
+    ["graph", "-e", "1", "--dot", "--json"],
+])
+def test_usage_errors_exit_2(args):
+    result = gradcli(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+def test_internal_error_is_reported_without_traceback(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(api, "run", broken)
+    result = gradcli("eval", "-e", "1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("gradcli: internal error: RuntimeError: boom\n")
+    assert "Traceback" not in result.stderr
+    debug = gradcli("eval", "-e", "1", "--debug")
+    assert debug.exit_code == 1
+    assert "Traceback" in debug.stderr and "RuntimeError: boom" in debug.stderr
+
+
+def test_debug_shows_traceback_for_program_errors():
+    result = gradcli("eval", "-e", "foo(1)", "--debug")
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.endswith("<expr>:1:1: error: name 'foo' is not defined\n"
+                                  "foo(1)\n^~~\n")
+
+
+def test_limits_are_errors():
+    steps = gradcli("eval", "--max-steps", "50", "-e", "x = 0\nwhile True:\n    x = x + 1")
+    assert steps.exit_code == 1 and "--max-steps" in steps.stderr
+    elements = gradcli("eval", "--max-elements", "10", "-e", "x = ones(100)")
+    assert elements.exit_code == 1 and "--max-elements" in elements.stderr
+
+
+def test_nan_in_backward_is_a_warning_or_with_detect_nan_an_error():
+    program = "x = zeros(2); attach_grad(x); y = sum(sqrt(x)); y.backward()"
+    warned = gradcli("eval", "-e", program)
+    assert warned.exit_code == 0
+    assert warned.stderr.startswith("gradcli: warning: ")
+    assert "SqrtBackward" in warned.stderr
+    stopped = gradcli("eval", "--detect-nan", "-e", program)
+    assert stopped.exit_code == 1
+    assert stopped.stderr.startswith("<expr>:1:")
+
+
+# ------------------------------------------------------------------ inputs
+
+def test_bad_json_names_line_and_column(square):
+    result = gradcli("grad", square, "--json", input='{"x": [[1,2],[3,4]]}\n{"x": [1,,2]}\n')
+    assert result.exit_code == 1
+    assert result.stdout == ('{"value": [[2.0, 8.0], [18.0, 32.0]], '
+                             '"grads": {"x": [[4.0, 8.0], [12.0, 16.0]]}}\n')
+    assert result.stderr == ("<stdin>:2:10: error: invalid JSON: Expecting value\n"
+                             '{"x": [1,,2]}\n'
+                             "         ^\n")
+
+
+def test_truncated_json_points_at_its_end(square):
+    result = gradcli("grad", square, input='{"x": [1, 2]\n')
+    assert result.exit_code == 1
+    assert result.stderr == ("<stdin>:1:13: error: invalid JSON: unexpected end of input "
+                             "(expecting ',' delimiter)\n"
+                             '{"x": [1, 2]\n'
+                             "            ^\n")
+
+
+def test_bad_json_in_set_and_head():
+    bad_set = gradcli("eval", "-e", "1", "--set", "x=[1,")
+    assert bad_set.exit_code == 1
+    assert bad_set.stderr == ("--set x:1:4: error: invalid JSON: unexpected end of input "
+                              "(expecting value)\n[1,\n   ^\n")
+    bad_head = gradcli("grad", "-e", "input x = [1]; x * 2", "--head", "[1 2]")
+    assert bad_head.exit_code == 1
+    assert bad_head.stderr.startswith("--head:1:4: error: invalid JSON: Expecting ',' delimiter")
+
+
+def test_unknown_input_name(square):
+    result = gradcli("grad", square, input='{"y": 1}')
+    assert result.exit_code == 1
+    assert result.stderr == ("gradcli: error: unknown input 'y': the program declares 'x'\n"
+                             "gradcli: note: while running the input on line 1 of <stdin>\n")
+
+
+def test_bare_array_binds_the_single_input(square):
+    result = gradcli("grad", square, "--json", input="[[1,2],[3,4]]")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["grads"] == {"x": [[4.0, 8.0], [12.0, 16.0]]}
+
+
+@pytest.mark.parametrize("program, declares", [
+    ("1", "declares no inputs"),
+    ("input a\ninput b\na + b", "declares 'a', 'b'"),
+])
+def test_bare_array_needs_exactly_one_input(program, declares):
+    result = gradcli("eval", "-e", program, input="[1, 2]\n")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"<stdin>:1:1: error: a bare JSON array binds the "
+                                    f"program's single input, but the program {declares}")
+
+
+def test_json_lines_run_once_per_line():
+    result = gradcli("grad", "-e", "input x\nsum(x * x)", "--json",
+                     input='{"x": [1, 2]}\n\n[3]\n{\n  "x": 4\n}\n')
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        '{"value": 5.0, "grads": {"x": [2.0, 4.0]}}',
+        '{"value": 9.0, "grads": {"x": [6.0]}}',
+        '{"value": 16.0, "grads": {"x": 8.0}}',
+    ]
+
+
+def test_empty_stdin_means_no_inputs():
+    result = gradcli("grad", "-e", "input x = [1, 2]\nsum(x * x)", "--json", input="")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == '{"value": 5.0, "grads": {"x": [2.0, 4.0]}}\n'
+
+
+def test_set_wins_over_stdin():
+    result = gradcli("eval", "--json", "-e", "input x\ninput w\nprint(x, w)",
+                     "--set", "w=10", input='{"x": 1, "w": 2}')
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["printed"] == [[1.0, 10.0]]
+
+
+def test_non_finite_numbers_in_and_out():
+    result = gradcli("grad", "-e", "input x\nsum(x * 1)", "--json",
+                     input='{"x": ["nan", "inf", "-inf", 1]}')
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == '{"value": "nan", "grads": {"x": [1.0, 1.0, 1.0, 1.0]}}\n'
+    logs = gradcli("eval", "--json", "-e", "print(log(array([0, -1, 1])))")
+    assert json.loads(logs.stdout)["printed"] == [[["-inf", "nan", 0.0]]]
+
+
+def test_float32_values_keep_their_short_spelling():
+    result = gradcli("eval", "--json", "--dtype", "float32", "-e", "x = array([0.1, 0.2])")
+    assert json.loads(result.stdout)["variables"] == {"x": [0.1, 0.2]}
+
+
+def test_seed_makes_random_runs_reproducible():
+    def draw(*seed):
+        result = gradcli("eval", "--json", *seed, "-e", "x = normal(0, 1, (3,))")
+        return json.loads(result.stdout)["variables"]["x"]
+    assert draw() == draw()
+    assert draw("--seed", "7") == draw("--seed", "7") != draw()
+
+
+# -------------------------------------------------------------------- grad
+
+def test_grad_with_head():
+    result = gradcli("grad", "-e", "input x\ny = 2 * x * x\ny", "--set", "x=[[1,2],[3,4]]",
+                     "--head", "[[10,1],[0.1,0.01]]", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    np.testing.assert_allclose(data["grads"]["x"], [[40, 8], [1.2, 0.16]])
+    assert data["head"] == [[10.0, 1.0], [0.1, 0.01]]
+    assert data["value"] == [[2.0, 8.0], [18.0, 32.0]]
+
+
+def test_grad_head_with_wrong_shape_is_an_error():
+    result = gradcli("grad", "-e", "input x = [1, 2]\nx * 2", "--head", "[1, 2, 3]")
+    assert result.exit_code == 1
+    assert "--head has shape (3,)" in result.stderr
+
+
+def test_grad_of_and_wrt():
+    program = "input x = [1, 2]\ninput w = [3, 4]\nu = sum(x * w)\nv = sum(x * x)\nu"
+    of_v = gradcli("grad", "-e", program, "--of", "v", "--wrt", "x", "--json")
+    assert of_v.exit_code == 0, of_v.stderr
+    assert json.loads(of_v.stdout) == {"value": 5.0, "grads": {"x": [2.0, 4.0]}}
+    both = gradcli("grad", "-e", program, "--wrt", "w,x", "--json")
+    assert json.loads(both.stdout) == {"value": 11.0,
+                                       "grads": {"w": [1.0, 2.0], "x": [3.0, 4.0]}}
+    repeated = gradcli("grad", "-e", program, "--wrt", "w", "--wrt", "x", "--json")
+    assert repeated.stdout == both.stdout
+
+
+def test_grad_wrt_an_unknown_name():
+    result = gradcli("grad", "-e", "input x = [1]\nx * 2", "--wrt", "q")
+    assert result.exit_code == 1
+    assert result.stderr == "gradcli: error: --wrt: the program has no variable or input 'q'\n"
+
+
+def test_grad_with_inline_code_differentiates_bound_names():
+    result = gradcli("grad", "-e", "sum(a * b)", "--set", "a=[1, 2]", "--set", "b=[3, 4]",
+                     "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["grads"] == {"a": [3.0, 4.0], "b": [1.0, 2.0]}
+
+
+def test_grad_table_shows_value_and_gradient_side_by_side(square):
+    result = gradcli("grad", square, input=X)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "result\n"
+        "╭────┬────╮\n"
+        "│  2 │  8 │\n"
+        "│ 18 │ 32 │\n"
+        "╰────┴────╯\n"
+        "shape (2, 2) · float64 · grad_fn=MulBackward\n"
+        "gradients of result\n"
+        "╭──────┬────────┬───────┬──────────╮\n"
+        "│ name │ shape  │ value │ gradient │\n"
+        "├──────┼────────┼───────┼──────────┤\n"
+        "│ x    │ (2, 2) │ 1  2  │  4   8   │\n"
+        "│      │        │ 3  4  │ 12  16   │\n"
+        "╰──────┴────────┴───────┴──────────╯\n")
+
+
+def test_grad_program_that_runs_its_own_backward_with_a_head(tmp_path):
+    path = write(tmp_path, "x = [[1, 2], [3, 4]]\nattach_grad(x)\nwith record:\n"
+                           "    y = 2 * x * x\ny.backward([[10, 1], [0.1, 0.01]])\n")
+    result = gradcli("grad", path, "--wrt", "x", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["value"] == [[2.0, 8.0], [18.0, 32.0]]
+    np.testing.assert_allclose(data["grads"]["x"], [[40, 8], [1.2, 0.16]])
+    assert data["head"] == [[10.0, 1.0], [0.1, 0.01]]
+
+
+# ------------------------------------------------------------------- check
+
+def test_check_agrees():
+    result = gradcli("check", "-e", "input x = [0.5, 2]\nsum(sin(x) * x)")
+    assert result.exit_code == 0, result.stderr
+    assert "ok: autodiff agrees with finite differences (rtol=1e-05, atol=1e-06)" \
+        in result.stdout
+
+
+def test_check_fails_at_a_kink():
+    # relu'(0) is 0 by convention; the central difference sees (h - 0) / 2h = 0.5.
+    result = gradcli("check", "-e", "input x = 0\nrelu(x)", "--json")
+    assert result.exit_code == 1
+    assert result.stdout == '{"ok": false, "vars": {"x": {"max_abs_err": 0.5, ' \
+                            '"max_rel_err": 1.0}}}\n'
+    assert result.stderr == "gradcli: error: gradient check failed for 'x'\n"
+    table = gradcli("check", "-e", "input x = 0\nrelu(x)")
+    assert table.exit_code == 1
+    assert "MISMATCH" in table.stdout
+
+
+def test_check_tolerances_are_options():
+    result = gradcli("check", "-e", "input x = 0\nrelu(x)", "--atol", "0.6", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["ok"] is True
+
+
+# ------------------------------------------------------------------- graph
+
+GRAPH = "input x = [1, 2]\nsum(x * x + x)"
+
+
+def test_graph_tree_marks_shared_nodes():
+    result = gradcli("graph", "-e", GRAPH)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "SumBackward  ()\n"
+        "└── AddBackward  (2,)\n"
+        "    ├── MulBackward  (2,)\n"
+        "    │   ├── x  (2,)\n"
+        "    │   └── x  (2,)  (shown above)\n"
+        "    └── x  (2,)  (shown above)\n")
+
+
+def test_graph_dot_declares_each_node_once():
+    result = gradcli("graph", "-e", GRAPH, "--dot")
+    assert result.exit_code == 0, result.stderr
+    dot = result.stdout
+    assert dot.startswith("digraph gradcli {\n") and dot.endswith("}\n")
+    nodes = [line for line in dot.splitlines() if "[label=" in line]
+    edges = [line.strip() for line in dot.splitlines() if "->" in line]
+    assert len(nodes) == 4             # Sum, Add, Mul, x
+    assert sum('label="x\\n(2,)"' in line for line in nodes) == 1
+    assert edges == ["n0 -> n1;", "n1 -> n2;", "n1 -> n3;", "n2 -> n3;", "n2 -> n3;"]
+
+
+def test_graph_json():
+    result = gradcli("graph", "-e", GRAPH, "--json")
+    tree = json.loads(result.stdout)
+    assert tree["label"] == "SumBackward" and tree["shape"] == []
+    mul = tree["children"][0]["children"][0]
+    assert [c["repeat"] for c in mul["children"]] == [False, True]
+
+
+# ------------------------------------------------------------------ render
+
+@pytest.mark.parametrize("value, text", [
+    (4.0, "4"), (0.1, "0.1"), (-2.5, "-2.5"), (1e-10, "1e-10"), (1e20, "1e+20"),
+    (float("nan"), "nan"), (float("-inf"), "-inf"), (np.float32(0.1), "0.1"), (3, "3"),
+    (True, "True"), (np.array(27.0), "27"),
+])
+def test_scalars_are_shortest(value, text):
+    assert render.format_scalar(value) == text
+
+
+@pytest.mark.parametrize("values, texts", [
+    ([1.0, 2.0], ["1", "2"]),
+    ([1.5, 2.25], ["1.50", "2.25"]),
+    ([0.1, 2.0], ["0.1", "2.0"]),
+    ([1e-5, 1.0], ["1e-05", "1e+00"]),
+    ([1.0, float("nan"), float("inf")], ["1", "nan", "inf"]),
+    ([1 / 3, 1.0], ["0.33333333", "1.00000000"]),
+])
+def test_array_elements_share_one_format(values, texts):
+    assert render.format_elements(np.array(values)) == texts
+
+
+def test_error_report_caret_and_tilde():
+    where = render.Located("f.ag", 2, 5, 2, 8, "y = abc + 1")
+    assert render.error_report("bad", where) == "f.ag:2:5: error: bad\ny = abc + 1\n    ^~~\n"
+    assert render.error_report("bad", None) == "gradcli: error: bad\n"
+    multi = render.Located("f.ag", 1, 1, 3, 2, "\tif x:")
+    assert render.error_report("m", multi) == "f.ag:1:1: error: m\n\tif x:\n^\n"
+    tab = render.Located("f.ag", 1, 3, 1, 4, "\t\tz")
+    assert render.error_report("t", tab).splitlines()[-1] == "\t\t^"
+
+
+def test_json_arrays():
+    assert jsonio.array(np.array(3.0)) == 3.0
+    assert jsonio.array(np.array([[1, np.nan]])) == [[1.0, "nan"]]
+    assert jsonio.array(np.array([2, 0, 1])) == [2, 0, 1]
+    assert jsonio.value((np.array([1.0]), None, True, "s")) == [[1.0], None, True, "s"]
+
+
+def test_json_lines_in_table_mode_give_one_block_per_line():
+    result = gradcli("eval", "-e", "input x\nprint(x * 2)", input="1\n2\n")
+    assert (result.exit_code, result.stdout) == (0, "2\n\n4\n")
+
+
+def test_graph_of_a_program_that_runs_its_own_backward(square):
+    # The last expression statement is attach_grad(x); the graph to draw is y's.
+    result = gradcli("graph", square, input=X)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "MulBackward  (2, 2)"
+
+
+def test_no_colour_under_no_color_even_on_a_terminal(monkeypatch):
+    class Terminal:
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            pass
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr("sys.stdout", Terminal())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert render.make_console().color_system is None
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert render.make_console().color_system is not None
+
+
+def test_plain_text_elides_long_arrays():
+    value = (np.arange(30.0).reshape(2, 15), np.array(2.5))
+    assert render.plain(value) == "([[0, 1, 2, …, 12, 13, 14], [15, 16, 17, …, 27, 28, 29]], 2.5)"
+
+
+def test_empty_arrays():
+    result = gradcli("eval", "-e", "print(zeros(0))")
+    assert (result.exit_code, result.stdout) == (0, "(empty)\nshape (0,) · float64\n")
