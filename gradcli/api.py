@@ -392,7 +392,8 @@ def graph_of(result: Tensor, interp: Interpreter, max_nodes: int = 500) -> Graph
             if parent is None:
                 continue
             if type(parent) is Node:
-                shape = item.in_shapes[i] or shown.shape
+                shape = item.in_shapes[i]
+                shape = shown.shape if shape is None else shape
                 shown.children.append(GraphNode(parent.op.name, tuple(shape), [], -1))
             else:
                 shown.children.append(GraphNode(leaf_names.get(id(parent), "leaf"),

@@ -254,6 +254,10 @@ ERRORS = [
     ("return 1", EvalError, (1, 1, 1, 9), "'return' outside a function"),
     ("x = ones(2)\nx.attach_grad()\ny = x * x\nx += 1", GradError, (4, 1, 4, 7),
      "cannot update 'x', a leaf that has a gradient attached while recording; do it inside `with no_grad:`"),
+    ("w = ones(2)\nw.attach_grad()\nc = ones(2)\ny = w * c\nc += 1\ny.backward()", GradError, (5, 1, 5, 7),
+     "'c' was changed in place after MulBackward at line 4 saved it for the gradient, so the "
+     "backward at line 6 would be wrong; change it after backward, or compute a new value "
+     "instead of writing in place"),
     ("x = [[1, 2], [3]]", EvalError, (1, 5, 1, 18), "array literal is ragged: every row must have the same length"),
     ("f = 3\nf(2)", EvalError, (2, 1, 2, 5), "f is a scalar, not a function"),
     ("def f(a):\n    return a\nf(1, 2)", EvalError, (3, 1, 3, 8), "f() takes 1 argument(s) but 2 were given"),

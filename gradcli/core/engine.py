@@ -83,7 +83,8 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
     roots = []
     for output, head in zip(outputs, heads):
         key, head = _start(output, head)
-        _accumulate(grads, key, head)
+        # A first-order pass runs the VJPs on raw arrays (see ops.run).
+        _accumulate(grads, key, head if create_graph else head.data)
         if type(key) is Node:
             roots.append(key)
     order = topological_order(roots)
@@ -106,14 +107,17 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                         "were freed by the first backward; pass retain_graph=True "
                         "to the first backward to keep them")
                 watch.node = node
-                _propagate(node, grad, grads, useful)
+                _check_versions(node)
+                _propagate(node, grad, grads, useful, create_graph)
                 if not retain_graph:
                     node.saved = node.ans = None
                     node.freed = True
         finally:
             np.seterrcall(old_call)
     if inputs is not None:
-        return [grads.get(t.node or t) for t in inputs]
+        found = [grads.get(t.node or t) for t in inputs]
+        return [g if g is None or type(g) is Tensor else Tensor(np.asarray(g))
+                for g in found]
     _write_leaf_grads(grads, create_graph)
     return None
 
@@ -128,10 +132,29 @@ def _leading_to(order, targets):
     return useful
 
 
-def _propagate(node, grad, grads, useful):
+def _check_versions(node):
+    """A value the node saved was changed in place since: refuse to use it."""
+    for value, version in zip(node.saved, node.versions):
+        if version is not None and value._version != version:
+            write_site, label = value._written
+            who = f"'{label}'" if label else "a value"
+            used = f" at {site_str(node.site)}" if node.site is not None else ""
+            now = f" at {site_str(MODE.site)}" if MODE.site is not None else ""
+            raise GradError(
+                f"{who} was changed in place after {node.op.name}{used} saved it for "
+                f"the gradient, so the backward{now} would be wrong; change it after "
+                "backward, or compute a new value instead of writing in place",
+                write_site)
+
+
+def _propagate(node, grad, grads, useful, create_graph):
     op = node.op
-    ans = Tensor(node.ans, node) if node.ans is not None else None
-    saved = node.saved
+    if create_graph:
+        ans = Tensor(node.ans, node) if node.ans is not None else None
+        saved = node.saved
+    else:
+        ans = node.ans
+        saved = [s.data if type(s) is Tensor else s for s in node.saved]
     params = node.params or {}
     for i, parent in enumerate(node.parents):
         if parent is None or (useful is not None and id(parent) not in useful):
@@ -144,10 +167,10 @@ def _propagate(node, grad, grads, useful):
                 continue
             g = vjp(grad, ans, *saved, **params)
         want = node.in_shapes[i]
-        if want is not None and g.shape != want:
+        if want is None:
+            want = np.shape(grad)
+        if np.shape(g) != want:
             g = sum_to(g, want)
-        elif want is None and g.shape != grad.shape:
-            g = sum_to(g, grad.shape)
         _accumulate(grads, parent, g)
 
 
@@ -163,11 +186,11 @@ def _write_leaf_grads(grads, create_graph):
         leaf = key
         if leaf.grad_req == "null" or leaf._grad is None:
             continue
-        if g.shape != leaf.shape:    # the engine's contract; a bug if it fails
-            raise AssertionError(f"gradient of shape {g.shape} for a leaf of shape {leaf.shape}")
+        if np.shape(g) != leaf.shape:    # the engine's contract; a bug if it fails
+            raise AssertionError(f"gradient of shape {np.shape(g)} for a leaf of shape {leaf.shape}")
         box = leaf._grad
         if leaf.grad_req == "add":
-            g = box + g if create_graph else Tensor(box.data + g.data)
-        box.data = np.asarray(g.data, dtype=leaf.dtype)
+            g = box + g if create_graph else box.data + g
+        box.data = np.asarray(g.data if create_graph else g, dtype=leaf.dtype)
         box.node = g.node if create_graph else None
         box.requires_grad = box.node is not None

@@ -17,7 +17,7 @@ from itertools import repeat
 import numpy as np
 
 from ..errors import EvalError, ShapeError
-from .tensor import MODE, Tensor, apply, check_size, constant, lift, shape_str
+from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 
 
 class Op:
@@ -49,8 +49,28 @@ def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False):
     return op
 
 
+def run(op, args, params=None):
+    """Apply `op` to tensors (recording), or to raw arrays when no argument
+    is a tensor: first-order backward passes run the VJPs on raw numpy."""
+    for a in args:
+        if type(a) is Tensor:
+            return apply(op, [lift(b) for b in args], params)
+    return op.forward(*args, **params) if params else op.forward(*args)
+
+
 def call(op, *args, **params):
-    return apply(op, [lift(a) for a in args], params)
+    return run(op, args, params)
+
+
+def operand(x):
+    """A tensor or raw array as it is; a Python number as a raw array."""
+    if type(x) is Tensor or isinstance(x, (np.ndarray, np.generic)):
+        return x
+    return np.asarray(x, dtype=MODE.dtype)
+
+
+def raw(x):
+    return x.data if type(x) is Tensor else x
 
 
 # ------------------------------------------------------------------- helpers
@@ -166,11 +186,13 @@ def sign(x): return call(SIGN, x)
 
 def _as_numbers(op):
     # Comparisons give 0/1 numbers in the run's dtype, as the spec says.
-    def run(x, y):
+    def compare(x, y):
         out = call(op, x, y)
-        out.data = np.asarray(out.data, dtype=MODE.dtype)
-        return out
-    return run
+        if type(out) is Tensor:
+            out.data = np.asarray(out.data, dtype=MODE.dtype)
+            return out
+        return np.asarray(out, dtype=MODE.dtype)
+    return compare
 
 
 less, less_equal = _as_numbers(LESS), _as_numbers(LESS_EQUAL)
@@ -213,10 +235,10 @@ CLIP = defop("ClampBackward", "clip", _clip,
 def _inside(x, low, high):
     mask = np.ones(x.shape, dtype=bool)
     if low is not None:
-        mask &= x.data >= low
+        mask &= raw(x) >= low
     if high is not None:
-        mask &= x.data <= high
-    return constant(mask)
+        mask &= raw(x) <= high
+    return mask
 
 
 def exp(x): return call(EXP, x)
@@ -251,10 +273,10 @@ WHERE = defop("WhereBackward", "where", _where_forward,
 
 
 def where(cond, x, y):
-    cond = lift(cond)
-    if cond.data.dtype != bool:
-        cond = constant(cond.data != 0, dtype=bool)
-    return apply(WHERE, [cond, lift(x), lift(y)])
+    cond = raw(operand(cond))
+    if cond.dtype != bool:
+        cond = cond != 0
+    return run(WHERE, [cond, operand(x), operand(y)])
 
 
 # ----------------------------------------------------------------- reductions
@@ -273,19 +295,19 @@ def _count(shape, axis):
 
 def _extreme_vjp(g, ans, x, axis, keepdims):
     # Ties share the gradient evenly (PyTorch's convention for max/min).
-    hits = constant(x.data == unreduce(constant(ans.data), x.shape, axis, keepdims).data)
-    count = np.sum(hits.data, axis=axis, keepdims=True)
-    return unreduce(g, x.shape, axis, keepdims) * hits / constant(count)
+    hits = raw(x) == unreduce(raw(ans), x.shape, axis, keepdims)
+    count = np.sum(hits, axis=axis, keepdims=True)
+    return unreduce(g, x.shape, axis, keepdims) * hits / count
 
 
 def _prod_vjp(g, ans, x, axis, keepdims):
-    if not np.any(x.data == 0):
+    if not np.any(raw(x) == 0):
         return unreduce(g, x.shape, axis, keepdims) * unreduce(ans, x.shape, axis, keepdims) / x
     # With zeros, ans / x is undefined: multiply the other factors directly.
     if MODE.grad_enabled:   # a recorded backward (higher order) needs them as ops
         others = _product_of_others_recorded(x, axis)
     else:
-        others = constant(_product_of_others(x.data, axis))
+        others = _product_of_others(raw(x), axis)
     return unreduce(g, x.shape, axis, keepdims) * others
 
 
@@ -323,8 +345,8 @@ def _norm_vjp(g, ans, x, axis, keepdims, ord):
     if ord == 1:
         return unreduce(g, x.shape, axis, keepdims) * sign(x)
     # The L2 norm's gradient x/|x| is taken as 0 where the norm is 0 (PyTorch).
-    zero = ans.data == 0
-    ratio = g / where(zero, 1.0, ans) * constant(~zero)
+    zero = raw(ans) == 0
+    ratio = g / where(zero, 1.0, ans) * ~zero
     return unreduce(ratio, x.shape, axis, keepdims) * x
 
 
@@ -376,10 +398,10 @@ ARGMIN = defop("Argmin", "argmin", lambda x, axis: np.argmin(x, axis=axis))
 
 def _reduction(op):
     def reduce(x, axis=None, keepdims=False):
-        x = lift(x)
+        x = operand(x)
         if op is not SUM and op is not MEAN and x.size == 0:
             raise ShapeError(f"{op.label} of an empty value")
-        return apply(op, [x], {"axis": norm_axis(axis, x.ndim), "keepdims": bool(keepdims)})
+        return run(op, [x], {"axis": norm_axis(axis, x.ndim), "keepdims": bool(keepdims)})
     reduce.__name__ = op.label
     return reduce
 
@@ -389,10 +411,10 @@ max_, min_, logsumexp = _reduction(MAX), _reduction(MIN), _reduction(LOGSUMEXP)
 
 
 def norm(x, ord=2, axis=None, keepdims=False):
-    x = lift(x)
+    x = operand(x)
     if ord not in (1, 2):
         raise EvalError(f"norm supports ord=2 (the default) and ord=1, not ord={ord}")
-    return apply(NORM, [x], {"axis": norm_axis(axis, x.ndim),
+    return run(NORM, [x], {"axis": norm_axis(axis, x.ndim),
                              "keepdims": bool(keepdims), "ord": int(ord)})
 
 
@@ -402,23 +424,23 @@ def _single_axis(x, axis):
 
 
 def softmax(x, axis=-1):
-    x = lift(x)
-    return apply(SOFTMAX, [x], {"axis": _single_axis(x, axis)})
+    x = operand(x)
+    return run(SOFTMAX, [x], {"axis": _single_axis(x, axis)})
 
 
 def log_softmax(x, axis=-1):
-    x = lift(x)
-    return apply(LOG_SOFTMAX, [x], {"axis": _single_axis(x, axis)})
+    x = operand(x)
+    return run(LOG_SOFTMAX, [x], {"axis": _single_axis(x, axis)})
 
 
 def argmax(x, axis=None):
-    x = lift(x)
-    return apply(ARGMAX, [x], {"axis": None if axis is None else _single_axis(x, axis)})
+    x = operand(x)
+    return run(ARGMAX, [x], {"axis": None if axis is None else _single_axis(x, axis)})
 
 
 def argmin(x, axis=None):
-    x = lift(x)
-    return apply(ARGMIN, [x], {"axis": None if axis is None else _single_axis(x, axis)})
+    x = operand(x)
+    return run(ARGMIN, [x], {"axis": None if axis is None else _single_axis(x, axis)})
 
 
 # -------------------------------------------------------------------- shapes
@@ -435,22 +457,22 @@ IDENTITY = defop("AliasBackward", "identity", lambda x: x, lambda g, ans, x: g)
 
 
 def sum_to(x, shape):
-    x = lift(x)
+    x = operand(x)
     shape = tuple(shape)
-    return x if x.shape == shape else apply(SUM_TO, [x], {"shape": shape})
+    return x if x.shape == shape else run(SUM_TO, [x], {"shape": shape})
 
 
 def broadcast_to(x, shape):
-    x = lift(x)
+    x = operand(x)
     shape = tuple(int(n) for n in shape)
     if x.shape == shape:
         return x
     check_size(int(np.prod(shape)), "broadcast_to result")
-    return apply(BROADCAST_TO, [x], {"shape": shape})
+    return run(BROADCAST_TO, [x], {"shape": shape})
 
 
 def reshape(x, shape):
-    x = lift(x)
+    x = operand(x)
     shape = tuple(int(n) for n in shape)
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {shape_str(shape)}")
@@ -460,31 +482,31 @@ def reshape(x, shape):
     if int(np.prod(shape)) != x.size or any(n < 0 for n in shape):
         raise ShapeError(f"reshape: cannot reshape a value of shape {shape_str(x.shape)} "
                          f"({x.size} elements) into shape {shape_str(shape)}")
-    return x if x.shape == shape else apply(RESHAPE, [x], {"shape": shape})
+    return x if x.shape == shape else run(RESHAPE, [x], {"shape": shape})
 
 
 def transpose(x, axes=None):
-    x = lift(x)
+    x = operand(x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
     axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"transpose: axes {axes} are not a permutation of the "
                          f"{x.ndim} axes of a value of shape {shape_str(x.shape)}")
-    return apply(TRANSPOSE, [x], {"axes": axes})
+    return run(TRANSPOSE, [x], {"axes": axes})
 
 
 def identity(x):
-    return apply(IDENTITY, [x])
+    return run(IDENTITY, [x])
 
 
 def flatten(x):
-    x = lift(x)
+    x = operand(x)
     return reshape(x, (x.size,))
 
 
 def squeeze(x, axis=None):
-    x = lift(x)
+    x = operand(x)
     axes = norm_axis(axis, x.ndim)
     if axes is None:
         axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
@@ -496,7 +518,7 @@ def squeeze(x, axis=None):
 
 
 def expand_dims(x, axis):
-    x = lift(x)
+    x = operand(x)
     ndim = x.ndim + 1
     a = int(axis)
     if not -ndim <= a < ndim:
@@ -520,25 +542,25 @@ STACK = defop("StackBackward", "stack", lambda *xs, axis: np.stack(xs, axis=axis
 
 
 def concat(xs, axis=0):
-    xs = [lift(x) for x in xs]
+    xs = [operand(x) for x in xs]
     if not xs:
         raise EvalError("concat needs at least one value")
     if any(x.ndim == 0 for x in xs):
         raise ShapeError("concat: scalars (0-d values) cannot be joined; use stack")
     axis = _single_axis(xs[0], axis)
     offsets = tuple(np.cumsum([0] + [x.shape[axis] if x.ndim > axis else 0 for x in xs]).tolist())
-    return apply(CONCAT, xs, {"axis": axis, "offsets": offsets})
+    return run(CONCAT, xs, {"axis": axis, "offsets": offsets})
 
 
 def stack(xs, axis=0):
-    xs = [lift(x) for x in xs]
+    xs = [operand(x) for x in xs]
     if not xs:
         raise EvalError("stack needs at least one value")
     ndim = xs[0].ndim + 1
     a = int(axis)
     if not -ndim <= a < ndim:
         raise ShapeError(f"stack: axis {a} is out of range for the result's {ndim} dimensions")
-    return apply(STACK, xs, {"axis": a % ndim})
+    return run(STACK, xs, {"axis": a % ndim})
 
 
 # ------------------------------------------------------------------ indexing
@@ -559,15 +581,15 @@ SCATTER = defop("IndexPutBackward", "index scatter", _scatter_forward,
 
 def getitem(x, index):
     """`x[index]` where index is a tuple of ints, slices and integer/bool arrays."""
-    x = lift(x)
+    x = operand(x)
     try:
-        return apply(GETITEM, [x], {"index": index})
+        return run(GETITEM, [x], {"index": index})
     except IndexError as exc:
         raise ShapeError(f"index out of range for shape {shape_str(x.shape)}: {exc}") from None
 
 
 def scatter(g, index, shape):
-    return apply(SCATTER, [lift(g)], {"index": index, "shape": tuple(shape)})
+    return run(SCATTER, [operand(g)], {"index": index, "shape": tuple(shape)})
 
 
 # ------------------------------------------------------------ linear algebra
@@ -609,27 +631,27 @@ OUTER = defop("OuterBackward", "outer", np.outer,
 
 
 def matmul(a, b):
-    a, b = lift(a), lift(b)
+    a, b = operand(a), operand(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"'@': operands must have at least 1 dimension, got shapes "
                          f"{shape_str(a.shape)} and {shape_str(b.shape)} (use '*' for scalars)")
-    return apply(MATMUL, [a, b])
+    return run(MATMUL, [a, b])
 
 
 def dot(a, b):
-    a, b = lift(a), lift(b)
+    a, b = operand(a), operand(b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
     if a.ndim > 2 or b.ndim > 2:
         raise ShapeError(f"dot: supports 1-d and 2-d values, got shapes {shape_str(a.shape)} "
                          f"and {shape_str(b.shape)} (use matmul for batches)")
-    return apply(DOT, [a, b])
+    return run(DOT, [a, b])
 
 
 def outer(a, b):
-    a, b = lift(a), lift(b)
+    a, b = operand(a), operand(b)
     check_size(a.size * b.size, "outer result")
-    return apply(OUTER, [a, b])
+    return run(OUTER, [a, b])
 
 
 def _square_matrix(name, a):
@@ -675,35 +697,35 @@ SOLVE = defop("SolveBackward", "solve", _linalg("solve", np.linalg.solve),
               _solve_vjp_a, lambda g, ans, a, b: _solve_transposed(g, a, b),
               saves=("value", "shape"), ans=True)
 TRACE = defop("TraceBackward", "trace", np.trace,
-              lambda g, ans, a: g * constant(np.eye(*a.shape)), saves=("shape",))
+              lambda g, ans, a: g * np.eye(*a.shape, dtype=a.dtype), saves=("shape",))
 
 
 def inv(a):
-    a = lift(a)
+    a = operand(a)
     _square_matrix("inv", a)
-    return apply(INV, [a])
+    return run(INV, [a])
 
 
 def det(a):
-    a = lift(a)
+    a = operand(a)
     _square_matrix("det", a)
-    return apply(DET, [a])
+    return run(DET, [a])
 
 
 def solve(a, b):
-    a, b = lift(a), lift(b)
+    a, b = operand(a), operand(b)
     _square_matrix("solve", a)
     if b.shape[0 if b.ndim == 1 else -2:][:1] != a.shape[-1:]:
         raise ShapeError(f"solve: right-hand side of shape {shape_str(b.shape)} does not "
                          f"match the matrix of shape {shape_str(a.shape)}")
-    return apply(SOLVE, [a, b])
+    return run(SOLVE, [a, b])
 
 
 def trace(a):
-    a = lift(a)
+    a = operand(a)
     if a.ndim != 2:
         raise ShapeError(f"trace: needs a 2-d value, got shape {shape_str(a.shape)}")
-    return apply(TRACE, [a])
+    return run(TRACE, [a])
 
 
 # ------------------------------------------------- operator sugar for VJPs

@@ -9,7 +9,6 @@ so a graph dies with the last tensor that reaches it.
 
 from __future__ import annotations
 
-import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -46,13 +45,14 @@ class Shape:
 class Node:
     """One recorded application of an op: what backward needs from it."""
 
-    __slots__ = ("op", "parents", "saved", "params", "ans", "in_shapes",
-                 "freed", "site", "__weakref__")
+    __slots__ = ("op", "parents", "saved", "versions", "params", "ans",
+                 "in_shapes", "freed", "site")
 
-    def __init__(self, op, parents, saved, params, ans, in_shapes):
+    def __init__(self, op, parents, saved, versions, params, ans, in_shapes):
         self.op = op
         self.parents = parents      # per input: Node, leaf Tensor, or None
         self.saved = saved          # per input: Tensor, Shape, or None
+        self.versions = versions    # per saved Tensor: its version when saved
         self.params = params        # static keyword arguments of the op
         self.ans = ans              # output array, kept only if the VJP uses it
         self.in_shapes = in_shapes  # per input: shape to sum the gradient to
@@ -66,9 +66,9 @@ class Node:
 
 class Tensor:
     __slots__ = ("data", "node", "requires_grad", "grad_req", "_grad",
-                 "_savers", "__weakref__")
+                 "_version", "_written")
 
-    __array_priority__ = 1000   # numpy scalars defer to our operators
+    __array_ufunc__ = None      # numpy defers `ndarray * Tensor` to our operators
 
     def __init__(self, data, node=None):
         self.data = data
@@ -76,7 +76,8 @@ class Tensor:
         self.requires_grad = node is not None
         self.grad_req = None
         self._grad = None
-        self._savers = None
+        self._version = 0           # bumped by every in-place write
+        self._written = None        # (site, name) of the last in-place write
 
     # -- facts about the value
     shape = property(lambda self: self.data.shape)
@@ -136,10 +137,11 @@ class Tensor:
     def zero_(self) -> "Tensor":
         check_writable(self)
         self.data = np.zeros_like(self.data)
+        mark_written(self)
         return self
 
     # -- in place
-    def assign(self, new_data) -> None:
+    def assign(self, new_data, label: str | None = None) -> None:
         """Replace the numbers of this tensor, keeping its identity.
 
         Arrays are never shared between tensors through a write: the new
@@ -152,6 +154,7 @@ class Tensor:
                 f"in-place update: result of shape {shape_str(new_data.shape)} "
                 f"does not fit the target of shape {shape_str(self.data.shape)}")
         self.data = new_data.astype(self.data.dtype, copy=False)
+        mark_written(self, label)
 
 
 def shape_str(shape) -> str:
@@ -159,20 +162,20 @@ def shape_str(shape) -> str:
 
 
 def check_writable(t: Tensor) -> None:
-    """Refuse a write that would silently change a recorded gradient."""
+    """Refuse to change a tracked leaf while recording (PyTorch's rule).
+
+    Writes into values a graph saved are caught later, by backward, through
+    the version counter (see `mark_written`): the graph may never be used.
+    """
     if t.requires_grad and t.node is None and MODE.grad_enabled:
         raise GradError(
             "cannot update a leaf that has a gradient attached while recording; "
             "do it inside `with no_grad:`")
-    if t._savers:
-        for node in t._savers:
-            if not node.freed:
-                where = f" at {site_str(node.site)}" if node.site is not None else ""
-                raise GradError(
-                    f"cannot write in place into this value: the recorded "
-                    f"graph still needs it for {node.op.name}{where}; run "
-                    "backward first, or compute a new value instead")
-        t._savers = None
+
+
+def mark_written(t: Tensor, label: str | None = None) -> None:
+    t._version += 1
+    t._written = (MODE.site, label)
 
 
 def site_str(site) -> str:
@@ -214,6 +217,7 @@ def record(op, args, params, out):
     oshape = out.shape
     parents = []
     saved = []
+    versions = []
     in_shapes = []
     for a, keep in zip(args, op.saves):
         parents.append((a.node or a) if a.requires_grad else None)
@@ -221,24 +225,15 @@ def record(op, args, params, out):
         in_shapes.append(None if ashape == oshape else ashape)
         if keep is None:
             saved.append(None)
+            versions.append(None)
         elif keep == "shape":
             saved.append(Shape(a.data))
+            versions.append(None)
         else:
             saved.append(a)
-    node = Node(op, parents, saved, params, out if op.saves_ans else None, in_shapes)
-    for a, keep in zip(args, op.saves):
-        if keep == "value":
-            remember_saver(a, node)
-    return node
-
-
-def remember_saver(t: Tensor, node: Node) -> None:
-    # A weak set: collected graphs drop out by themselves, and adding stays
-    # O(1) however many nodes of one live graph save the same tensor (a
-    # weight used in every step of a long loop).
-    if t._savers is None:
-        t._savers = weakref.WeakSet()
-    t._savers.add(node)
+            versions.append(a._version)
+    return Node(op, parents, saved, versions, params,
+                out if op.saves_ans else None, in_shapes)
 
 
 def op_shape_error(op, args, exc) -> ShapeError:

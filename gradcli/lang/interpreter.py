@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core import ops
 from ..core.tensor import (MODE, Tensor, apply, check_writable, grad_mode,
-                           shape_str)
+                           mark_written, shape_str)
 from ..errors import EvalError, GradcliError, GradError, LimitError
 from . import ast as A
 from .builtins import BUILTINS, NAMESPACES
@@ -709,10 +709,10 @@ def _update_in_place(target: Tensor, opname, value, name):
         before = Tensor(target.data, target.node)
         before.requires_grad = target.requires_grad
         result = _OTHER_BINARY[opname](before, operand)
-        _take(target, result)
+        _take(target, result, name)
     else:
         result = _OTHER_BINARY[opname](Tensor(target.data), Tensor(operand.data))
-        target.assign(result.data)
+        target.assign(result.data, name)
 
 
 def _write_index(target: Tensor, index, value: Tensor, name):
@@ -729,7 +729,7 @@ def _write_index(target: Tensor, index, value: Tensor, name):
         mask[index] = 0
         region = target.data[index].shape
         spread = ops.scatter(ops.broadcast_to(value, region), index, target.shape)
-        _take(target, ops.add(ops.mul(before, Tensor(mask)), spread))
+        _take(target, ops.add(ops.mul(before, Tensor(mask)), spread), name)
         return
     data = target.data.copy() if isinstance(target.data, np.ndarray) else np.array(target.data)
     try:
@@ -737,16 +737,17 @@ def _write_index(target: Tensor, index, value: Tensor, name):
     except ValueError:
         raise EvalError(f"cannot assign a value of shape {shape_str(value.shape)} into "
                         f"a region of shape {shape_str(np.shape(data[index]))}") from None
-    target.assign(data)
+    target.assign(data, name)
 
 
-def _take(target, result):
+def _take(target, result, name):
     if result.shape != target.shape:
         raise EvalError(f"in-place update: result of shape {shape_str(result.shape)} does "
                         f"not fit the target of shape {shape_str(target.shape)}")
     target.data = result.data.astype(target.dtype, copy=False)
     target.node = result.node
     target.requires_grad = result.requires_grad
+    mark_written(target, name)
 
 
 def _named(message, name):
