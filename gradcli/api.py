@@ -16,7 +16,7 @@ from .core import creation, engine
 from .core.tensor import MODE, Node, Tensor, shape_str
 from .errors import DataError, EvalError, GradcliError, GradError, ShapeError
 from .lang import ast as A
-from .lang.interpreter import Interpreter, declared_inputs
+from .lang.interpreter import Interpreter, calls_backward, declared_inputs
 from .lang.parser import parse
 from .lang.values import to_tensor, type_name
 
@@ -58,6 +58,9 @@ class GradResult:
     grads: dict[str, np.ndarray]
     head: Optional[np.ndarray]
     warnings: list[str] = field(default_factory=list)
+    # For a program that runs its own backward: which backward call (index
+    # into the program's backward calls) produced each variable's gradient.
+    backward_index: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,6 +207,59 @@ def _result_tensor(interp, of):
     return None
 
 
+def _own_backward(interp, result, wrt, head) -> GradResult:
+    """The gradients a program's own backward calls left in `.grad`.
+
+    Without --wrt: every input (or, failing that, variable) that keeps a
+    gradient. Each is reported with the backward call that last reached it.
+    """
+    if head is not None:
+        raise DataError("--head cannot be used: the program runs its own backward "
+                        "(remove the backward call, or its head argument)")
+    if wrt is None:
+        pool = interp.input_values if any(
+            isinstance(v, Tensor) and v._grad is not None
+            for v in interp.input_values.values()) else interp.globals.vars
+        wrt = [n for n, v in pool.items() if isinstance(v, Tensor) and v._grad is not None]
+    targets = {name: _wrt_tensor(interp, name) for name in wrt}
+    grads = {}
+    for name, t in targets.items():
+        if t._grad is None:
+            raise GradError(f"'{name}' has no gradient: the program never calls "
+                            f"attach_grad({name})")
+        grads[name] = np.asarray(t._grad.data)
+    which = _backward_reaching(interp.backward_calls, targets)
+    output, used_head = interp.last_backward
+    value = result if result is not None else output
+    return GradResult(snapshot(value) if value is not None else None,
+                      {n: np.asarray(t.data) for n, t in targets.items()}, grads,
+                      None if used_head is None else to_tensor(used_head).data,
+                      _finish(interp), which)
+
+
+def _backward_reaching(calls, targets) -> dict[str, int]:
+    """For each target leaf, the last backward call whose graph reaches it."""
+    which = {}
+    for k, (output, _) in enumerate(calls):
+        if not isinstance(output, Tensor) or output.node is None:
+            continue
+        reached, stack, seen = set(), [output.node], set()
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            for p in node.parents:
+                if type(p) is Node:
+                    stack.append(p)
+                elif p is not None:
+                    reached.add(id(p))
+        for name, t in targets.items():
+            if id(t) in reached:
+                which[name] = k
+    return which
+
+
 def _wrt_tensor(interp, name) -> Tensor:
     value = interp.input_values.get(name)
     if value is None:
@@ -225,26 +281,14 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
     """
     options = options or Options()
     names = _wrt_names(declared_inputs(program), inputs, wrt)
-    interp, _ = _prepare(program, inputs, options, names, None)
+    # A program that runs its own backward marks what it differentiates.
+    track = () if calls_backward(program) and of is None else names
+    interp, _ = _prepare(program, inputs, options, track, None)
     interp.run(program)
     result = _result_tensor(interp, of)
-    targets = {name: _wrt_tensor(interp, name) for name in names}
     if interp.backward_ran and of is None:
-        if head is not None:
-            raise DataError("--head cannot be used: the program runs its own backward "
-                            "(remove the backward call, or its head argument)")
-        output, used_head = interp.last_backward
-        value = result if result is not None else output
-        grads = {}
-        for name, t in targets.items():
-            if t._grad is None:
-                raise GradError(f"'{name}' has no gradient: the program never calls "
-                                f"attach_grad({name})")
-            grads[name] = np.asarray(t._grad.data)
-        return GradResult(snapshot(value) if value is not None else None,
-                          {n: np.asarray(t.data) for n, t in targets.items()}, grads,
-                          None if used_head is None else to_tensor(used_head).data,
-                          _finish(interp))
+        return _own_backward(interp, result, names if wrt else None, head)
+    targets = {name: _wrt_tensor(interp, name) for name in names}
     if result is None:
         raise EvalError("nothing to differentiate: the program ends without an expression; "
                         "end it with the value to differentiate or name it with --of")
@@ -297,24 +341,26 @@ def check(program: A.Program, inputs=None, options: Options | None = None,
         points = np.arange(x.size) if x.size <= max_points else \
             np.sort(rng.choice(x.size, max_points, replace=False))
         worst_abs = worst_rel = 0.0
+        var_ok = True
         for flat in points:
             step = 6e-6 * max(1.0, abs(float(x.flat[flat])))
             plus, minus = x.copy(), x.copy()
             plus.flat[flat] += step
             minus.flat[flat] -= step
-            f_plus = _objective(program, {**base, name: plus}, wide, of, head)
-            f_minus = _objective(program, {**base, name: minus}, wide, of, head)
+            k = ad.backward_index.get(name)
+            f_plus = _objective(program, {**base, name: plus}, wide, of, head, k)
+            f_minus = _objective(program, {**base, name: minus}, wide, of, head, k)
             numeric = (f_plus - f_minus) / (2 * step)
             exact = float(auto.flat[flat])
             err = abs(exact - numeric)
             scale = max(abs(exact), abs(numeric))
             if not np.isfinite(err) or err > atol + rtol * scale:
-                ok = False
+                var_ok = ok = False
             worst_abs = max(worst_abs, err) if np.isfinite(err) else float("inf")
             rel = err / scale if scale > 0 else 0.0
             worst_rel = max(worst_rel, rel) if np.isfinite(rel) else float("inf")
         report[name] = {"max_abs_err": worst_abs, "max_rel_err": worst_rel,
-                        "checked": int(len(points)), "size": int(x.size)}
+                        "checked": int(len(points)), "size": int(x.size), "ok": var_ok}
     return CheckResult(ok, report, rtol, atol)
 
 
@@ -329,13 +375,18 @@ def _input_arrays(program, inputs, options):
             for n, t in interp.input_values.items()}, declared
 
 
-def _objective(program, inputs, options, of, head) -> float:
-    """sum(head * output): the scalar whose gradient backward computes."""
+def _objective(program, inputs, options, of, head, backward_index=None) -> float:
+    """sum(head * output): the scalar whose gradient backward computes.
+
+    For a program with its own backward, the output is that of the backward
+    call that produced the gradient being checked."""
     interp, _ = _prepare(program, inputs, options, (), None)
     interp.run(program)
     output, used_head = None, head
     if interp.backward_ran and of is None:
-        output, program_head = interp.last_backward
+        calls = interp.backward_calls
+        k = backward_index if backward_index is not None and backward_index < len(calls) else -1
+        output, program_head = calls[k]
         used_head = None if program_head is None else to_tensor(program_head).data
     if output is None:
         output = _result_tensor(interp, of)

@@ -256,3 +256,16 @@ Stmt = Union[Assign, AugAssign, InputDecl, ExprStmt, If, While, For, Break,
 class Program:
     body: tuple[Stmt, ...]
     span: Span
+
+
+def walk(root):
+    """Every node under `root` (itself included), without recursion."""
+    stack = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(reversed(item))
+        elif hasattr(item, "__dataclass_fields__") and not isinstance(item, Span):
+            yield item
+            stack.extend(reversed([getattr(item, f) for f in item.__dataclass_fields__
+                                   if f != "span"]))

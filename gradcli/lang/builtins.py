@@ -333,11 +333,15 @@ def _tensor_arg(x, name) -> Tensor:
     return x
 
 
-@builtin("attach_grad", "requires_grad_")
-def _attach_grad(x, grad_req="write", **kwargs):
-    kwargs.pop("requires_grad", None)
-    _no_more("attach_grad", kwargs)
-    return _tensor_arg(x, "attach_grad").attach_grad(str(grad_req))
+@builtin("attach_grad")
+def _attach_grad(x, grad_req="write"):
+    _tensor_arg(x, "attach_grad").attach_grad(str(grad_req))    # MXNet returns None
+
+
+@builtin("requires_grad_")
+def _requires_grad_(x, requires_grad=True):
+    x = _tensor_arg(x, "requires_grad_")   # PyTorch returns the tensor itself
+    return x.attach_grad() if requires_grad else x
 
 
 @builtin("backward")

@@ -105,7 +105,7 @@ class Interpreter:
         self.declared: list[str] = []    # `input` names, in order
         self.last_value = None           # last top-level expression's value
         self.backward_ran = False
-        self.last_backward = None        # (output, head) of the last backward
+        self.backward_calls: list = []   # (output, head) of each backward, in order
         self.track: set[str] = set()     # inputs to make leaves with a gradient
         self.input_values: dict = {}     # the input tensors, as declared
         self.input_data: dict = {}       # their numbers at declaration
@@ -160,9 +160,7 @@ class Interpreter:
         interp = self
 
         def run_top(scope):
-            value = expr(scope)
-            if value is not None:
-                interp.last_value = value
+            interp.last_value = expr(scope)
         return run_top
 
     def _stmt_Assign(self, node):
@@ -569,7 +567,11 @@ class Interpreter:
     def _note_backward(self, args, kwargs):
         self.backward_ran = True
         head = args[1] if len(args) > 1 else (kwargs or {}).get("head")
-        self.last_backward = (args[0] if args else None, head)
+        self.backward_calls.append((args[0] if args else None, head))
+
+    @property
+    def last_backward(self):
+        return self.backward_calls[-1] if self.backward_calls else None
 
     def _namespace_member(self, namespace, name, span):
         if name in NAMESPACES:
@@ -848,13 +850,18 @@ _ATTRIBUTES = {
 def declared_inputs(program: A.Program) -> list[str]:
     """Names of the program's `input` declarations, in source order."""
     names: list[str] = []
-    stack = list(reversed(program.body))
-    while stack:
-        node = stack.pop()
+    for node in A.walk(program):
         if type(node) is A.InputDecl and node.name not in names:
             names.append(node.name)
-        for field in ("body", "orelse"):
-            stack.extend(reversed(getattr(node, field, ()) or ()))
-        for _, body in getattr(node, "branches", ()):
-            stack.extend(reversed(body))
     return names
+
+
+def calls_backward(program: A.Program) -> bool:
+    """Whether the program runs backward itself (MXNet / PyTorch style)."""
+    for node in A.walk(program):
+        if type(node) is A.Call:
+            func = node.func
+            name = func.name if type(func) is A.Attribute else getattr(func, "id", None)
+            if name == "backward":
+                return True
+    return False
