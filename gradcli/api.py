@@ -89,7 +89,7 @@ def configure(options: Options) -> None:
     MODE.grad_enabled, MODE.training = True, False
     MODE.nan_reports = []
     creation.seed(options.seed)
-    np.seterr(all="ignore")   # forward NaN/Inf are values, not warnings
+    engine.watch_floating_point()   # forward NaN/Inf are values, not warnings
 
 
 def load(source: str) -> A.Program:

@@ -2,7 +2,7 @@
 
 The walk is iterative (a chain of 100,000 ops needs no deep Python stack),
 visits each node once in topological order, and sums every gradient back to
-its input's shape in one place (`_to_input_shape`).
+its input's shape in one place (`_propagate`).
 """
 
 from __future__ import annotations
@@ -11,26 +11,34 @@ import numpy as np
 
 from ..errors import GradError, NumericError, ShapeError
 from .ops import sum_to
-from .tensor import MODE, Node, Tensor, grad_mode, shape_str, site_str
+from .tensor import MODE, Node, Tensor, shape_str, site_str
 
 
 def topological_order(roots):
-    """Nodes reachable from `roots`, each before all of its parents."""
-    order, seen = [], set()
-    stack = [(node, False) for node in roots]
+    """Nodes reachable from `roots`, each before all of its parents
+    (Kahn's algorithm: a node is ready once all its children are done)."""
+    children = {}
+    stack = list(roots)
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
+        node = stack.pop()
         for parent in node.parents:
-            if type(parent) is Node and parent not in seen:
-                stack.append((parent, False))
-    order.reverse()
+            if type(parent) is Node:
+                if parent in children:
+                    children[parent] += 1
+                else:
+                    children[parent] = 1
+                    stack.append(parent)
+    ready = [r for r in dict.fromkeys(roots) if r not in children]
+    order = []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for parent in node.parents:
+            if type(parent) is Node:
+                left = children[parent] - 1
+                children[parent] = left
+                if not left:
+                    ready.append(parent)
     return order
 
 
@@ -40,8 +48,8 @@ def _start(output: Tensor, head):
             "backward: this value is not tracked, so it has no gradient; call "
             "attach_grad(x) on an input before computing from it (and not "
             "inside `with no_grad:`)")
-    if head is None:
-        head = Tensor(np.ones_like(output.data))   # differentiate sum(y)
+    if head is None:    # differentiate sum(y)
+        head = Tensor(np.ones(output.data.shape, dtype=output.data.dtype))
     elif head.shape != output.shape:
         raise ShapeError(f"backward: head gradient of shape {shape_str(head.shape)} "
                          f"does not match the output of shape {shape_str(output.shape)}")
@@ -51,25 +59,30 @@ def _start(output: Tensor, head):
     return (output.node or output), head
 
 
-class _NanWatch:
-    """Report (or refuse) NaN/Inf that a VJP creates, naming its op.
+def _nan_watch(kind, flag):
+    """numpy's floating-point callback: report (or refuse) a NaN or Inf that
+    a VJP creates, naming its op. Forward arithmetic is left alone: there a
+    NaN or Inf is just a value.
 
-    numpy raises its floating-point flags only where a NaN or Inf is made,
-    not where one is merely passed on, so this costs nothing on clean runs.
+    numpy raises its flags only where a NaN or Inf is made, not where one is
+    passed on, so watching costs nothing on clean runs.
     """
+    node = MODE.backward_node
+    if node is None:
+        return
+    where = f" at {site_str(node.site)}" if node.site is not None else ""
+    message = f"{kind} produced a non-finite value (NaN or Inf) in {node.op.name}{where}"
+    if MODE.detect_nan:
+        raise NumericError(message)
+    if message not in MODE.nan_reports:
+        MODE.nan_reports.append(message)
 
-    def __init__(self):
-        self.node = None
 
-    def __call__(self, kind, flag):
-        node = self.node
-        where = f" at {site_str(node.site)}" if node is not None and node.site else ""
-        name = node.op.name if node is not None else "backward"
-        message = f"{kind} produced a non-finite value (NaN or Inf) in {name}{where}"
-        if MODE.detect_nan:
-            raise NumericError(message)
-        if message not in MODE.nan_reports:
-            MODE.nan_reports.append(message)
+def watch_floating_point() -> None:
+    """Route numpy's floating-point errors to `_nan_watch` (once per run).
+    Underflow makes zeros or subnormals, not NaN/Inf: it is no finding."""
+    np.seterr(all="call", under="ignore")
+    np.seterrcall(_nan_watch)
 
 
 def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
@@ -90,30 +103,28 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
     order = topological_order(roots)
     targets = None if inputs is None else {id(t.node or t): t for t in inputs}
     useful = None if targets is None else _leading_to(order, targets)
-    watch = _NanWatch()
-    # Underflow makes zeros or subnormals, not NaN/Inf: it is no finding.
-    with grad_mode(create_graph), np.errstate(all="call", under="ignore"):
-        old_call = np.seterrcall(watch)
-        try:
-            for node in order:
-                grad = grads.pop(node, None)
-                if grad is None:
-                    continue
-                if targets is not None and id(node) in targets:
-                    grads[node] = grad      # keep it: it is an answer
-                if node.freed:
-                    raise GradError(
-                        "backward through a graph a second time: its saved values "
-                        "were freed by the first backward; pass retain_graph=True "
-                        "to the first backward to keep them")
-                watch.node = node
-                _check_versions(node)
-                _propagate(node, grad, grads, useful, create_graph)
-                if not retain_graph:
-                    node.saved = node.ans = None
-                    node.freed = True
-        finally:
-            np.seterrcall(old_call)
+    outer = MODE.grad_enabled, MODE.backward_node
+    MODE.grad_enabled = create_graph
+    try:
+        for node in order:
+            grad = grads.pop(node, None)
+            if grad is None:
+                continue
+            if targets is not None and id(node) in targets:
+                grads[node] = grad      # keep it: it is an answer
+            if node.freed:
+                raise GradError(
+                    "backward through a graph a second time: its saved values "
+                    "were freed by the first backward; pass retain_graph=True "
+                    "to the first backward to keep them")
+            MODE.backward_node = node
+            _check_versions(node)
+            _propagate(node, grad, grads, useful, create_graph)
+            if not retain_graph:
+                node.saved = node.ans = None
+                node.freed = True
+    finally:
+        MODE.grad_enabled, MODE.backward_node = outer
     if inputs is not None:
         found = [grads.get(t.node or t) for t in inputs]
         return [g if g is None or type(g) is Tensor else Tensor(np.asarray(g))
@@ -134,6 +145,8 @@ def _leading_to(order, targets):
 
 def _check_versions(node):
     """A value the node saved was changed in place since: refuse to use it."""
+    if node.versions is None:
+        return
     for value, version in zip(node.saved, node.versions):
         if version is not None and value._version != version:
             write_site, label = value._written
@@ -155,7 +168,7 @@ def _propagate(node, grad, grads, useful, create_graph):
     else:
         ans = node.ans
         saved = [s.data if type(s) is Tensor else s for s in node.saved]
-    params = node.params or {}
+    params = node.params
     for i, parent in enumerate(node.parents):
         if parent is None or (useful is not None and id(parent) not in useful):
             continue
@@ -165,13 +178,16 @@ def _propagate(node, grad, grads, useful, create_graph):
             vjp = op.vjps[i]
             if vjp is None:
                 continue
-            g = vjp(grad, ans, *saved, **params)
+            g = vjp(grad, ans, *saved, **params) if params else vjp(grad, ans, *saved)
         want = node.in_shapes[i]
         if want is None:
-            want = np.shape(grad)
-        if np.shape(g) != want:
+            want = grad.shape
+        if g.shape != want:
             g = sum_to(g, want)
-        _accumulate(grads, parent, g)
+        if parent in grads:
+            grads[parent] = grads[parent] + g
+        else:
+            grads[parent] = g
 
 
 def _accumulate(grads, key, g):
@@ -194,3 +210,6 @@ def _write_leaf_grads(grads, create_graph):
         box.data = np.asarray(g.data if create_graph else g, dtype=leaf.dtype)
         box.node = g.node if create_graph else None
         box.requires_grad = box.node is not None
+
+
+watch_floating_point()

@@ -21,11 +21,13 @@ from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 
 
 class Op:
-    __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_ans", "variadic")
+    __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
+                 "saves_ans", "variadic")
 
     def __init__(self, name, label, forward, vjps, saves, ans, variadic):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.saves, self.saves_ans = vjps, saves, ans
+        self.saves_values = not variadic and any(k is not None for k in saves)
         self.variadic = variadic
 
     def __repr__(self):

@@ -9,7 +9,6 @@ so a graph dies with the last tensor that reaches it.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -25,7 +24,8 @@ class Mode:
     max_elements = 100_000_000
     site = None              # opaque tag of the code now running, kept on nodes
     detect_nan = False
-    nan_reports: list = []   # (op name, site) for non-finite values in backward
+    nan_reports: list = []   # messages about non-finite values made in backward
+    backward_node = None     # the node whose VJPs are running, if any
 
 
 MODE = Mode()
@@ -203,35 +203,47 @@ def apply(op, args, params=None):
         raise LimitError(f"{op.label}: the result does not fit in memory") from None
     if out.size > MODE.max_elements:
         check_size(out.size, f"the result of {op.label}")
-    if not MODE.grad_enabled or op.vjps is None:
-        return Tensor(out)
-    for a in args:
-        if a.requires_grad:
-            break
-    else:
-        return Tensor(out)
-    return Tensor(out, record(op, args, params, out))
+    if MODE.grad_enabled and op.vjps is not None:
+        for a in args:
+            if a.requires_grad:
+                return Tensor(out, record(op, args, params, out))
+    return Tensor(out)
+
+
+def apply2(op, a, b):
+    """`apply` for a binary op without parameters: the interpreter's hot path."""
+    try:
+        out = op.forward(a.data, b.data)
+    except ValueError as exc:
+        raise op_shape_error(op, (a, b), exc) from None
+    except MemoryError:
+        raise LimitError(f"{op.label}: the result does not fit in memory") from None
+    if out.size > MODE.max_elements:
+        check_size(out.size, f"the result of {op.label}")
+    if MODE.grad_enabled and (a.requires_grad or b.requires_grad) and op.vjps is not None:
+        return Tensor(out, record(op, (a, b), None, out))
+    return Tensor(out)
+
+
+_NO_SAVES = [(None,) * n for n in range(8)]
 
 
 def record(op, args, params, out):
     oshape = out.shape
-    parents = []
-    saved = []
-    versions = []
-    in_shapes = []
-    for a, keep in zip(args, op.saves):
-        parents.append((a.node or a) if a.requires_grad else None)
-        ashape = a.data.shape
-        in_shapes.append(None if ashape == oshape else ashape)
-        if keep is None:
-            saved.append(None)
-            versions.append(None)
-        elif keep == "shape":
-            saved.append(Shape(a.data))
-            versions.append(None)
-        else:
-            saved.append(a)
-            versions.append(a._version)
+    parents = tuple([(a.node or a) if a.requires_grad else None for a in args])
+    in_shapes = tuple([None if a.data.shape == oshape else a.data.shape for a in args])
+    if not op.saves_values and len(args) < 8:
+        saved = _NO_SAVES[len(args)]
+        versions = None
+    else:
+        saved, versions = [], []
+        for a, keep in zip(args, op.saves):
+            if keep == "value":
+                saved.append(a)
+                versions.append(a._version)
+            else:
+                saved.append(Shape(a.data) if keep == "shape" else None)
+                versions.append(None)
     return Node(op, parents, saved, versions, params,
                 out if op.saves_ans else None, in_shapes)
 
@@ -247,17 +259,25 @@ def op_shape_error(op, args, exc) -> ShapeError:
     return ShapeError(f"{op.label} on shapes {shapes}: {detail}")
 
 
-@contextmanager
-def grad_mode(enabled: bool, training: bool | None = None):
-    """`with no_grad:` (False) / `with record:` (True, training)."""
-    old = MODE.grad_enabled, MODE.training
-    MODE.grad_enabled = enabled
-    if training is not None:
-        MODE.training = training
-    try:
-        yield
-    finally:
-        MODE.grad_enabled, MODE.training = old
+class grad_mode:
+    """`with no_grad:` (False) / `with record:` (True, training).
+
+    A plain class: entering it sits on the interpreter's hot path, where a
+    generator-based context manager costs several times more."""
+
+    __slots__ = ("enabled", "training", "old")
+
+    def __init__(self, enabled: bool, training: bool | None = None):
+        self.enabled, self.training = enabled, training
+
+    def __enter__(self):
+        self.old = MODE.grad_enabled, MODE.training
+        MODE.grad_enabled = self.enabled
+        if self.training is not None:
+            MODE.training = self.training
+
+    def __exit__(self, *exc):
+        MODE.grad_enabled, MODE.training = self.old
 
 
 def constant(value, dtype=None) -> Tensor:

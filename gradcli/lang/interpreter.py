@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ..core import ops
-from ..core.tensor import (MODE, Tensor, apply, check_writable, grad_mode,
+from ..core.tensor import (MODE, Tensor, apply2, check_writable, grad_mode,
                            mark_written, shape_str)
 from ..errors import EvalError, GradcliError, GradError, LimitError
 from . import ast as A
@@ -27,6 +27,7 @@ BREAK, CONTINUE, RETURN = "break", "continue", "return"
 MAX_CALL_DEPTH = 200
 _MISSING = object()
 _BACKWARD = BUILTINS["backward"]
+_MODES = {"record": (True, True), "enable_grad": (True, None), "no_grad": (False, False)}
 
 _BINARY = {"+": ops.ADD, "-": ops.SUB, "*": ops.MUL, "/": ops.DIV, "**": ops.POW}
 _OTHER_BINARY = {"@": ops.matmul, "//": ops.floordiv, "%": ops.mod,
@@ -379,13 +380,7 @@ class Interpreter:
             if not isinstance(ctx, Context):
                 raise EvalError(f"with: expected record, no_grad or pause, got a "
                                 f"{type_name(ctx)}", span)
-            if ctx.kind == "record":
-                mode = grad_mode(True, training=True)
-            elif ctx.kind == "enable_grad":
-                mode = grad_mode(True)
-            else:
-                mode = grad_mode(False, training=False)
-            with mode:
+            with grad_mode(*_MODES[ctx.kind]):    # a fresh one: withs nest
                 return body(scope)
         return run_with
 
@@ -464,13 +459,19 @@ class Interpreter:
         left, right = self._expr(node.left), self._expr(node.right)
         opname = node.op
         fast = _BINARY.get(opname)
+        span = node.span
         if fast is not None:
-            def run_fast(scope):
+            def run_fast(scope):      # _stamped, inlined: the hottest closure
                 a, b = left(scope), right(scope)
-                if type(a) is Tensor and type(b) is Tensor:
-                    return apply(fast, [a, b])
-                return binary(opname, a, b)
-            return _stamped(run_fast, node.span)
+                try:
+                    if type(a) is Tensor and type(b) is Tensor:
+                        return apply2(fast, a, b)
+                    return binary(opname, a, b)
+                except GradcliError as exc:
+                    raise exc.at(span)
+                except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
+                    raise EvalError(str(exc), span) from exc
+            return run_fast
 
         def run(scope):
             return binary(opname, left(scope), right(scope))
