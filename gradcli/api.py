@@ -228,36 +228,14 @@ def _own_backward(interp, result, wrt, head) -> GradResult:
             raise GradError(f"'{name}' has no gradient: the program never calls "
                             f"attach_grad({name})")
         grads[name] = np.asarray(t._grad.data)
-    which = _backward_reaching(interp.backward_calls, targets)
+    which = {name: interp.leaf_call[id(t)] for name, t in targets.items()
+             if id(t) in interp.leaf_call}
     output, used_head = interp.last_backward
     value = result if result is not None else output
     return GradResult(snapshot(value) if value is not None else None,
                       {n: np.asarray(t.data) for n, t in targets.items()}, grads,
                       None if used_head is None else to_tensor(used_head).data,
                       _finish(interp), which)
-
-
-def _backward_reaching(calls, targets) -> dict[str, int]:
-    """For each target leaf, the last backward call whose graph reaches it."""
-    which = {}
-    for k, (output, _) in enumerate(calls):
-        if not isinstance(output, Tensor) or output.node is None:
-            continue
-        reached, stack, seen = set(), [output.node], set()
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            for p in node.parents:
-                if type(p) is Node:
-                    stack.append(p)
-                elif p is not None:
-                    reached.add(id(p))
-        for name, t in targets.items():
-            if id(t) in reached:
-                which[name] = k
-    return which
 
 
 def _wrt_tensor(interp, name) -> Tensor:
@@ -381,12 +359,12 @@ def _objective(program, inputs, options, of, head, backward_index=None) -> float
     For a program with its own backward, the output is that of the backward
     call that produced the gradient being checked."""
     interp, _ = _prepare(program, inputs, options, (), None)
+    interp.keep_call = backward_index
     interp.run(program)
     output, used_head = None, head
     if interp.backward_ran and of is None:
-        calls = interp.backward_calls
-        k = backward_index if backward_index is not None and backward_index < len(calls) else -1
-        output, program_head = calls[k]
+        call = interp.kept_backward if backward_index is not None else None
+        output, program_head = call or interp.last_backward
         used_head = None if program_head is None else to_tensor(program_head).data
     if output is None:
         output = _result_tensor(interp, of)

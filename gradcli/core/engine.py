@@ -196,6 +196,7 @@ def _accumulate(grads, key, g):
 
 
 def _write_leaf_grads(grads, create_graph):
+    written = MODE.written_leaves = []
     for key, g in grads.items():
         if type(key) is not Tensor or key.node is not None:
             continue
@@ -210,6 +211,7 @@ def _write_leaf_grads(grads, create_graph):
         box.data = np.asarray(g.data if create_graph else g, dtype=leaf.dtype)
         box.node = g.node if create_graph else None
         box.requires_grad = box.node is not None
+        written.append(leaf)
 
 
 watch_floating_point()

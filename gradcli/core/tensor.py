@@ -26,6 +26,7 @@ class Mode:
     detect_nan = False
     nan_reports: list = []   # messages about non-finite values made in backward
     backward_node = None     # the node whose VJPs are running, if any
+    written_leaves: list = []  # leaves whose .grad the last backward wrote
 
 
 MODE = Mode()

@@ -106,7 +106,13 @@ class Interpreter:
         self.declared: list[str] = []    # `input` names, in order
         self.last_value = None           # last top-level expression's value
         self.backward_ran = False
-        self.backward_calls: list = []   # (output, head) of each backward, in order
+        # Backward calls: how many, the last (output, head), the one numbered
+        # `keep_call` if asked, and for each leaf the call that last wrote it.
+        self.backward_count = 0
+        self.last_backward = None
+        self.keep_call = None
+        self.kept_backward = None
+        self.leaf_call: dict[int, int] = {}
         self.track: set[str] = set()     # inputs to make leaves with a gradient
         self.input_values: dict = {}     # the input tensors, as declared
         self.input_data: dict = {}       # their numbers at declaration
@@ -527,7 +533,7 @@ class Interpreter:
             values = [a(scope) for a in args]
             kwargs = {k: v(scope) for k, v in keywords} if keywords else None
             if fn is _BACKWARD:
-                interp._note_backward(values, kwargs)
+                return interp._backward(values, kwargs)
             return invoke(fn, values, kwargs)
         return _stamped(run_call, span)
 
@@ -560,19 +566,24 @@ class Interpreter:
             fn = BUILTINS.get(name)
             if isinstance(fn, Builtin) and fn.method:
                 if fn is _BACKWARD:
-                    interp._note_backward([target] + values, kwargs)
+                    return interp._backward([target] + values, kwargs)
                 return invoke(fn, [target] + values, kwargs)
             raise EvalError(_no_method_message(target, name), func.span)
         return run_method
 
-    def _note_backward(self, args, kwargs):
-        self.backward_ran = True
+    def _backward(self, args, kwargs):
+        """Run a backward call, remembering what `grad`/`check` need of it."""
+        invoke(_BACKWARD, args, kwargs)
         head = args[1] if len(args) > 1 else (kwargs or {}).get("head")
-        self.backward_calls.append((args[0] if args else None, head))
-
-    @property
-    def last_backward(self):
-        return self.backward_calls[-1] if self.backward_calls else None
+        call = (args[0] if args else None, head)
+        k = self.backward_count
+        self.backward_ran = True
+        self.backward_count += 1
+        self.last_backward = call
+        if k == self.keep_call:
+            self.kept_backward = call
+        for leaf in MODE.written_leaves:
+            self.leaf_call[id(leaf)] = k
 
     def _namespace_member(self, namespace, name, span):
         if name in NAMESPACES:
