@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import EvalError, ShapeError
@@ -20,7 +22,7 @@ def _shape(shape) -> tuple[int, ...]:
     shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
     if any(n < 0 for n in shape):
         raise ShapeError(f"negative dimension in shape {shape}")
-    check_size(int(np.prod(shape, dtype=np.int64)) if shape else 1)
+    check_size(math.prod(shape))
     return shape
 
 

@@ -12,6 +12,7 @@ backward pass can itself be recorded (higher-order derivatives).
 
 from __future__ import annotations
 
+import math
 from itertools import repeat
 
 import numpy as np
@@ -292,7 +293,7 @@ def _mean(x, axis, keepdims):
 
 
 def _count(shape, axis):
-    return int(np.prod([shape[a] for a in axis])) if axis is not None else int(np.prod(shape))
+    return math.prod(shape[a] for a in axis) if axis is not None else math.prod(shape)
 
 
 def _extreme_vjp(g, ans, x, axis, keepdims):
@@ -469,7 +470,7 @@ def broadcast_to(x, shape):
     shape = tuple(int(n) for n in shape)
     if x.shape == shape:
         return x
-    check_size(int(np.prod(shape)), "broadcast_to result")
+    check_size(math.prod(shape), "broadcast_to result")
     return run(BROADCAST_TO, [x], {"shape": shape})
 
 
@@ -478,10 +479,10 @@ def reshape(x, shape):
     shape = tuple(int(n) for n in shape)
     if shape.count(-1) > 1:
         raise ShapeError(f"reshape: only one dimension can be -1, got {shape_str(shape)}")
-    known = int(np.prod([n for n in shape if n != -1]))
+    known = math.prod(n for n in shape if n != -1)
     if -1 in shape and known and x.size % known == 0:
         shape = tuple(x.size // known if n == -1 else n for n in shape)
-    if int(np.prod(shape)) != x.size or any(n < 0 for n in shape):
+    if math.prod(shape) != x.size or any(n < 0 for n in shape):
         raise ShapeError(f"reshape: cannot reshape a value of shape {shape_str(x.shape)} "
                          f"({x.size} elements) into shape {shape_str(shape)}")
     return x if x.shape == shape else run(RESHAPE, [x], {"shape": shape})
