@@ -109,7 +109,7 @@ def snapshot(value) -> Shown:
 def input_array(name: str, value) -> Tensor:
     """A JSON value bound to an input: numbers or nested lists of numbers."""
     try:
-        data = np.array(_decode_non_finite(value), dtype=MODE.dtype)
+        data = np.asarray(_decode_non_finite(value), dtype=MODE.dtype)
     except (ValueError, TypeError):
         raise DataError(f"input '{name}': expected a number or a (rectangular) nested "
                         "list of numbers") from None

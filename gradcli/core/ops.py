@@ -284,12 +284,15 @@ def where(cond, x, y):
 
 # ----------------------------------------------------------------- reductions
 
+# Reductions call the ufuncs' reduce directly: numpy's np.sum/np.max
+# wrappers cost more than the reduction itself on small arrays.
+
 def _sum(x, axis, keepdims):
-    return np.sum(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
 
 def _mean(x, axis, keepdims):
-    return np.mean(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
 
 
 def _count(shape, axis):
@@ -340,8 +343,8 @@ def _product_of_others(x, axis):
 
 def _norm_forward(x, axis, keepdims, ord):
     if ord == 1:
-        return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
-    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+        return np.add.reduce(np.abs(x), axis=axis, keepdims=keepdims)
+    return np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims))
 
 
 def _norm_vjp(g, ans, x, axis, keepdims, ord):
@@ -378,9 +381,11 @@ MEAN = defop("MeanBackward", "mean", _mean,
              saves=("shape",))
 PROD = defop("ProdBackward", "prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
              _prod_vjp, saves=("value",), ans=True)
-MAX = defop("MaxBackward", "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+MAX = defop("MaxBackward", "max",
+            lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis, keepdims=keepdims),
             _extreme_vjp, saves=("value",), ans=True)
-MIN = defop("MinBackward", "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+MIN = defop("MinBackward", "min",
+            lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis, keepdims=keepdims),
             _extreme_vjp, saves=("value",), ans=True)
 NORM = defop("NormBackward", "norm", _norm_forward, _norm_vjp, saves=("value",), ans=True)
 LOGSUMEXP = defop("LogsumexpBackward", "logsumexp", _logsumexp_forward,

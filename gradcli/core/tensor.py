@@ -125,7 +125,9 @@ class Tensor:
         self.node = None
         self.requires_grad = grad_req != "null"
         self.grad_req = grad_req
-        self._grad = Tensor(np.zeros_like(self.data))
+        # A read-only broadcast zero: no memory until a backward writes it
+        # (gradients are always replaced, never written into).
+        self._grad = Tensor(np.broadcast_to(np.zeros((), self.data.dtype), self.data.shape))
         return self
 
     def detach(self) -> "Tensor":

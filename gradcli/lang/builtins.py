@@ -28,6 +28,8 @@ def builtin(*names, method=True):
 
 def _pick(kwargs, *aliases, default=None):
     """The value of the first alias given (axis/dim, keepdims/keepdim...)."""
+    if not kwargs:
+        return default
     found = [a for a in aliases if a in kwargs]
     if len(found) > 1:
         raise EvalError(f"give only one of {', '.join(found)}")
