@@ -272,3 +272,25 @@ ERRORS = [
 @pytest.mark.parametrize("source, kind, span, message", ERRORS, ids=[e[3][:40] for e in ERRORS])
 def test_runtime_error_text_and_place(source, kind, span, message):
     assert error(source, max_steps=1000) == (kind, span, message)
+
+
+def test_temporaries_reused_in_place_leave_values_and_gradients_right():
+    # Large enough for the interpreter to write `a + b` into the buffer of a
+    # temporary `a`; values a graph still needs must not be overwritten.
+    source = """
+x = arange(5000) / 5000
+x.attach_grad()
+y = x * 2
+z = (x * x) + y
+w = (x ** 2) + 1
+v = (-x) + 1
+sum(z * 1 + w + v).backward()
+print(z[0:3], w[0:3], v[0:3], y[0:3], x.grad[0:3])
+"""
+    (z, w, v, y, g), = values(source)
+    x = np.arange(3) / 5000
+    np.testing.assert_allclose(z, x * x + 2 * x, rtol=1e-15)
+    np.testing.assert_allclose(w, x ** 2 + 1, rtol=1e-15)
+    np.testing.assert_allclose(v, 1 - x, rtol=1e-15)
+    np.testing.assert_allclose(y, 2 * x, rtol=1e-15)
+    np.testing.assert_allclose(g, 2 * x + 2 + 2 * x - 1, rtol=1e-12)

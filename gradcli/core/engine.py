@@ -49,7 +49,7 @@ def _start(output: Tensor, head):
             "attach_grad(x) on an input before computing from it (and not "
             "inside `with no_grad:`)")
     if head is None:    # differentiate sum(y)
-        head = Tensor(np.ones(output.data.shape, dtype=output.data.dtype))
+        head = Tensor(np.broadcast_to(np.ones((), output.data.dtype), output.data.shape))
     elif head.shape != output.shape:
         raise ShapeError(f"backward: head gradient of shape {shape_str(head.shape)} "
                          f"does not match the output of shape {shape_str(output.shape)}")

@@ -23,13 +23,16 @@ from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
-                 "saves_ans", "variadic")
+                 "saves_ans", "variadic", "elementwise", "reuses_left")
 
     def __init__(self, name, label, forward, vjps, saves, ans, variadic):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.saves, self.saves_ans = vjps, saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
         self.variadic = variadic
+        self.elementwise = False      # set below for ops applied number by number
+        # May write its result over a temporary first operand (see apply2).
+        self.reuses_left = not variadic and bool(vjps) and saves[0] is None and not ans
 
     def __repr__(self):
         return f"<op {self.name}>"
@@ -58,7 +61,51 @@ def run(op, args, params=None):
     for a in args:
         if type(a) is Tensor:
             return apply(op, [lift(b) for b in args], params)
+    if op.elementwise:
+        return _elementwise_raw(op, args)
     return op.forward(*args, **params) if params else op.forward(*args)
+
+
+def _repeated_value(a):
+    """The one number a broadcast view repeats (all strides 0), else None."""
+    if type(a) is np.ndarray and a.ndim and a.size and not any(a.strides):
+        return a[(0,) * a.ndim]
+    return None
+
+
+def _elementwise_raw(op, args):
+    """Elementwise ops on raw arrays, keeping repeated numbers cheap.
+
+    The gradient of a sum or mean arrives as a broadcast of one number; an
+    op whose array arguments all repeat one number is computed once and
+    broadcast again, and multiplying by a repeated 1 returns the other
+    operand itself. Exact, and it saves whole passes over large arrays."""
+    shapes, values = [], []
+    for a in args:
+        value = _repeated_value(a)
+        if value is None:
+            if type(a) is np.ndarray and a.ndim:
+                if op is MUL and len(args) == 2:
+                    return _times_one(args)
+                return op.forward(*args)
+            value = a
+        else:
+            shapes.append(a.shape)
+        values.append(value)
+    if not shapes:
+        return op.forward(*args)
+    return np.broadcast_to(op.forward(*values), np.broadcast_shapes(*shapes))
+
+
+def _times_one(args):
+    x, y = args
+    for one, other in ((x, y), (y, x)):
+        value = _repeated_value(one)
+        if (value is not None and value == 1 and type(other) is np.ndarray
+                and other.shape == np.broadcast_shapes(one.shape, other.shape)
+                and other.dtype == np.result_type(one, other)):
+            return other
+    return np.multiply(x, y)
 
 
 def call(op, *args, **params):
@@ -734,6 +781,12 @@ def trace(a):
     if a.ndim != 2:
         raise ShapeError(f"trace: needs a 2-d value, got shape {shape_str(a.shape)}")
     return run(TRACE, [a])
+
+
+for _op in (ADD, SUB, MUL, DIV, NEG, POW, MAXIMUM, MINIMUM, EXP, LOG, LOG1P, SQRT,
+            ABS, SIN, COS, TAN, TANH, SIGN, LESS, LESS_EQUAL, GREATER,
+            GREATER_EQUAL, EQUAL, NOT_EQUAL):
+    _op.elementwise = True
 
 
 # ------------------------------------------------- operator sugar for VJPs

@@ -213,19 +213,35 @@ def apply(op, args, params=None):
     return Tensor(out)
 
 
-def apply2(op, a, b):
-    """`apply` for a binary op without parameters: the interpreter's hot path."""
-    try:
-        out = op.forward(a.data, b.data)
-    except ValueError as exc:
-        raise op_shape_error(op, (a, b), exc) from None
-    except MemoryError:
-        raise LimitError(f"{op.label}: the result does not fit in memory") from None
+def apply2(op, a, b, reuse_left=False):
+    """`apply` for a binary op without parameters: the interpreter's hot path.
+
+    `reuse_left` says `a` is a temporary nobody else holds (the result of an
+    operator just evaluated); an op that does not save it may then write its
+    result into a's buffer, as numpy does for `s * x + e * 3`."""
+    if reuse_left and op.reuses_left and _reusable(a, b):
+        out = op.forward(a.data, b.data, out=a.data)
+    else:
+        try:
+            out = op.forward(a.data, b.data)
+        except ValueError as exc:
+            raise op_shape_error(op, (a, b), exc) from None
+        except MemoryError:
+            raise LimitError(f"{op.label}: the result does not fit in memory") from None
     if out.size > MODE.max_elements:
         check_size(out.size, f"the result of {op.label}")
     if MODE.grad_enabled and (a.requires_grad or b.requires_grad) and op.vjps is not None:
         return Tensor(out, record(op, (a, b), None, out))
     return Tensor(out)
+
+
+def _reusable(a, b):
+    data, other = a.data, b.data
+    return (type(data) is np.ndarray and data.base is None and data.flags.writeable
+            and data.size >= 4096     # below that, allocation is cheaper than checking
+            and data.dtype == other.dtype
+            and (other.shape == data.shape or other.ndim == 0)
+            and (a.node is None or a.node.ans is None))
 
 
 _NO_SAVES = [(None,) * n for n in range(8)]

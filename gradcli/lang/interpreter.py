@@ -466,12 +466,15 @@ class Interpreter:
         opname = node.op
         fast = _BINARY.get(opname)
         span = node.span
+        # The left operand's value is a temporary when an operator made it.
+        temporary = type(node.left) is A.BinOp or (
+            type(node.left) is A.UnaryOp and node.left.op == "-")
         if fast is not None:
             def run_fast(scope):      # _stamped, inlined: the hottest closure
                 a, b = left(scope), right(scope)
                 try:
                     if type(a) is Tensor and type(b) is Tensor:
-                        return apply2(fast, a, b)
+                        return apply2(fast, a, b, temporary)
                     return binary(opname, a, b)
                 except GradcliError as exc:
                     raise exc.at(span)
