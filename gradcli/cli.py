@@ -497,6 +497,30 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool) -> None:
         session.console.print(render.graph_tree(root))
 
 
+@app.command("repl")
+def repl_command(
+    dtype: DTypeOpt = DType.float64, seed: SeedOpt = None,
+    max_steps: MaxStepsOpt = DEFAULT_STEPS, max_elements: MaxElementsOpt = DEFAULT_ELEMENTS,
+    debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
+) -> None:
+    """Interactive session: variables persist, values show as tables.
+
+    Prompt 'ag> ', '... ' inside a block (a blank line ends it). Meta-commands:
+    :help, :vars, :grad NAME, :graph NAME, :load FILE, :reset, :quit. Ctrl-C
+    stops a running program, Ctrl-D leaves. With stdin not a terminal, runs
+    the statements it reads and exits with 1 if any failed.
+
+    Example:  printf 'x = arange(3)\\nx * 2\\n' | gradcli repl
+    """
+    from . import api, repl     # prompt_toolkit loads only for a terminal
+
+    options = api.Options(dtype=DType(dtype).value, max_steps=max_steps,
+                          max_elements=max_elements, detect_nan=detect_nan)
+    if seed is not None:
+        options.seed = seed
+    raise typer.Exit(repl.main(options, debug=debug))
+
+
 # -------------------------------------------------- reading the program AST
 
 # Calls whose value is not a result worth showing (or is None).

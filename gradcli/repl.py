@@ -1,0 +1,589 @@
+"""`gradcli repl`: one `api.Session` fed line by line (SPEC section 6).
+
+On a terminal, prompt_toolkit edits each input as one multi-line buffer:
+`ag> ` for the first line, `... ` while a block or a bracket is open, a
+blank line to end a block, history in the user's state directory, tab
+completion of names and meta-commands. When stdin is not a terminal the
+same block rules read statements from it without prompts, values go to
+stdout, errors to stderr, and the exit status says whether any failed.
+
+prompt_toolkit is imported only for the terminal, so a scripted session
+starts as fast as the other commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Iterable, Optional, TextIO
+
+from . import __version__, api, render
+from .errors import EvalError, GradcliError, Span, SyntaxProblem
+from .lang import ast as A
+
+PROMPT, CONTINUATION = "ag> ", "... "
+INPUT_ORIGIN, STDIN_ORIGIN = "<input>", "<stdin>"
+OK, FAILURE, INTERRUPTED = 0, 1, 130
+
+COMMANDS = {                  # name: (arguments, what it does)
+    ":help": ("", "this help"),
+    ":vars": ("", "variables: name, shape, dtype, tracked, has grad"),
+    ":grad": ("[NAME...]", "value and gradient of each NAME (without NAME: all)"),
+    ":graph": ("NAME", "the recorded graph that made NAME"),
+    ":load": ("FILE", "run a .ag file in this session"),
+    ":reset": ("", "forget every variable"),
+    ":quit": ("", "leave (also Ctrl-D)"),
+}
+ALIASES = {":q": ":quit", ":exit": ":quit", ":?": ":help", ":h": ":help"}
+
+HELP = """\
+Type statements as in a .ag file; a value typed alone is shown as a table.
+A block (if/while/for/def/with) continues with '... ' until a blank line.
+
+  attach_grad(x)         track x; then, after backward, :grad x
+  with record:           record the operations inside (MXNet style)
+  y.backward()           fill the .grad of every tracked leaf y depends on
+
+Commands:
+{commands}
+
+Keys: Tab completes, Up/Down recall history, Ctrl-C stops a running program
+or clears the line, Ctrl-D leaves."""
+
+# Calls whose value is not worth showing when typed alone (or is None).
+_NO_RESULT = frozenset({"print", "backward", "attach_grad", "requires_grad_", "zero_grad",
+                        "zero_", "seed"})
+_COMPOUND = (A.If, A.While, A.For, A.FuncDef, A.With)
+# Lines that continue a compound statement although they are not indented.
+_CLAUSE = re.compile(r"(elif|else)\b")
+# A character no token of the language starts with (see `_reaches_probe`).
+_PROBE = "`"
+
+KEYWORDS = ("if", "elif", "else", "while", "for", "in", "def", "return", "with", "pass",
+            "break", "continue", "input", "lambda", "and", "or", "not", "True", "False",
+            "None", "print")
+ATTRIBUTES = ("T", "shape", "size", "ndim", "grad", "grad_fn")
+
+
+# ---------------------------------------------------------- input chunks
+
+def needs_more(text: str) -> bool:
+    """Should the REPL read another line before running `text`?
+
+    As Python's `code.compile_command` decides: text that parses is complete
+    unless it ends in a compound statement (`if`, `while`, `for`, `def`,
+    `with`), which a blank line ends; text that does not parse is incomplete
+    when more lines could still make it parse — an open bracket (a blank
+    line does not end it) or a block header waiting for its block.
+    """
+    if not text.strip() or is_command(text):
+        return False
+    lines = text.split("\n")
+    ended = len(lines) > 1 and not lines[-1].strip()
+    try:
+        program = api.load(text)
+    except SyntaxProblem as exc:
+        # As in Python, a blank line ends a pending block but not a bracket.
+        if ended and not exc.message.startswith("unclosed"):
+            return False
+        deepest = max(len(line) for line in lines)
+        return _reaches_probe(text, indent=8 * deepest + 1)
+    return not ended and bool(program.body) and isinstance(program.body[-1], _COMPOUND)
+
+
+def _reaches_probe(text: str, indent: int) -> bool:
+    """Does the parser read all of `text` without an error when a line with
+    a character no token starts with follows it? Lark lexes lazily, so the
+    lexer's complaint about that character means everything before it was a
+    valid beginning of a program. The probe is indented deeper than any line
+    so that it satisfies a block header waiting for its block."""
+    probe = text.rstrip() + "\n" + " " * indent + _PROBE
+    try:
+        api.load(probe)
+    except SyntaxProblem as exc:
+        last_line = probe.count("\n") + 1
+        return exc.span is not None and exc.span.line == last_line and _PROBE in exc.message
+    return False
+
+
+def is_command(text: str) -> bool:
+    return text.lstrip().startswith(":")
+
+
+def ends_block(buffered: list[str], line: str) -> bool:
+    """A line read from a stream that starts a new statement after a complete
+    compound statement (a dedented line that is not `elif`/`else`/a comment)."""
+    if not buffered or not line.strip() or line[0] in " \t\f":
+        return False
+    if line.startswith("#") or _CLAUSE.match(line):
+        return False
+    text = "\n".join(buffered)
+    try:
+        api.load(text)
+    except SyntaxProblem:
+        return False            # an open bracket, or a header still waiting
+    return True
+
+
+def shows_value(program: A.Program) -> bool:
+    """Does the input end with an expression whose value should be shown?"""
+    if not program.body or type(program.body[-1]) is not A.ExprStmt:
+        return False
+    expr = program.body[-1].expr
+    if type(expr) is A.Call:
+        func = expr.func
+        name = func.id if type(func) is A.Name else getattr(func, "name", None)
+        return name not in _NO_RESULT
+    return True
+
+
+def history_path(environ=os.environ) -> Path:
+    """`$XDG_STATE_HOME/gradcli/history`, by default under ~/.local/state.
+    A relative XDG_STATE_HOME is ignored, as the XDG spec asks."""
+    base = environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state"
+    return root / "gradcli" / "history"
+
+
+# ------------------------------------------------------------------ REPL
+
+class Repl:
+    """The session, its outputs, and the meta-commands; no terminal I/O of
+    its own, so a test can drive it with strings."""
+
+    def __init__(self, options: api.Options | None = None, *, console=None,
+                 errors: TextIO | None = None, debug: bool = False):
+        self.console = console if console is not None else render.make_console()
+        self.errors = errors if errors is not None else sys.stderr
+        self.debug = debug
+        self.session = api.Session(options, on_print=self._printed)
+        self.failed = False         # any input failed (the exit status of a script)
+        self.done = False           # :quit
+
+    def _printed(self, shown) -> None:
+        render.print_values(self.console, shown)
+
+    # ----------------------------------------------------------- inputs
+
+    def execute(self, text: str, origin: str = INPUT_ORIGIN, first_line: int = 1) -> bool:
+        """Run one input (code or a meta-command); report what went wrong.
+
+        KeyboardInterrupt is left to the caller: interactively it ends the
+        input, in a script the whole run."""
+        if not text.strip():
+            return True
+        if is_command(text):
+            ok = self.command(text.strip(), origin, first_line)
+        else:
+            ok = self.run_code(text, origin, first_line)
+        self.failed |= not ok
+        return ok
+
+    def run_code(self, source: str, origin: str, first_line: int = 1) -> bool:
+        try:
+            program = api.load(source)
+            shown = self.session.execute(source)
+            if shown is not None and shows_value(program):
+                render.print_values(self.console, [shown])
+        except Exception as exc:      # noqa: BLE001 - the edge: report and go on
+            self.report(exc, origin, source, first_line)
+            return False
+        finally:
+            self._warn(self.session.warnings())
+        return True
+
+    def command(self, line: str, origin: str = INPUT_ORIGIN, first_line: int = 1) -> bool:
+        """Run a meta-command. Each handler takes the words after the name,
+        the rest of the line and the line; it raises for a usage error, or
+        returns False when it reported a failure itself."""
+        name, _, rest = line.partition(" ")
+        name = ALIASES.get(name, name)
+        args = rest.split()
+        handler = getattr(self, "_cmd_" + name[1:], None) if name in COMMANDS else None
+        try:
+            if handler is None:
+                close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else "; :help lists them"
+                raise EvalError(f"unknown command '{name}'{hint}", Span(1, 1, 1, len(name) + 1))
+            return handler(args, rest.strip(), line) is not False
+        except Exception as exc:      # noqa: BLE001 - the edge: report and go on
+            self.report(exc, origin, line, first_line)
+            return False
+
+    # --------------------------------------------------------- commands
+
+    def _cmd_help(self, args, rest, line) -> None:
+        from rich.text import Text
+        usages = {name: f"{name} {args}".strip() for name, (args, _) in COMMANDS.items()}
+        width = max(len(u) for u in usages.values())
+        commands = "\n".join(f"  {usages[name]:<{width}}  {text}"
+                             for name, (_, text) in COMMANDS.items())
+        self.console.print(Text(HELP.format(commands=commands)))
+
+    def _cmd_quit(self, args, rest, line) -> None:
+        self.done = True
+
+    def _cmd_reset(self, args, rest, line) -> None:
+        from rich.text import Text
+        self.session.reset()
+        self.console.print(Text("session reset: no variables"))
+
+    def _cmd_vars(self, args, rest, line) -> None:
+        from rich.text import Text
+        rows = self.session.variables()
+        self.console.print(vars_table(rows) if rows else Text("no variables yet"))
+
+    def _cmd_grad(self, args, rest, line) -> None:
+        from rich.text import Text
+        names = args or [row["name"] for row in self.session.variables() if row["has_grad"]]
+        if not names:
+            self.console.print(Text("no variable has a gradient yet: attach_grad(x), "
+                                    "compute with x, then call backward"))
+            return
+        rows = []
+        for name in names:
+            value, grad = self._about(line, name, self.session.grad)
+            rows.append((name, value.value, grad.value))
+        self.console.print(render.gradient_table(rows))
+
+    def _cmd_graph(self, args, rest, line) -> None:
+        if len(args) != 1:
+            raise EvalError("usage: :graph NAME", _argument_span(line, rest))
+        root = self._about(line, args[0], self.session.graph)
+        self.console.print(render.graph_tree(root))
+
+    def _cmd_load(self, args, rest, line) -> bool:
+        if not rest:
+            raise EvalError("usage: :load FILE", _argument_span(line, rest))
+        path = Path(os.path.expanduser(rest.strip("'\"")))
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = ("no such file" if isinstance(exc, FileNotFoundError) else
+                      "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else
+                      exc.strerror or str(exc))
+            raise EvalError(f"cannot read '{rest}': {reason}",
+                            _argument_span(line, rest)) from None
+        return self.run_code(source, str(path))
+
+    def _about(self, line, name, ask):
+        """`ask(name)`, its error pointing at NAME in the command line."""
+        try:
+            return ask(name)
+        except GradcliError as exc:
+            raise exc.at(_argument_span(line, name))
+
+    # ---------------------------------------------------------- reports
+
+    def report(self, exc: BaseException, origin: str, source: str, first_line: int = 1) -> None:
+        """`ORIGIN:LINE:COL: error: message` and a caret, on the error stream;
+        lines are counted from `first_line` (a chunk read from a stream)."""
+        self._flush()
+        if self.debug:
+            traceback.print_exception(exc, file=self.errors)
+        if not isinstance(exc, GradcliError):
+            self.errors.write(f"gradcli: internal error: {type(exc).__name__}: {exc}\n")
+            if not self.debug:
+                self.errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
+            return
+        where = render.locate(exc.span, origin, source)
+        if where is not None and first_line != 1:
+            shift = first_line - 1
+            where = dataclasses.replace(where, line=where.line + shift,
+                                        end_line=where.end_line + shift)
+        self.errors.write(render.error_report(exc.message, where))
+        self.errors.flush()
+
+    def interrupted(self, prefix: str = "") -> None:
+        self._flush()
+        self.errors.write(f"{prefix}interrupted\n")
+        self.errors.flush()
+
+    def _warn(self, warnings) -> None:
+        if warnings:
+            self._flush()
+        for text in warnings:
+            self.errors.write(f"gradcli: warning: {text}\n")
+
+    def _flush(self) -> None:
+        for stream in (self.console.file, sys.stdout):
+            try:
+                stream.flush()
+            except (AttributeError, ValueError, OSError):
+                pass
+
+    # ------------------------------------------------------- completion
+
+    def completions(self, before: str) -> list[str]:
+        """Words that complete the text before the cursor: meta-commands at
+        the start of an input, array names after `:grad`/`:graph`, methods
+        and attributes after a '.', else variables, built-ins and keywords."""
+        word = word_before(before)
+        if is_command(word):
+            return [n for n in COMMANDS if n.startswith(word)]
+        argument = re.fullmatch(r"\s*:(grad|graph)\s+(?:\w+\s+)*(\w*)", before)
+        if argument:
+            arrays = [row["name"] for row in self.session.variables() if row["shape"] is not None]
+            return [n for n in arrays if n.startswith(argument.group(2))]
+        if is_command(before):
+            return []
+        if before[:len(before) - len(word)].endswith("."):
+            candidates = list(ATTRIBUTES) + method_names()
+        elif word:
+            candidates = self.session.names() + builtin_names() + list(KEYWORDS)
+        else:
+            return []
+        seen: dict[str, None] = {}
+        for name in candidates:
+            if name.startswith(word) and not name.startswith("_"):
+                seen.setdefault(name)
+        return sorted(seen, key=lambda n: (n.lower(), n))
+
+
+def word_before(before: str) -> str:
+    """The part of the text before the cursor that a completion replaces: a
+    meta-command being typed, else the name being typed (maybe empty)."""
+    command = re.fullmatch(r"\s*(:\w*)", before)
+    if command:
+        return command.group(1)
+    return re.search(r"(?:[^\W\d]\w*)?$", before).group(0)
+
+
+def _argument_span(line: str, argument: str) -> Span:
+    """Where `argument` sits in a meta-command line (its end when missing)."""
+    start = line.find(argument, line.find(" ") + 1) if argument else -1
+    if start < 0:
+        start = len(line)
+    return Span(1, start + 1, 1, start + 1 + max(1, len(argument)))
+
+
+def builtin_names() -> list[str]:
+    # The api has no list of built-in names; the table itself is the source.
+    from .lang.builtins import BUILTINS
+    return list(BUILTINS)
+
+
+def method_names() -> list[str]:
+    from .lang.builtins import BUILTINS
+    return [n for n, b in BUILTINS.items() if getattr(b, "method", False)]
+
+
+def vars_table(rows: list[dict]):
+    """`:vars`: one row per variable (see `api.Session.variables`)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.ROUNDED)
+    for heading in ("name", "shape", "dtype", "tracked", "has grad"):
+        table.add_column(heading, no_wrap=True)
+    for row in rows:
+        shape = "-" if row["shape"] is None else render.shape_text(row["shape"])
+        table.add_row(row["name"], shape, row["dtype"], "yes" if row["tracked"] else "no",
+                      "yes" if row["has_grad"] else "no")
+    return table
+
+
+# ---------------------------------------------------------- from a stream
+
+def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> int:
+    """Statements from a non-terminal stream, without prompts. A block ends
+    on a blank line or on a dedented line; errors are reported and reading
+    goes on; the status is 1 when any input failed."""
+    buffered: list[str] = []
+    start = 0
+
+    def flush() -> None:
+        if buffered:
+            repl.execute("\n".join(buffered), origin, start)
+            buffered.clear()
+
+    try:
+        for number, line in enumerate(_decoded(lines), 1):
+            line = line.rstrip("\r\n")
+            if ends_block(buffered, line):
+                flush()
+            if not buffered:
+                if not line.strip():
+                    continue
+                start = number
+            buffered.append(line)
+            if not needs_more("\n".join(buffered)):
+                flush()
+            if repl.done:
+                break
+        else:
+            flush()
+    except KeyboardInterrupt:
+        repl.interrupted("gradcli: ")
+        return INTERRUPTED
+    except GradcliError as exc:       # stdin is not text
+        repl.report(exc, origin, "")
+        return FAILURE
+    return FAILURE if repl.failed else OK
+
+
+def _decoded(lines: Iterable[str]):
+    try:
+        yield from lines
+    except UnicodeDecodeError:
+        raise EvalError("stdin is not UTF-8 text") from None
+
+
+# -------------------------------------------------------- on a terminal
+
+def interact(repl: Repl, prompt_session) -> int:
+    """Prompt, run, repeat, until Ctrl-D or :quit. Ctrl-C at the prompt
+    clears the input; during a run it stops the run, keeping the session."""
+    from rich.text import Text
+
+    repl.console.print(Text(f"gradcli {__version__}: type statements, :help for help, "
+                            "Ctrl-D to leave"))
+    while not repl.done:
+        try:
+            text = prompt_session.prompt()
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        try:
+            repl.execute(text)
+        except KeyboardInterrupt:
+            repl.interrupted()
+    return OK
+
+
+def prompt_session(repl: Repl, history=None, input=None, output=None):
+    """A prompt_toolkit PromptSession: one multi-line buffer per input."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.filters import Condition
+    from prompt_toolkit.history import InMemoryHistory
+    from prompt_toolkit.key_binding import KeyBindings
+
+    keys = KeyBindings()
+
+    @keys.add("enter")
+    def _enter(event) -> None:
+        buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None and state.current_completion is not None:
+            buffer.apply_completion(state.current_completion)
+            return
+        after = buffer.document.text_after_cursor
+        editing_inside = bool(after.strip()) and "\n" in buffer.text
+        if editing_inside or needs_more(buffer.text):
+            buffer.insert_text("\n")
+        else:
+            buffer.validate_and_handle()
+
+    @Condition
+    def at_indentation() -> bool:
+        from prompt_toolkit.application import get_app
+        before = get_app().current_buffer.document.current_line_before_cursor
+        return not before.strip()
+
+    @keys.add("tab", filter=at_indentation)
+    def _indent(event) -> None:
+        event.current_buffer.insert_text("    ")
+
+    @keys.add("tab", filter=~at_indentation)
+    def _complete(event) -> None:
+        # A single candidate is inserted at once, as readline does (and so
+        # keys typed right after Tab land after it); several open the menu.
+        buffer = event.current_buffer
+        if buffer.complete_state is not None:
+            buffer.complete_next()
+            return
+        before = buffer.document.text_before_cursor
+        words = [] if re.fullmatch(r"\s*:load\s.*", before) else repl.completions(before)
+        if len(words) == 1:
+            buffer.delete_before_cursor(len(word_before(before)))
+            buffer.insert_text(words[0])
+        else:
+            buffer.start_completion(insert_common_part=True)
+
+    return PromptSession(
+        message=PROMPT,
+        multiline=True,
+        prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION,
+        history=history if history is not None else InMemoryHistory(),
+        completer=_completer(repl),
+        complete_while_typing=False,
+        lexer=_lexer(),
+        key_bindings=keys,
+        input=input,
+        output=output,
+    )
+
+
+def _completer(repl: Repl):
+    from prompt_toolkit.completion import Completer, Completion, PathCompleter
+    from prompt_toolkit.document import Document
+
+    paths = PathCompleter(expanduser=True)
+
+    class ReplCompleter(Completer):
+        def get_completions(self, document, complete_event):
+            before = document.text_before_cursor
+            load = re.fullmatch(r"\s*:load\s+(\S*)", before)
+            if load:
+                yield from paths.get_completions(Document(load.group(1)), complete_event)
+                return
+            size = len(word_before(before))
+            for name in repl.completions(before):
+                yield Completion(name, start_position=-size)
+
+    return ReplCompleter()
+
+
+def _lexer():
+    """Python highlighting when pygments (an optional prompt_toolkit
+    dependency) is installed; plain input otherwise."""
+    try:
+        from prompt_toolkit.lexers import PygmentsLexer
+        from pygments.lexers.python import PythonLexer
+    except ImportError:
+        return None
+    return PygmentsLexer(PythonLexer)
+
+
+def file_history(path: Path, errors: TextIO):
+    """History kept in `path`; kept in memory when the folder cannot be made."""
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+    except OSError as exc:
+        errors.write(f"gradcli: warning: history not saved: cannot write '{path}': "
+                     f"{exc.strerror or exc}\n")
+        return InMemoryHistory()
+    return FileHistory(str(path))
+
+
+# ------------------------------------------------------------------ main
+
+def main(options: api.Options, debug: bool = False,
+         stdin: Optional[TextIO] = None) -> int:
+    """`gradcli repl`: interactive on a terminal, else a script from stdin.
+    Returns the exit status."""
+    stdin = stdin if stdin is not None else sys.stdin
+    repl = Repl(options, debug=debug)
+    if stdin is None or not _is_terminal(stdin):
+        return run_stream(repl, stdin or ())
+    from prompt_toolkit.output import create_output
+    history = file_history(history_path(), repl.errors)
+    # Prompts go to the terminal even when stdout is redirected to a file.
+    session = prompt_session(repl, history, output=create_output(always_prefer_tty=True))
+    return interact(repl, session)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
