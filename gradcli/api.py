@@ -170,8 +170,15 @@ def run(program: A.Program, inputs=None, options: Options | None = None,
     interp, _ = _prepare(program, inputs, options, (), record_print)
     interp.run(program)
     return RunResult(interp, printed, variables_of(interp), grads_of(interp),
-                     None if interp.last_value is None else snapshot(interp.last_value),
-                     _finish(interp))
+                     final_value(program, interp), _finish(interp))
+
+
+def final_value(program: A.Program, interp: Interpreter) -> Optional[Shown]:
+    """The value of the final statement when it is an expression with one
+    (not `print(...)`, `y.backward()`, ...): what eval and the REPL show."""
+    if not program.body or type(program.body[-1]) is not A.ExprStmt:
+        return None
+    return None if interp.last_value is None else snapshot(interp.last_value)
 
 
 def variables_of(interp) -> dict[str, Shown]:
@@ -461,7 +468,7 @@ class Session:
         interp.steps = 0
         MODE.nan_reports = []
         interp.run(program)
-        return None if interp.last_value is None else snapshot(interp.last_value)
+        return final_value(program, interp)
 
     def warnings(self) -> list[str]:
         return list(MODE.nan_reports)

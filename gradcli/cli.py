@@ -344,7 +344,7 @@ def _eval_once(session: Session, program, inputs) -> None:
     console = session.console
     result = api.run(program, inputs, session.options(),
                      on_print=lambda shown: render.print_values(console, shown))
-    if result.result is not None and _ends_with_value(program):
+    if result.result is not None:
         render.print_values(console, [result.result])
     if result.interp.backward_ran or result.grads:
         rows = [(name, result.variables[name].value if name in result.variables else grad,
@@ -383,7 +383,7 @@ def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:
     head = None if head_text is None else jsonio.parse_text(head_text, "--head")
     options = session.options()
     result = api.gradient(program, inputs, options, wrt, of, head)
-    value = _result_value(program, inputs, options, of, result)
+    value = result.value
     session.warn(result.warnings)
     if session.common.json:
         obj = {"value": None if value is None else jsonio.value(value.value),
@@ -488,7 +488,7 @@ def graph_command(
 def _graph_once(session: Session, program, inputs, wrt, of, dot: bool) -> None:
     from . import api, render
 
-    root = api.graph(program, inputs, session.options(), wrt, _graph_of(program, of))
+    root = api.graph(program, inputs, session.options(), wrt, of)
     if dot:
         sys.stdout.write(render.graph_dot(root))
     elif session.common.json:
@@ -519,109 +519,6 @@ def repl_command(
     if seed is not None:
         options.seed = seed
     raise typer.Exit(repl.main(options, debug=debug))
-
-
-# -------------------------------------------------- reading the program AST
-
-# Calls whose value is not a result worth showing (or is None).
-_NO_RESULT = frozenset({"print", "backward", "attach_grad", "requires_grad_", "zero_grad",
-                        "zero_", "seed"})
-
-
-def _called_name(expr) -> Optional[str]:
-    from .lang import ast as A
-    if type(expr) is not A.Call:
-        return None
-    func = expr.func
-    return func.id if type(func) is A.Name else getattr(func, "name", None)
-
-
-def _ends_with_value(program) -> bool:
-    """Does the program end with an expression whose value is its result?
-
-    RunResult.result keeps the last expression that had a value, however
-    long ago (`attach_grad(x)` then a `with record:` block leaves it `x`), so
-    eval shows it only when the final statement is such an expression.
-    """
-    from .lang import ast as A
-    if not program.body or type(program.body[-1]) is not A.ExprStmt:
-        return False
-    return _called_name(program.body[-1].expr) not in _NO_RESULT
-
-
-def _backward_is_last(program) -> bool:
-    """Does a top-level statement calling backward come after the last
-    top-level expression statement that has a value?"""
-    from .lang import ast as A
-
-    last_value = last_backward = -1
-    for index, stmt in enumerate(program.body):
-        if type(stmt) is A.ExprStmt and _called_name(stmt.expr) not in _NO_RESULT:
-            last_value = index
-        if _find_backward(stmt) is not None:
-            last_backward = index
-    return last_backward > last_value
-
-
-def _result_value(program, inputs, options, of, result):
-    """The value `grad` reports.
-
-    WORKAROUND (api.gradient): when the program runs its own backward, the
-    api reports `interp.last_value` — the last top-level expression that had
-    a value, e.g. `attach_grad(x)` before the `with record:` block — rather
-    than the output backward was called on. Until the api reports that
-    output, when a top-level backward comes after the last value-producing
-    expression statement, the program is run once more to read it.
-    """
-    from . import api
-    from .errors import GradcliError
-
-    if of is not None or not _backward_is_last(program):
-        return result.value
-    try:
-        run = api.run(program, inputs, options)
-    except GradcliError:
-        return result.value
-    if not run.interp.backward_ran or run.interp.last_backward is None:
-        return result.value
-    return api.snapshot(run.interp.last_backward[0])
-
-
-def _graph_of(program, of):
-    """WORKAROUND (api.graph), as in `_result_value`: draw the graph of the
-    value backward was called on when it is a plain variable (`z.backward()`,
-    `backward(z)`), not the stale last expression."""
-    from .lang import ast as A
-
-    if of is not None or not _backward_is_last(program):
-        return of
-    target = None
-    for stmt in program.body:
-        call = _find_backward(stmt)
-        if call is not None:
-            func = call.func
-            obj = func.obj if type(func) is A.Attribute else (call.args[0] if call.args
-                                                             else None)
-            target = obj.id if type(obj) is A.Name else None
-    return target
-
-
-def _find_backward(node):
-    """The last `backward` call inside a statement (source order), if any."""
-    import dataclasses
-
-    found = None
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if _called_name(item) == "backward":
-            found = item
-        if dataclasses.is_dataclass(item):
-            for f in reversed(dataclasses.fields(item)):
-                stack.append(getattr(item, f.name))
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
-    return found
 
 
 # -------------------------------------------------------------------- main

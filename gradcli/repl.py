@@ -55,9 +55,6 @@ Commands:
 Keys: Tab completes, Up/Down recall history, Ctrl-C stops a running program
 or clears the line, Ctrl-D leaves."""
 
-# Calls whose value is not worth showing when typed alone (or is None).
-_NO_RESULT = frozenset({"print", "backward", "attach_grad", "requires_grad_", "zero_grad",
-                        "zero_", "seed"})
 _COMPOUND = (A.If, A.While, A.For, A.FuncDef, A.With)
 # Lines that continue a compound statement although they are not indented.
 _CLAUSE = re.compile(r"(elif|else)\b")
@@ -130,18 +127,6 @@ def ends_block(buffered: list[str], line: str) -> bool:
     return True
 
 
-def shows_value(program: A.Program) -> bool:
-    """Does the input end with an expression whose value should be shown?"""
-    if not program.body or type(program.body[-1]) is not A.ExprStmt:
-        return False
-    expr = program.body[-1].expr
-    if type(expr) is A.Call:
-        func = expr.func
-        name = func.id if type(func) is A.Name else getattr(func, "name", None)
-        return name not in _NO_RESULT
-    return True
-
-
 def history_path(environ=os.environ) -> Path:
     """`$XDG_STATE_HOME/gradcli/history`, by default under ~/.local/state.
     A relative XDG_STATE_HOME is ignored, as the XDG spec asks."""
@@ -186,9 +171,8 @@ class Repl:
 
     def run_code(self, source: str, origin: str, first_line: int = 1) -> bool:
         try:
-            program = api.load(source)
             shown = self.session.execute(source)
-            if shown is not None and shows_value(program):
+            if shown is not None:
                 render.print_values(self.console, [shown])
         except Exception as exc:      # noqa: BLE001 - the edge: report and go on
             self.report(exc, origin, source, first_line)
