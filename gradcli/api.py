@@ -16,7 +16,9 @@ from .core import creation, engine
 from .core.tensor import MODE, Node, Tensor, shape_str
 from .errors import DataError, EvalError, GradcliError, GradError, ShapeError
 from .lang import ast as A
-from .lang.interpreter import Interpreter, calls_backward, declared_inputs
+from .lang.builtins import BUILTINS, NAMESPACES
+from .lang.interpreter import (ATTRIBUTE_NAMES, Interpreter, calls_backward,
+                               declared_inputs)
 from .lang.parser import parse
 from .lang.values import to_tensor, type_name
 
@@ -78,6 +80,17 @@ class GraphNode:
     children: list["GraphNode"]
     ident: int                    # stable id within one graph
     repeat: bool = False          # already shown elsewhere in the tree
+
+
+def builtin_names() -> list[str]:
+    """Every built-in function, context and namespace name (for completion)."""
+    return sorted(set(BUILTINS) | NAMESPACES)
+
+
+def method_names() -> list[str]:
+    """Names usable after a dot: built-ins with method sugar, and attributes."""
+    return sorted({n for n, b in BUILTINS.items() if getattr(b, "method", False)}
+                  | set(ATTRIBUTE_NAMES))
 
 
 def configure(options: Options) -> None:

@@ -64,7 +64,6 @@ _PROBE = "`"
 KEYWORDS = ("if", "elif", "else", "while", "for", "in", "def", "return", "with", "pass",
             "break", "continue", "input", "lambda", "and", "or", "not", "True", "False",
             "None", "print")
-ATTRIBUTES = ("T", "shape", "size", "ndim", "grad", "grad_fn")
 
 
 # ---------------------------------------------------------- input chunks
@@ -317,9 +316,9 @@ class Repl:
         if is_command(before):
             return []
         if before[:len(before) - len(word)].endswith("."):
-            candidates = list(ATTRIBUTES) + method_names()
+            candidates = api.method_names()
         elif word:
-            candidates = self.session.names() + builtin_names() + list(KEYWORDS)
+            candidates = self.session.names() + api.builtin_names() + list(KEYWORDS)
         else:
             return []
         seen: dict[str, None] = {}
@@ -344,17 +343,6 @@ def _argument_span(line: str, argument: str) -> Span:
     if start < 0:
         start = len(line)
     return Span(1, start + 1, 1, start + 1 + max(1, len(argument)))
-
-
-def builtin_names() -> list[str]:
-    # The api has no list of built-in names; the table itself is the source.
-    from .lang.builtins import BUILTINS
-    return list(BUILTINS)
-
-
-def method_names() -> list[str]:
-    from .lang.builtins import BUILTINS
-    return [n for n, b in BUILTINS.items() if getattr(b, "method", False)]
 
 
 def vars_table(rows: list[dict]):

@@ -880,3 +880,5 @@ def calls_backward(program: A.Program) -> bool:
             if name == "backward":
                 return True
     return False
+
+ATTRIBUTE_NAMES = tuple(_ATTRIBUTES)
