@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from textwrap import dedent
 
@@ -104,9 +103,9 @@ def problem(source: str) -> SyntaxProblem:
 def walk(node):
     """Every node and field value below `node`."""
     yield node
-    if dataclasses.is_dataclass(node):
-        for field in dataclasses.fields(node):
-            yield from walk(getattr(node, field.name))
+    if isinstance(node, ast.Node):
+        for field in node._fields:
+            yield from walk(getattr(node, field))
     elif isinstance(node, tuple):
         for item in node:
             yield from walk(item)

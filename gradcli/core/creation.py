@@ -10,12 +10,20 @@ from ..errors import EvalError, ShapeError
 from .tensor import MODE, Tensor, check_size
 
 DEFAULT_SEED = 0
-_rng = np.random.default_rng(DEFAULT_SEED)
+_seed = DEFAULT_SEED
+_rng = None     # made on the first draw: importing numpy.random costs start-up
 
 
 def seed(n: int = DEFAULT_SEED) -> None:
+    global _seed, _rng
+    _seed, _rng = int(n), None
+
+
+def _generator():
     global _rng
-    _rng = np.random.default_rng(int(n))
+    if _rng is None:
+        _rng = np.random.default_rng(_seed)
+    return _rng
 
 
 def _shape(shape) -> tuple[int, ...]:
@@ -69,14 +77,14 @@ def linspace(start, stop, num=50) -> Tensor:
 
 
 def normal(mean=0.0, std=1.0, shape=()) -> Tensor:
-    return Tensor(_rng.normal(mean, std, _shape(shape)).astype(MODE.dtype, copy=False))
+    return Tensor(_generator().normal(mean, std, _shape(shape)).astype(MODE.dtype, copy=False))
 
 
 def uniform(low=0.0, high=1.0, shape=()) -> Tensor:
-    return Tensor(_rng.uniform(low, high, _shape(shape)).astype(MODE.dtype, copy=False))
+    return Tensor(_generator().uniform(low, high, _shape(shape)).astype(MODE.dtype, copy=False))
 
 
 def permutation(n) -> Tensor:
     """A shuffled index array 0..n-1 (integers, usable as x[idx])."""
     check_size(int(n))
-    return Tensor(_rng.permutation(int(n)))
+    return Tensor(_generator().permutation(int(n)))

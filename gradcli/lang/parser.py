@@ -1,7 +1,7 @@
 """Parse .ag source text into the frozen AST of `gradcli.lang.ast`.
 
 The only module that imports lark. Lark parses (LALR, grammar/ag.lark) and
-calls `_Builder` as it reduces each rule, so our dataclasses are built
+calls `_Builder` as it reduces each rule, so our syntax nodes are built
 without a lark tree in between; every lark error becomes a `SyntaxProblem`
 with a plain-words message and a 1-based span.
 """
