@@ -465,34 +465,19 @@ def autograd_matmul(p):
 
 # ---------------------------------------------------------------- registry
 
-BUILDERS = {
-    ("tiny", "gradcli"): gradcli_tiny,
-    ("tiny", "numpy"): numpy_tiny,
-    ("tiny", "numpy_fwd"): lambda p: numpy_tiny(p, backward=False),
-    ("tiny", "torch"): torch_tiny,
-    ("tiny", "autograd"): autograd_tiny,
-    ("control", "gradcli"): gradcli_control,
-    ("control", "numpy"): numpy_control,
-    ("control", "numpy_fwd"): lambda p: numpy_control(p, backward=False),
-    ("control", "torch"): torch_control,
-    ("control", "autograd"): autograd_control,
-    ("linreg", "gradcli"): gradcli_linreg,
-    ("linreg", "numpy"): numpy_linreg,
-    ("linreg", "numpy_fwd"): lambda p: numpy_linreg(p, backward=False),
-    ("linreg", "torch"): torch_linreg,
-    ("linreg", "autograd"): autograd_linreg,
-    ("elementwise", "gradcli"): gradcli_elementwise,
-    ("elementwise", "numpy"): numpy_elementwise,
-    ("elementwise", "numpy_fwd"): lambda p: numpy_elementwise(p, backward=False),
-    ("elementwise", "torch"): torch_elementwise,
-    ("elementwise", "autograd"): autograd_elementwise,
-    ("matmul", "gradcli"): gradcli_matmul,
-    ("matmul", "numpy"): numpy_matmul,
-    ("matmul", "numpy_fwd"): lambda p: numpy_matmul(p, backward=False),
-    ("matmul", "torch"): torch_matmul,
-    ("matmul", "autograd"): autograd_matmul,
-    ("chain", "gradcli"): gradcli_chain,
-}
+BUILDERS = {("chain", "gradcli"): gradcli_chain}
+for _kind, (_gradcli, _numpy, _torch, _autograd) in {
+        "tiny": (gradcli_tiny, numpy_tiny, torch_tiny, autograd_tiny),
+        "control": (gradcli_control, numpy_control, torch_control, autograd_control),
+        "linreg": (gradcli_linreg, numpy_linreg, torch_linreg, autograd_linreg),
+        "elementwise": (gradcli_elementwise, numpy_elementwise, torch_elementwise,
+                        autograd_elementwise),
+        "matmul": (gradcli_matmul, numpy_matmul, torch_matmul, autograd_matmul)}.items():
+    BUILDERS[(_kind, "gradcli")] = _gradcli
+    BUILDERS[(_kind, "numpy")] = _numpy
+    BUILDERS[(_kind, "numpy_fwd")] = (lambda f: lambda p: f(p, backward=False))(_numpy)
+    BUILDERS[(_kind, "torch")] = _torch
+    BUILDERS[(_kind, "autograd")] = _autograd
 
 
 def build(kind: str, impl: str, params: dict) -> Runner:

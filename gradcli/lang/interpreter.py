@@ -289,17 +289,12 @@ class Interpreter:
         span = node.cond.span
         interp = self
 
-        def run_while(scope):
+        def passes(scope):
             while _condition(cond(scope), "while condition", span):
-                interp.steps += 1
-                status = body(scope)
-                if status is not None:
-                    if status is BREAK:
-                        break
-                    if status is RETURN:
-                        return status
-            return None
-        return run_while
+                interp.steps += 1     # an empty-bodied spin still spends the budget
+                yield None
+
+        return lambda scope: _loop(passes(scope), None, body, scope)
 
     def _stmt_For(self, node):
         iterable = self._expr(node.iterable)
@@ -314,16 +309,7 @@ class Interpreter:
                 items = (ops.getitem(items, (i,)) for i in range(items.shape[0]))
             elif not isinstance(items, (range, tuple, list)):
                 raise EvalError(f"cannot loop over a {type_name(items)}", node.iterable.span)
-            variables = scope.vars
-            for item in items:
-                variables[var] = item
-                status = body(scope)
-                if status is not None:
-                    if status is BREAK:
-                        break
-                    if status is RETURN:
-                        return status
-            return None
+            return _loop(items, var, body, scope)
         return run_for
 
     def _stmt_Break(self, node):
@@ -664,6 +650,22 @@ class Interpreter:
 
 
 # ------------------------------------------------------------------ helpers
+
+def _loop(items, var, body, scope):
+    """Run `body` once per item (bound to `var` unless None), honouring
+    break and passing a return on."""
+    variables = scope.vars
+    for item in items:
+        if var is not None:
+            variables[var] = item
+        status = body(scope)
+        if status is not None:
+            if status is BREAK:
+                return None
+            if status is RETURN:
+                return status
+    return None
+
 
 def _stamped(fn, span):
     """Give errors raised inside `fn` the span of its node (innermost wins)."""
