@@ -466,18 +466,18 @@ def autograd_matmul(p):
 # ---------------------------------------------------------------- registry
 
 BUILDERS = {("chain", "gradcli"): gradcli_chain}
-for _kind, (_gradcli, _numpy, _torch, _autograd) in {
+for _kind, (_by_gradcli, _by_numpy, _by_torch, _by_autograd) in {
         "tiny": (gradcli_tiny, numpy_tiny, torch_tiny, autograd_tiny),
         "control": (gradcli_control, numpy_control, torch_control, autograd_control),
         "linreg": (gradcli_linreg, numpy_linreg, torch_linreg, autograd_linreg),
         "elementwise": (gradcli_elementwise, numpy_elementwise, torch_elementwise,
                         autograd_elementwise),
         "matmul": (gradcli_matmul, numpy_matmul, torch_matmul, autograd_matmul)}.items():
-    BUILDERS[(_kind, "gradcli")] = _gradcli
-    BUILDERS[(_kind, "numpy")] = _numpy
-    BUILDERS[(_kind, "numpy_fwd")] = (lambda f: lambda p: f(p, backward=False))(_numpy)
-    BUILDERS[(_kind, "torch")] = _torch
-    BUILDERS[(_kind, "autograd")] = _autograd
+    BUILDERS[(_kind, "gradcli")] = _by_gradcli
+    BUILDERS[(_kind, "numpy")] = _by_numpy
+    BUILDERS[(_kind, "numpy_fwd")] = (lambda f: lambda p: f(p, backward=False))(_by_numpy)
+    BUILDERS[(_kind, "torch")] = _by_torch
+    BUILDERS[(_kind, "autograd")] = _by_autograd
 
 
 def build(kind: str, impl: str, params: dict) -> Runner:
