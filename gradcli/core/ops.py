@@ -18,7 +18,7 @@ from itertools import repeat
 import numpy as np
 
 from ..errors import EvalError, ShapeError
-from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
+from .tensor import MODE, Tensor, apply, apply2, check_size, lift, shape_str
 
 
 class Op:
@@ -237,7 +237,10 @@ def sign(x): return call(SIGN, x)
 def _as_numbers(op):
     # Comparisons give 0/1 numbers in the run's dtype, as the spec says.
     def compare(x, y):
-        out = call(op, x, y)
+        if type(x) is Tensor and type(y) is Tensor:   # the interpreter's case
+            out = apply2(op, x, y)
+        else:
+            out = call(op, x, y)
         if type(out) is Tensor:
             out.data = np.asarray(out.data, dtype=MODE.dtype)
             return out

@@ -249,8 +249,20 @@ _NO_SAVES = [(None,) * n for n in range(8)]
 
 def record(op, args, params, out):
     oshape = out.shape
-    parents = tuple([(a.node or a) if a.requires_grad else None for a in args])
-    in_shapes = tuple([None if a.data.shape == oshape else a.data.shape for a in args])
+    if len(args) == 2:      # most ops: spelled out, no comprehension frames
+        a, b = args
+        sa, sb = a.data.shape, b.data.shape
+        parents = ((a.node or a) if a.requires_grad else None,
+                   (b.node or b) if b.requires_grad else None)
+        in_shapes = (None if sa == oshape else sa, None if sb == oshape else sb)
+    elif len(args) == 1:
+        a = args[0]
+        sa = a.data.shape
+        parents = ((a.node or a) if a.requires_grad else None,)
+        in_shapes = (None if sa == oshape else sa,)
+    else:
+        parents = tuple([(a.node or a) if a.requires_grad else None for a in args])
+        in_shapes = tuple([None if a.data.shape == oshape else a.data.shape for a in args])
     if not op.saves_values and len(args) < 8:
         saved = _NO_SAVES[len(args)]
         versions = None

@@ -280,7 +280,8 @@ def _norm(x, ord=2, axis=None, keepdims=False, **kwargs):
     axis = _pick(kwargs, "dim", default=axis)
     keepdims = _pick(kwargs, "keepdim", default=keepdims)
     _no_more("norm", kwargs)
-    return ops.norm(to_tensor(x), to_number(ord, "ord"), to_axis(axis), bool(keepdims))
+    ord = ord if type(ord) is int else to_number(ord, "ord")
+    return ops.norm(to_tensor(x), ord, to_axis(axis), bool(keepdims))
 
 
 def _along(fn, name):

@@ -30,6 +30,8 @@ _BACKWARD = BUILTINS["backward"]
 _MODES = {"record": (True, True), "enable_grad": (True, None), "no_grad": (False, False)}
 
 _BINARY = {"+": ops.ADD, "-": ops.SUB, "*": ops.MUL, "/": ops.DIV, "**": ops.POW}
+_COMPARE = {"<": ops.less, "<=": ops.less_equal, ">": ops.greater,
+            ">=": ops.greater_equal, "==": ops.equal, "!=": ops.not_equal}
 _OTHER_BINARY = {"@": ops.matmul, "//": ops.floordiv, "%": ops.mod,
                  "<": ops.less, "<=": ops.less_equal, ">": ops.greater,
                  ">=": ops.greater_equal, "==": ops.equal, "!=": ops.not_equal,
@@ -468,9 +470,18 @@ class Interpreter:
                     raise EvalError(str(exc), span) from exc
             return run_fast
 
+        compare = _COMPARE.get(opname)
+        if compare is not None:
+            def run_compare(scope):
+                a, b = left(scope), right(scope)
+                if type(a) is Tensor and type(b) is Tensor:
+                    return compare(a, b)
+                return binary(opname, a, b)
+            return _stamped(run_compare, span)
+
         def run(scope):
             return binary(opname, left(scope), right(scope))
-        return _stamped(run, node.span)
+        return _stamped(run, span)
 
     def _expr_UnaryOp(self, node):
         operand = self._expr(node.operand)
