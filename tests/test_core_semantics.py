@@ -635,3 +635,17 @@ def test_clean_backward_reports_nothing(core_mode):
     autodiff.backward(x * 1e-200, t([1e-200, 1e-200]))
     eq(x.grad, [0, 0])
     assert core_mode.nan_reports == []
+
+
+def test_gradient_sums_added_in_place_never_touch_a_shared_gradient():
+    # `add` hands one gradient array to both its inputs; the engine may add
+    # later contributions in place only into sums it allocated itself.
+    x = leaf(np.arange(1.0, 7.0))
+    a = x * 2.0
+    b = x * 3.0
+    y = a + b                       # the same gradient flows to a and b
+    z = ops.sum_(y * 5.0 + a * a + b + a)
+    autodiff.backward(z)
+    xs = np.arange(1.0, 7.0)
+    # dz/da = 5 + 2a + 1, dz/db = 5 + 1; dz/dx = 2 dz/da + 3 dz/db
+    eq(x.grad, 2 * (5 + 2 * (2 * xs) + 1) + 3 * (5 + 1))

@@ -110,6 +110,8 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
             grad = grads.pop(node, None)
             if grad is None:
                 continue
+            if type(grad) is _Sum:      # passed on, it may be shared: no longer ours
+                grad = grad.view(np.ndarray)
             if targets is not None and id(node) in targets:
                 grads[node] = grad      # keep it: it is an answer
             if node.freed:
@@ -184,10 +186,21 @@ def _propagate(node, grad, grads, useful, create_graph):
             want = grad.shape
         if g.shape != want:
             g = sum_to(g, want)
-        if parent in grads:
-            grads[parent] = grads[parent] + g
-        else:
+        old = grads.get(parent)
+        if old is None:
             grads[parent] = g
+        elif type(old) is _Sum:     # a sum this backward owns: add in place
+            np.add(old, g, out=old)
+        elif create_graph or type(old) is not np.ndarray or old.shape != g.shape:
+            grads[parent] = old + g
+        else:
+            grads[parent] = np.add(old, g, out=np.empty_like(old).view(_Sum))
+
+
+class _Sum(np.ndarray):
+    """A gradient sum allocated by the engine itself, so nothing else holds
+    it and further contributions can be added in place (a VJP's result may
+    be shared: add passes one array to both inputs)."""
 
 
 def _accumulate(grads, key, g):
