@@ -495,6 +495,9 @@ ERRORS = [
     ("else:\n  y", "'else' without a matching 'if'", 1, 1),
     ("x = 1\nelif y:\n  z", "'elif' without a matching 'if'", 2, 1),
     ("import numpy as np", "'import' is not needed: every built-in is always available", 1, 1),
+    # found by fuzzing: a bracket opening the line after a block header
+    ("with record:\n[1]", "expected an indented block after 'with'", 2, 1),
+    ("if x:\n\n[1,\n  2]", "expected an indented block after 'if'", 3, 1),
     ("from mxnet import nd", "'import' is not needed: every built-in is always available", 1, 1),
     # checks made while building the tree
     ("f(a=1, b)", "positional argument follows keyword argument", 1, 8),

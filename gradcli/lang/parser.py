@@ -580,10 +580,10 @@ def _left_open(token: Token, ctx: _Context) -> bool:
     """A bracket probably left open: the parser stumbled on a new line that
     is indented no deeper than the line with the bracket."""
     opener, last = ctx.brackets[-1], ctx.last_real
-    if last is None or token.line <= last.line:
+    if last is None or token.line <= last.line or opener.line >= token.line:
         return False
     line_start = [t for t in ctx.before if t.line == opener.line and t.type not in _LAYOUT]
-    return token.column <= line_start[0].column
+    return token.column <= (line_start or [opener])[0].column
 
 
 def _assigned(token: Token, ctx: _Context) -> bool:
