@@ -186,6 +186,9 @@ def _propagate(node, grad, grads, useful, create_graph):
             want = grad.shape
         if g.shape != want:
             g = sum_to(g, want)
+            if g.shape != want:     # a VJP broke the contract: name it
+                raise AssertionError(f"{op.name}: gradient for input {i} has shape "
+                                     f"{g.shape}, expected {want}")
         old = grads.get(parent)
         if old is None:
             grads[parent] = g
