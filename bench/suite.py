@@ -171,18 +171,22 @@ def numpy_control(p, backward=True):
     return Runner(run, n)
 
 
+def _numpy_linreg_start():
+    """D2L's synthetic data and initial parameters, for the numpy-based peers."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    features = rng.normal(0, 1, (1000, 2))
+    labels = features @ np.array(LR_TRUE_W) + LR_TRUE_B
+    labels += rng.normal(0, 0.01, labels.shape)
+    return rng, features, labels, rng.normal(0, 0.01, (2, 1)), np.zeros(1)
+
+
 def numpy_linreg(p, backward=True):
     """D2L 3.2 with hand-written gradients of the minibatch's summed loss."""
     import numpy as np
 
     def run():
-        rng = np.random.default_rng(0)
-        true_w = np.array(LR_TRUE_W)
-        features = rng.normal(0, 1, (1000, 2))
-        labels = features @ true_w + LR_TRUE_B
-        labels += rng.normal(0, 0.01, labels.shape)
-        w = rng.normal(0, 0.01, (2, 1))
-        b = np.zeros(1)
+        rng, features, labels, w, b = _numpy_linreg_start()
         lr, batch_size = 0.03, 10
         for _epoch in range(3):
             indices = rng.permutation(1000)
@@ -427,13 +431,7 @@ def autograd_linreg(p):
     grads = autograd.grad(batch_loss, argnum=(0, 1))
 
     def run():
-        rng = np.random.default_rng(0)
-        true_w = np.array(LR_TRUE_W)
-        features = rng.normal(0, 1, (1000, 2))
-        labels = features @ true_w + LR_TRUE_B
-        labels += rng.normal(0, 0.01, labels.shape)
-        w = rng.normal(0, 0.01, (2, 1))
-        b = np.zeros(1)
+        rng, features, labels, w, b = _numpy_linreg_start()
         lr, batch_size = 0.03, 10
         for _epoch in range(3):
             indices = rng.permutation(1000)
