@@ -66,7 +66,3 @@ class NumericError(EvalError):
 
 class DataError(GradcliError):
     """Bad input data: invalid JSON, unknown or missing inputs."""
-
-
-class Interrupted(GradcliError):
-    """The user pressed Ctrl-C while a program ran."""

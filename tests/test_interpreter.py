@@ -265,6 +265,9 @@ ERRORS = [
     ("with 3:\n    pass", EvalError, (1, 6, 1, 7), "with: expected record, no_grad or pause, got a scalar"),
     ("g = grad(lambda t: t * 2)\ng(ones(2))", ShapeError, (2, 1, 2, 11),
      "grad(f): f must return a single number, but it returned shape (2,); use jacobian(f) for vector outputs"),
+    ("reshape(ones(4))", EvalError, (1, 1, 1, 17),
+     "reshape needs a shape, e.g. reshape(x, 2, 5) or x.reshape((2, 5))"),
+    ("exp(1, 2)", EvalError, (1, 1, 1, 10), "exp(): takes 1 positional argument but 2 were given"),
     ("inv(array([[1, 2], [2, 4]]))", EvalError, (1, 1, 1, 29), "inv: the matrix is singular"),
 ]
 

@@ -138,6 +138,8 @@ def _range(*args):
 @builtin("reshape", "view")
 def _reshape(x, *shape, **kwargs):
     shape = shape or (_pick(kwargs, "shape", "newshape"),)
+    if shape == (None,):
+        raise EvalError("reshape needs a shape, e.g. reshape(x, 2, 5) or x.reshape((2, 5))")
     return ops.reshape(to_tensor(x), to_shape(shape))
 
 
@@ -170,6 +172,8 @@ def _expand_dims(x, axis=None, **kwargs):
 @builtin("broadcast_to", "expand")
 def _broadcast_to(x, *shape, **kwargs):
     shape = shape or (_pick(kwargs, "shape"),)
+    if shape == (None,):
+        raise EvalError("broadcast_to needs a shape, e.g. broadcast_to(x, 3, 4)")
     return ops.broadcast_to(to_tensor(x), to_shape(shape))
 
 

@@ -686,16 +686,8 @@ def _stamped(fn, span):
         except GradcliError as exc:
             raise exc.at(span)
         except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
-            raise EvalError(_python_error_text(exc), span) from exc
+            raise EvalError(str(exc), span) from exc
     return run
-
-
-def _python_error_text(exc) -> str:
-    text = str(exc)
-    if isinstance(exc, TypeError) and "argument" in text:
-        # "f() takes 1 positional argument..." from a built-in's signature
-        text = text.replace("_", "", 1) if text.startswith("_") else text
-    return text
 
 
 def invoke(fn, args, kwargs):
