@@ -14,11 +14,11 @@ import numpy as np
 
 from .core import creation, engine
 from .core.tensor import MODE, Node, Tensor, shape_str
-from .errors import DataError, EvalError, GradcliError, GradError, ShapeError
+from .errors import DataError, EvalError, GradError, ShapeError
 from .lang import ast as A
 from .lang.builtins import BUILTINS, NAMESPACES
-from .lang.interpreter import (ATTRIBUTE_NAMES, Interpreter, calls_backward,
-                               declared_inputs)
+from .lang.ast import calls_backward, declared_inputs
+from .lang.interpreter import ATTRIBUTE_NAMES, Interpreter
 from .lang.parser import parse
 from .lang.values import to_tensor, type_name
 

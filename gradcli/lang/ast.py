@@ -305,3 +305,23 @@ def walk(root):
         elif isinstance(item, Node):
             yield item
             stack.extend(reversed([getattr(item, f) for f in item._fields if f != "span"]))
+
+
+def declared_inputs(program: Program) -> list[str]:
+    """Names of the program's `input` declarations, in source order."""
+    names: list[str] = []
+    for node in walk(program):
+        if type(node) is InputDecl and node.name not in names:
+            names.append(node.name)
+    return names
+
+
+def calls_backward(program: Program) -> bool:
+    """Whether the program runs backward itself (MXNet / PyTorch style)."""
+    for node in walk(program):
+        if type(node) is Call:
+            func = node.func
+            name = func.name if type(func) is Attribute else getattr(func, "id", None)
+            if name == "backward":
+                return True
+    return False

@@ -15,11 +15,12 @@ import sys
 import numpy as np
 
 from ..core import ops
-from ..core.tensor import (MODE, Tensor, apply2, check_writable, grad_mode,
-                           mark_written, shape_str)
+from ..core.tensor import MODE, Tensor, apply2, grad_mode
 from ..errors import EvalError, GradcliError, GradError, LimitError
 from . import ast as A
 from .builtins import BUILTINS, NAMESPACES
+from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
+                         update_in_place, write_index)
 from .values import (Builtin, Context, Namespace, to_int, to_tensor, truth,
                      type_name)
 
@@ -28,15 +29,6 @@ MAX_CALL_DEPTH = 200
 _MISSING = object()
 _BACKWARD = BUILTINS["backward"]
 _MODES = {"record": (True, True), "enable_grad": (True, None), "no_grad": (False, False)}
-
-_BINARY = {"+": ops.ADD, "-": ops.SUB, "*": ops.MUL, "/": ops.DIV, "**": ops.POW}
-_COMPARE = {"<": ops.less, "<=": ops.less_equal, ">": ops.greater,
-            ">=": ops.greater_equal, "==": ops.equal, "!=": ops.not_equal}
-_OTHER_BINARY = {"@": ops.matmul, "//": ops.floordiv, "%": ops.mod,
-                 "<": ops.less, "<=": ops.less_equal, ">": ops.greater,
-                 ">=": ops.greater_equal, "==": ops.equal, "!=": ops.not_equal,
-                 "+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div, "**": ops.power}
-
 
 class Scope:
     """Variables of one function call (or the program), chained lexically."""
@@ -220,7 +212,7 @@ class Interpreter:
                 old = load(scope)
                 new = value(scope)
                 if isinstance(old, Tensor):
-                    _update_in_place(old, opname, new, name)
+                    update_in_place(old, opname, new, name)
                 else:
                     scope.vars[name] = binary(opname, old, new)
             return aug_name
@@ -239,7 +231,7 @@ class Interpreter:
             dest = obj(scope)
             if not isinstance(dest, Tensor):
                 raise EvalError(f"cannot assign into a {type_name(dest)}")
-            _write_index(dest, index(scope), to_tensor(value, "assigned value"), name)
+            write_index(dest, index(scope), to_tensor(value, "assigned value"), name)
         return store
 
     def _stmt_InputDecl(self, node):
@@ -452,7 +444,7 @@ class Interpreter:
     def _expr_BinOp(self, node):
         left, right = self._expr(node.left), self._expr(node.right)
         opname = node.op
-        fast = _BINARY.get(opname)
+        fast = BINARY_OPS.get(opname)
         span = node.span
         # The left operand's value is a temporary when an operator made it.
         temporary = type(node.left) is A.BinOp or (
@@ -470,7 +462,7 @@ class Interpreter:
                     raise EvalError(str(exc), span) from exc
             return run_fast
 
-        compare = _COMPARE.get(opname)
+        compare = COMPARISONS.get(opname)
         if compare is not None:
             def run_compare(scope):
                 a, b = left(scope), right(scope)
@@ -630,7 +622,7 @@ class Interpreter:
                                     f"{type_name(target)} of length {len(target)}") from None
             if not isinstance(target, Tensor):
                 raise EvalError(f"a {type_name(target)} cannot be indexed")
-            return ops.getitem(target, _tensor_index(target, where))
+            return ops.getitem(target, tensor_index(target, where))
         return _stamped(run_index, node.span)
 
     def _index_items(self, items):
@@ -651,7 +643,7 @@ class Interpreter:
                     out.append(slice(*(None if p is None else to_int(p(scope), "slice bound")
                                        for p in part)))
                 else:
-                    out.append(_index_value(part(scope)))
+                    out.append(index_value(part(scope)))
             return tuple(out)
         return index
 
@@ -702,120 +694,11 @@ def invoke(fn, args, kwargs):
         raise
 
 
-def binary(opname, a, b):
-    if isinstance(a, tuple) and isinstance(b, tuple) and opname == "+":
-        return a + b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not (
-            isinstance(a, bool) or isinstance(b, bool)) and opname in ("+", "-", "*"):
-        return {"+": a + b, "-": a - b, "*": a * b}[opname]
-    fn = _OTHER_BINARY[opname]
-    return fn(to_tensor(a, f"left operand of '{opname}'"),
-              to_tensor(b, f"right operand of '{opname}'"))
-
-
 def _condition(value, what, span):
     try:
         return truth(value, what)
     except GradcliError as exc:
         raise exc.at(span)
-
-
-def _update_in_place(target: Tensor, opname, value, name):
-    """`x op= value`: the same tensor gets the new numbers (and history)."""
-    try:
-        check_writable(target)
-    except GradError as exc:
-        raise GradError(_named(exc.message, name)) from None
-    operand = to_tensor(value, f"right operand of '{opname}='")
-    if MODE.grad_enabled and (target.requires_grad or operand.requires_grad):
-        before = Tensor(target.data, target.node)
-        before.requires_grad = target.requires_grad
-        result = _OTHER_BINARY[opname](before, operand)
-        _take(target, result, name)
-    else:
-        result = _OTHER_BINARY[opname](Tensor(target.data), Tensor(operand.data))
-        target.assign(result.data, name)
-
-
-def _write_index(target: Tensor, index, value: Tensor, name):
-    """`x[index] = value` in place, differentiable while recording."""
-    try:
-        check_writable(target)
-    except GradError as exc:
-        raise GradError(_named(exc.message, name)) from None
-    index = _tensor_index(target, index)
-    if MODE.grad_enabled and (target.requires_grad or value.requires_grad):
-        before = Tensor(target.data, target.node)
-        before.requires_grad = target.requires_grad
-        mask = np.ones(target.shape, dtype=target.dtype)
-        mask[index] = 0
-        region = target.data[index].shape
-        spread = ops.scatter(ops.broadcast_to(value, region), index, target.shape)
-        _take(target, ops.add(ops.mul(before, Tensor(mask)), spread), name)
-        return
-    data = target.data.copy() if isinstance(target.data, np.ndarray) else np.array(target.data)
-    try:
-        data[index] = value.data
-    except ValueError:
-        raise EvalError(f"cannot assign a value of shape {shape_str(value.shape)} into "
-                        f"a region of shape {shape_str(np.shape(data[index]))}") from None
-    target.assign(data, name)
-
-
-def _take(target, result, name):
-    if result.shape != target.shape:
-        raise EvalError(f"in-place update: result of shape {shape_str(result.shape)} does "
-                        f"not fit the target of shape {shape_str(target.shape)}")
-    target.data = result.data.astype(target.dtype, copy=False)
-    target.node = result.node
-    target.requires_grad = result.requires_grad
-    mark_written(target, name)
-
-
-def _named(message, name):
-    if name is None:
-        return message
-    return message.replace("this value", f"'{name}'").replace("a leaf", f"'{name}', a leaf")
-
-
-def _index_value(value):
-    if isinstance(value, bool):
-        raise EvalError("an index must be a whole number, a slice or an index array")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, Tensor):
-        if value.ndim == 0:
-            return to_int(value, "index")
-        data = value.data
-        if not np.issubdtype(data.dtype, np.integer):
-            if not np.all(np.mod(data, 1) == 0):
-                raise EvalError("an index array must hold whole numbers")
-            data = data.astype(np.int64)
-        return data
-    if isinstance(value, (tuple, list)):
-        return _index_value(to_tensor(value, "index"))
-    if isinstance(value, float):
-        return to_int(value, "index")
-    if value is None:
-        return None
-    raise EvalError(f"an index must be a whole number, a slice or an index array, "
-                    f"not a {type_name(value)}")
-
-
-def _tensor_index(target, where):
-    dims = sum(1 for w in where if w is not None)
-    if dims > target.ndim:
-        raise EvalError(f"too many indices ({dims}) for a value of shape "
-                        f"{shape_str(target.shape)}")
-    for axis, w in enumerate(i for i in where if i is not None):
-        if isinstance(w, int) and not -target.shape[axis] <= w < target.shape[axis]:
-            raise EvalError(f"index {w} is out of range for axis {axis} of length "
-                            f"{target.shape[axis]}")
-        if isinstance(w, np.ndarray) and w.size and (
-                w.max() >= target.shape[axis] or w.min() < -target.shape[axis]):
-            raise EvalError(f"index array holds {int(w.max()) if w.max() >= target.shape[axis] else int(w.min())}, "
-                            f"out of range for axis {axis} of length {target.shape[axis]}")
-    return where
 
 
 def _is_constant_list(node):
@@ -865,25 +748,5 @@ _ATTRIBUTES = {
     "is_leaf": lambda t, label: t.node is None,
     "requires_grad": lambda t, label: t.requires_grad,
 }
-
-
-def declared_inputs(program: A.Program) -> list[str]:
-    """Names of the program's `input` declarations, in source order."""
-    names: list[str] = []
-    for node in A.walk(program):
-        if type(node) is A.InputDecl and node.name not in names:
-            names.append(node.name)
-    return names
-
-
-def calls_backward(program: A.Program) -> bool:
-    """Whether the program runs backward itself (MXNet / PyTorch style)."""
-    for node in A.walk(program):
-        if type(node) is A.Call:
-            func = node.func
-            name = func.name if type(func) is A.Attribute else getattr(func, "id", None)
-            if name == "backward":
-                return True
-    return False
 
 ATTRIBUTE_NAMES = tuple(_ATTRIBUTES)

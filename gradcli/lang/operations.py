@@ -1,0 +1,133 @@
+"""What operators, subscripts and in-place writes do to runtime values.
+
+The interpreter decides *when* to evaluate; this module says what `a + b`,
+`x[i]`, `x[i] = v` and `x += v` mean for tensors, numbers and tuples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import ops
+from ..core.tensor import MODE, Tensor, check_writable, mark_written, shape_str
+from ..errors import EvalError, GradError
+from .values import to_int, to_tensor, type_name
+
+# Parameterless binary ops with a hot path straight to the core.
+BINARY_OPS = {"+": ops.ADD, "-": ops.SUB, "*": ops.MUL, "/": ops.DIV, "**": ops.POW}
+COMPARISONS = {"<": ops.less, "<=": ops.less_equal, ">": ops.greater,
+               ">=": ops.greater_equal, "==": ops.equal, "!=": ops.not_equal}
+# Every binary operator, for operands of any kind.
+_OPERATORS = {**COMPARISONS, "@": ops.matmul, "//": ops.floordiv, "%": ops.mod,
+              "+": ops.add, "-": ops.sub, "*": ops.mul, "/": ops.div, "**": ops.power}
+
+
+def binary(opname, a, b):
+    """`a op b` for any operands: tuples concatenate, Python numbers (shape
+    arithmetic) stay numbers, everything else becomes a tensor."""
+    if isinstance(a, tuple) and isinstance(b, tuple) and opname == "+":
+        return a + b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not (
+            isinstance(a, bool) or isinstance(b, bool)) and opname in ("+", "-", "*"):
+        return {"+": a + b, "-": a - b, "*": a * b}[opname]
+    fn = _OPERATORS[opname]
+    return fn(to_tensor(a, f"left operand of '{opname}'"),
+              to_tensor(b, f"right operand of '{opname}'"))
+
+
+def update_in_place(target: Tensor, opname, value, name):
+    """`x op= value`: the same tensor gets the new numbers (and history)."""
+    try:
+        check_writable(target)
+    except GradError as exc:
+        raise GradError(_named(exc.message, name)) from None
+    operand = to_tensor(value, f"right operand of '{opname}='")
+    if MODE.grad_enabled and (target.requires_grad or operand.requires_grad):
+        before = Tensor(target.data, target.node)
+        before.requires_grad = target.requires_grad
+        result = _OPERATORS[opname](before, operand)
+        _take(target, result, name)
+    else:
+        result = _OPERATORS[opname](Tensor(target.data), Tensor(operand.data))
+        target.assign(result.data, name)
+
+
+def write_index(target: Tensor, index, value: Tensor, name):
+    """`x[index] = value` in place, differentiable while recording."""
+    try:
+        check_writable(target)
+    except GradError as exc:
+        raise GradError(_named(exc.message, name)) from None
+    index = tensor_index(target, index)
+    if MODE.grad_enabled and (target.requires_grad or value.requires_grad):
+        before = Tensor(target.data, target.node)
+        before.requires_grad = target.requires_grad
+        mask = np.ones(target.shape, dtype=target.dtype)
+        mask[index] = 0
+        region = target.data[index].shape
+        spread = ops.scatter(ops.broadcast_to(value, region), index, target.shape)
+        _take(target, ops.add(ops.mul(before, Tensor(mask)), spread), name)
+        return
+    data = target.data.copy() if isinstance(target.data, np.ndarray) else np.array(target.data)
+    try:
+        data[index] = value.data
+    except ValueError:
+        raise EvalError(f"cannot assign a value of shape {shape_str(value.shape)} into "
+                        f"a region of shape {shape_str(np.shape(data[index]))}") from None
+    target.assign(data, name)
+
+
+def _take(target, result, name):
+    if result.shape != target.shape:
+        raise EvalError(f"in-place update: result of shape {shape_str(result.shape)} does "
+                        f"not fit the target of shape {shape_str(target.shape)}")
+    target.data = result.data.astype(target.dtype, copy=False)
+    target.node = result.node
+    target.requires_grad = result.requires_grad
+    mark_written(target, name)
+
+
+def _named(message, name):
+    if name is None:
+        return message
+    return message.replace("this value", f"'{name}'").replace("a leaf", f"'{name}', a leaf")
+
+
+def index_value(value):
+    if isinstance(value, bool):
+        raise EvalError("an index must be a whole number, a slice or an index array")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Tensor):
+        if value.ndim == 0:
+            return to_int(value, "index")
+        data = value.data
+        if not np.issubdtype(data.dtype, np.integer):
+            if not np.all(np.mod(data, 1) == 0):
+                raise EvalError("an index array must hold whole numbers")
+            data = data.astype(np.int64)
+        return data
+    if isinstance(value, (tuple, list)):
+        return index_value(to_tensor(value, "index"))
+    if isinstance(value, float):
+        return to_int(value, "index")
+    if value is None:
+        return None
+    raise EvalError(f"an index must be a whole number, a slice or an index array, "
+                    f"not a {type_name(value)}")
+
+
+def tensor_index(target, where):
+    dims = sum(1 for w in where if w is not None)
+    if dims > target.ndim:
+        raise EvalError(f"too many indices ({dims}) for a value of shape "
+                        f"{shape_str(target.shape)}")
+    for axis, w in enumerate(i for i in where if i is not None):
+        if isinstance(w, int) and not -target.shape[axis] <= w < target.shape[axis]:
+            raise EvalError(f"index {w} is out of range for axis {axis} of length "
+                            f"{target.shape[axis]}")
+        if isinstance(w, np.ndarray) and w.size and (
+                w.max() >= target.shape[axis] or w.min() < -target.shape[axis]):
+            raise EvalError(f"index array holds {int(w.max()) if w.max() >= target.shape[axis] else int(w.min())}, "
+                            f"out of range for axis {axis} of length {target.shape[axis]}")
+    return where
