@@ -381,18 +381,23 @@ def _autograd():
     return autograd, anp
 
 
+def _repeated(gradient, n):
+    """A runner taking the same gradient n times (loops timed per iteration)."""
+    def run():
+        g = None
+        for _ in range(n):
+            g = gradient()
+        return [g]
+    return Runner(run, n)
+
+
 def autograd_tiny(p):
     autograd, anp = _autograd()
     x = anp.array(TINY_X)
     n = p["iters"]
     dy = autograd.grad(lambda x: anp.sum(2 * x ** 2))
 
-    def run():
-        g = None
-        for _ in range(n):
-            g = dy(x)
-        return [g]
-    return Runner(run, n)
+    return _repeated(lambda: dy(x), n)
 
 
 def autograd_control(p):
@@ -412,12 +417,7 @@ def autograd_control(p):
 
     df = autograd.grad(lambda a: anp.sum(f(a)))
 
-    def run():
-        g = None
-        for _ in range(n):
-            g = df(a)
-        return [g]
-    return Runner(run, n)
+    return _repeated(lambda: df(a), n)
 
 
 def autograd_linreg(p):
