@@ -297,3 +297,22 @@ print(z[0:3], w[0:3], v[0:3], y[0:3], x.grad[0:3])
     np.testing.assert_allclose(v, 1 - x, rtol=1e-15)
     np.testing.assert_allclose(y, 2 * x, rtol=1e-15)
     np.testing.assert_allclose(g, 2 * x + 2 + 2 * x - 1, rtol=1e-12)
+
+
+def test_transform_results_keep_a_graph_only_when_something_outside_needs_it():
+    source = """
+w = array([1.0, 2.0])
+w.attach_grad()
+x = array([3.0, 4.0])
+local = grad(lambda t: sum(t ** 3))(x)
+closed = grad(lambda t: sum(w * t ** 2))(x)
+h = hessian(lambda t: sum(t ** 3))(x)
+value, tangent = jvp(lambda t: t ** 2, x, ones(2))
+print(grad_fn(local), grad_fn(h), grad_fn(value), grad_fn(tangent), grad_fn(closed))
+sum(closed).backward()
+print(w.grad)
+"""
+    (a, b, c, d, e), (wgrad,) = values(source)
+    assert (a, b, c, d) == (None, None, None, None)
+    assert e == "MulBackward"
+    np.testing.assert_array_equal(wgrad, [6, 8])     # d/dw sum(2 w x) = 2x

@@ -51,6 +51,28 @@ def _call_with(f, args, argnum):
     return x, y
 
 
+def _cut_if_local(result, *local) -> Tensor:
+    """`result` without its graph when that graph reaches no leaf but the
+    transform's own inputs: nothing outside could differentiate it again,
+    so keeping it would only hold memory (and show a confusing grad_fn)."""
+    if result is None or result.node is None:
+        return result
+    own = {id(t) for t in local}
+    stack, seen = [result.node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for parent in node.parents:
+            if isinstance(parent, Tensor):
+                if id(parent) not in own:
+                    return result      # reaches an outer leaf: keep it
+            elif parent is not None:
+                stack.append(parent)
+    return Tensor(result.data)
+
+
 def _zeros(shape) -> Tensor:
     return Tensor(np.zeros(shape, dtype=MODE.dtype))
 
@@ -66,7 +88,7 @@ def grad(f, argnum: int = 0):
         if not y.requires_grad:
             return _zeros(x.shape)
         (g,) = run_backward([y], [None], inputs=[x], create_graph=keep, retain_graph=keep)
-        return g if g is not None else _zeros(x.shape)
+        return _cut_if_local(g, x) if g is not None else _zeros(x.shape)
     return gradient
 
 
@@ -85,7 +107,7 @@ def jacobian(f, argnum: int = 0):
                                 create_graph=keep, retain_graph=True)
             rows.append(g if g is not None else _zeros(x.shape))
         with grad_mode(keep):
-            return reshape(stack(rows), y.shape + x.shape)
+            return _cut_if_local(reshape(stack(rows), y.shape + x.shape), x)
     return jac
 
 
@@ -104,11 +126,13 @@ def jvp(f, x, v):
                          f"the input of shape {shape_str(x_in.shape)}")
     value = y if keep else Tensor(y.data)
     if not y.requires_grad:
-        return value, _zeros(y.shape)
+        return _cut_if_local(value, x_in), _zeros(y.shape)
     u = _zeros(y.shape)
     u.requires_grad = True
     (ujac,) = run_backward([y], [u], inputs=[x_in], create_graph=True, retain_graph=True)
     if ujac is None or not ujac.requires_grad:
-        return value, _zeros(y.shape)
+        return _cut_if_local(value, x_in), _zeros(y.shape)
     (tangent,) = run_backward([ujac], [v], inputs=[u], create_graph=keep, retain_graph=keep)
-    return value, tangent if tangent is not None else _zeros(y.shape)
+    if tangent is None:
+        return _cut_if_local(value, x_in), _zeros(y.shape)
+    return _cut_if_local(value, x_in), _cut_if_local(tangent, x_in, u)
