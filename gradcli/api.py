@@ -20,7 +20,7 @@ from .lang.builtins import BUILTINS, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
 from .lang.interpreter import ATTRIBUTE_NAMES, Interpreter
 from .lang.parser import parse
-from .lang.values import to_tensor, type_name
+from .lang.values import Builtin, to_tensor, type_name
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -89,7 +89,7 @@ def builtin_names() -> list[str]:
 
 def method_names() -> list[str]:
     """Names usable after a dot: built-ins with method sugar, and attributes."""
-    return sorted({n for n, b in BUILTINS.items() if getattr(b, "method", False)}
+    return sorted({n for n, b in BUILTINS.items() if isinstance(b, Builtin)}
                   | set(ATTRIBUTE_NAMES))
 
 

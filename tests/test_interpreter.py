@@ -316,3 +316,18 @@ print(w.grad)
     assert (a, b, c, d) == (None, None, None, None)
     assert e == "MulBackward"
     np.testing.assert_array_equal(wgrad, [6, 8])     # d/dw sum(2 w x) = 2x
+
+
+def test_every_builtin_is_also_a_method():
+    source = """
+a = ones(2)
+b = zeros(2)
+f = lambda t: sum(t * t)
+print(a.concat(b), a.stack(b).shape, f.grad()(a), (a > 0).where(a, b), a.maximum(b))
+"""
+    (cat, shape, g, w, m), = values(source)
+    np.testing.assert_array_equal(cat, [1, 1, 0, 0])
+    assert shape == (2, 2)
+    np.testing.assert_array_equal(g, [2, 2])
+    np.testing.assert_array_equal(w, [1, 1])
+    np.testing.assert_array_equal(m, [1, 1])

@@ -18,10 +18,10 @@ from .values import (Builtin, Context, to_axis, to_int, to_number, to_shape,
 BUILTINS: dict[str, object] = {}
 
 
-def builtin(*names, method=True):
+def builtin(*names):
     def register(fn):
         for name in names:
-            BUILTINS[name] = Builtin(name, fn, method)
+            BUILTINS[name] = Builtin(name, fn)
         return fn
     return register
 
@@ -48,17 +48,17 @@ def _array(value, dtype=None, **kwargs):
     return Tensor(to_tensor(value, "array").data.astype(MODE.dtype))
 
 
-@builtin("zeros", method=False)
+@builtin("zeros")
 def _zeros(*shape, **kwargs):
     return creation.zeros(to_shape(shape or (_pick(kwargs, "shape", default=()),)))
 
 
-@builtin("ones", method=False)
+@builtin("ones")
 def _ones(*shape, **kwargs):
     return creation.ones(to_shape(shape or (_pick(kwargs, "shape", default=()),)))
 
 
-@builtin("full", method=False)
+@builtin("full")
 def _full(shape, value):
     return creation.full(to_shape((shape,)), to_number(value, "full value"))
 
@@ -73,29 +73,29 @@ def _ones_like(x):
     return creation.ones(to_tensor(x).shape)
 
 
-@builtin("eye", method=False)
+@builtin("eye")
 def _eye(n, m=None):
     return creation.eye(to_int(n, "eye size"), None if m is None else to_int(m, "eye size"))
 
 
-@builtin("arange", method=False)
+@builtin("arange")
 def _arange(start, stop=None, step=1.0):
     return creation.arange(to_number(start, "arange start"),
                            None if stop is None else to_number(stop, "arange stop"),
                            to_number(step, "arange step"))
 
 
-@builtin("linspace", method=False)
+@builtin("linspace")
 def _linspace(start, stop, num=50):
     return creation.linspace(to_number(start), to_number(stop), to_int(num, "linspace num"))
 
 
-@builtin("randn", method=False)
+@builtin("randn")
 def _randn(*shape):
     return creation.normal(0.0, 1.0, to_shape(shape))
 
 
-@builtin("normal", method=False)
+@builtin("normal")
 def _normal(*args, **kwargs):
     mean = _pick(kwargs, "mean", "loc", default=args[0] if len(args) > 0 else 0.0)
     std = _pick(kwargs, "std", "scale", default=args[1] if len(args) > 1 else 1.0)
@@ -104,7 +104,7 @@ def _normal(*args, **kwargs):
     return creation.normal(to_number(mean, "mean"), to_number(std, "std"), to_shape((shape,)))
 
 
-@builtin("uniform", "rand", method=False)
+@builtin("uniform", "rand")
 def _uniform(*args, **kwargs):
     low = _pick(kwargs, "low", default=args[0] if len(args) > 0 else 0.0)
     high = _pick(kwargs, "high", default=args[1] if len(args) > 1 else 1.0)
@@ -113,17 +113,17 @@ def _uniform(*args, **kwargs):
     return creation.uniform(to_number(low, "low"), to_number(high, "high"), to_shape((shape,)))
 
 
-@builtin("seed", method=False)
+@builtin("seed")
 def _seed(n):
     creation.seed(to_int(n, "seed"))
 
 
-@builtin("permutation", "randperm", method=False)
+@builtin("permutation", "randperm")
 def _permutation(n):
     return creation.permutation(to_int(n, "permutation size"))
 
 
-@builtin("range", method=False)
+@builtin("range")
 def _range(*args):
     if not 1 <= len(args) <= 3:
         raise EvalError(f"range() takes 1 to 3 arguments, got {len(args)}")
@@ -188,14 +188,14 @@ def _sequence(items, name):
     return [to_tensor(v, f"{name} item") for v in items]
 
 
-@builtin("concat", "concatenate", "cat", method=False)
+@builtin("concat", "concatenate", "cat")
 def _concat(*items, **kwargs):
     axis = _pick(kwargs, "axis", "dim", default=0)
     _no_more("concat", kwargs)
     return ops.concat(_sequence(items, "concat"), to_int(axis, "axis"))
 
 
-@builtin("stack", method=False)
+@builtin("stack")
 def _stack(*items, **kwargs):
     axis = _pick(kwargs, "axis", "dim", default=0)
     _no_more("stack", kwargs)
@@ -212,7 +212,7 @@ def _size(x):
     return int(to_tensor(x).size)
 
 
-@builtin("len", method=False)
+@builtin("len")
 def _len(x):
     if isinstance(x, (tuple, list, str)):
         return len(x)
@@ -257,7 +257,7 @@ def _clip(x, low=None, high=None, **kwargs):
                     None if high is None else to_number(high, "clip high"))
 
 
-@builtin("where", method=False)
+@builtin("where")
 def _where(cond, x, y):
     return ops.where(to_tensor(cond), to_tensor(x), to_tensor(y))
 
@@ -390,28 +390,28 @@ def _function_arg(f, name):
     return f
 
 
-@builtin("grad", method=False)
+@builtin("grad")
 def _grad(f, argnum=0):
     return autodiff.grad(_function_arg(f, "grad"), to_int(argnum, "argnum"))
 
 
-@builtin("jacobian", method=False)
+@builtin("jacobian")
 def _jacobian(f, argnum=0):
     return autodiff.jacobian(_function_arg(f, "jacobian"), to_int(argnum, "argnum"))
 
 
-@builtin("hessian", method=False)
+@builtin("hessian")
 def _hessian(f, argnum=0):
     return autodiff.hessian(_function_arg(f, "hessian"), to_int(argnum, "argnum"))
 
 
-@builtin("jvp", method=False)
+@builtin("jvp")
 def _jvp(f, x, v):
     return autodiff.jvp(_function_arg(f, "jvp"), to_tensor(x, "jvp point"),
                         to_tensor(v, "jvp tangent"))
 
 
-@builtin("is_training", method=False)
+@builtin("is_training")
 def _is_training():
     return MODE.training
 

@@ -556,7 +556,7 @@ class Interpreter:
                 fn = interp._namespace_member(target, name, func.span)
                 return invoke(fn, values, kwargs)
             fn = BUILTINS.get(name)
-            if isinstance(fn, Builtin) and fn.method:
+            if isinstance(fn, Builtin):
                 if fn is _BACKWARD:
                     return interp._backward([target] + values, kwargs)
                 return invoke(fn, [target] + values, kwargs)
@@ -600,7 +600,7 @@ class Interpreter:
                 getter = _ATTRIBUTES.get(name)
                 if getter is not None:
                     return getter(target, label)
-                if name in BUILTINS and BUILTINS[name].method:
+                if isinstance(BUILTINS.get(name), Builtin):
                     raise EvalError(f"'{name}' is a method: call it as .{name}()")
             raise EvalError(_no_method_message(target, name, attribute=True))
         return _stamped(attribute, node.span)
@@ -719,7 +719,7 @@ def _no_method_message(target, name, attribute=False):
     kind = type_name(target)
     kind = ("an " if kind[0] in "aeiou" else "a ") + kind
     close = difflib.get_close_matches(name, list(_ATTRIBUTES) + [
-        n for n, b in BUILTINS.items() if isinstance(b, Builtin) and b.method], n=1)
+        n for n, b in BUILTINS.items() if isinstance(b, Builtin)], n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     what = "attribute" if attribute else "method"
     return f"{kind} has no {what} '{name}'{hint}"

@@ -15,12 +15,13 @@ from ..errors import EvalError
 
 
 class Builtin:
-    """A named built-in function; `method=True` makes `x.name(...)` work."""
+    """A named built-in function. Every one is also a method: `x.f(a)` is
+    `f(x, a)` (SPEC section 1)."""
 
-    __slots__ = ("name", "fn", "method")
+    __slots__ = ("name", "fn")
 
-    def __init__(self, name, fn, method=True):
-        self.name, self.fn, self.method = name, fn, method
+    def __init__(self, name, fn):
+        self.name, self.fn = name, fn
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
