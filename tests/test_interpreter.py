@@ -331,3 +331,15 @@ print(a.concat(b), a.stack(b).shape, f.grad()(a), (a > 0).where(a, b), a.maximum
     np.testing.assert_array_equal(g, [2, 2])
     np.testing.assert_array_equal(w, [1, 1])
     np.testing.assert_array_equal(m, [1, 1])
+
+
+def test_pytorch_creation_keywords():
+    source = """
+a = torch.randn(size=(), requires_grad=True)
+b = torch.rand(2, 3)
+c = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+print(a.requires_grad, b.shape, c.requires_grad, float(b.max() <= 1))
+"""
+    assert values(source) == [[True, (2, 3), True, 1.0]]
+    assert error("x = torch.ones(2, dtype=torch.float32)")[2] == (
+        "dtype=float32: this run computes in float64 throughout (choose with --dtype)")

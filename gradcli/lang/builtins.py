@@ -43,59 +43,92 @@ def _no_more(name, kwargs):
 
 # ------------------------------------------------------------------ creation
 
-@builtin("array", "tensor", "asarray")
-def _array(value, dtype=None, **kwargs):
+def creating(*names):
+    """Register a creation built-in, accepting PyTorch's keywords:
+    `requires_grad=True` marks the result (attach_grad), and `dtype=` may
+    name the run's dtype (the whole run has one: --dtype)."""
+    def register(fn):
+        def create(*args, **kwargs):
+            tracked = kwargs.pop("requires_grad", False)
+            dtype = kwargs.pop("dtype", None)
+            if dtype is not None and str(dtype) != np.dtype(MODE.dtype).name:
+                raise EvalError(f"dtype={dtype}: this run computes in {np.dtype(MODE.dtype).name} "
+                                "throughout (choose with --dtype)")
+            out = fn(*args, **kwargs)
+            if tracked:
+                out.attach_grad()
+            return out
+        for name in names:
+            BUILTINS[name] = Builtin(name, create)
+        return fn
+    return register
+
+
+def _shape_of(args, kwargs, name):
+    """`f(2, 3)`, `f((2, 3))`, `f(shape=(2, 3))` or `f(size=(2, 3))`."""
+    shape = args or (_pick(kwargs, "shape", "size", default=()),)
+    _no_more(name, kwargs)
+    return to_shape(shape)
+
+
+@creating("array", "tensor", "asarray")
+def _array(value):
     return Tensor(to_tensor(value, "array").data.astype(MODE.dtype))
 
 
-@builtin("zeros")
+@creating("zeros")
 def _zeros(*shape, **kwargs):
-    return creation.zeros(to_shape(shape or (_pick(kwargs, "shape", default=()),)))
+    return creation.zeros(_shape_of(shape, kwargs, "zeros"))
 
 
-@builtin("ones")
+@creating("ones")
 def _ones(*shape, **kwargs):
-    return creation.ones(to_shape(shape or (_pick(kwargs, "shape", default=()),)))
+    return creation.ones(_shape_of(shape, kwargs, "ones"))
 
 
-@builtin("full")
+@creating("full")
 def _full(shape, value):
     return creation.full(to_shape((shape,)), to_number(value, "full value"))
 
 
-@builtin("zeros_like")
+@creating("zeros_like")
 def _zeros_like(x):
     return creation.zeros(to_tensor(x).shape)
 
 
-@builtin("ones_like")
+@creating("ones_like")
 def _ones_like(x):
     return creation.ones(to_tensor(x).shape)
 
 
-@builtin("eye")
+@creating("eye")
 def _eye(n, m=None):
     return creation.eye(to_int(n, "eye size"), None if m is None else to_int(m, "eye size"))
 
 
-@builtin("arange")
+@creating("arange")
 def _arange(start, stop=None, step=1.0):
     return creation.arange(to_number(start, "arange start"),
                            None if stop is None else to_number(stop, "arange stop"),
                            to_number(step, "arange step"))
 
 
-@builtin("linspace")
+@creating("linspace")
 def _linspace(start, stop, num=50):
     return creation.linspace(to_number(start), to_number(stop), to_int(num, "linspace num"))
 
 
-@builtin("randn")
-def _randn(*shape):
-    return creation.normal(0.0, 1.0, to_shape(shape))
+@creating("randn")
+def _randn(*shape, **kwargs):
+    return creation.normal(0.0, 1.0, _shape_of(shape, kwargs, "randn"))
 
 
-@builtin("normal")
+@creating("rand")
+def _rand(*shape, **kwargs):
+    return creation.uniform(0.0, 1.0, _shape_of(shape, kwargs, "rand"))
+
+
+@creating("normal")
 def _normal(*args, **kwargs):
     mean = _pick(kwargs, "mean", "loc", default=args[0] if len(args) > 0 else 0.0)
     std = _pick(kwargs, "std", "scale", default=args[1] if len(args) > 1 else 1.0)
@@ -104,7 +137,7 @@ def _normal(*args, **kwargs):
     return creation.normal(to_number(mean, "mean"), to_number(std, "std"), to_shape((shape,)))
 
 
-@builtin("uniform", "rand")
+@creating("uniform")
 def _uniform(*args, **kwargs):
     low = _pick(kwargs, "low", default=args[0] if len(args) > 0 else 0.0)
     high = _pick(kwargs, "high", default=args[1] if len(args) > 1 else 1.0)
@@ -440,6 +473,9 @@ def _float(x):
 def _int(x):
     return int(to_number(x, "int"))
 
+
+# dtype names, for `dtype=torch.float32` and the like
+BUILTINS["float32"], BUILTINS["float64"] = "float32", "float64"
 
 BUILTINS["record"] = Context("record")
 BUILTINS["train_mode"] = Context("record")
