@@ -768,3 +768,24 @@ def test_tables_cached_on_disk_give_the_same_parser(tmp_path):
     loaded, _ = parser_module._new_parser(grammar, cache)
     source = SAMPLES["13 linear regression"] + "\n"
     assert fresh.parse(source) == loaded.parse(source) == parse(source)
+
+
+def test_the_standalone_parser_in_the_cache_is_made_used_and_remade(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    runtime = parser_module._load_standalone()
+    (made,) = list((tmp_path / "gradcli").glob("*.standalone"))
+    assert hasattr(runtime, "Lark_StandAlone")
+    made.write_bytes(b"not marshalled code")              # damaged: made again
+    again = parser_module._load_standalone()
+    assert hasattr(again, "Lark_StandAlone") and made.stat().st_size > 1000
+    # The stand-alone parser and lark's own give the same trees.
+    grammar = parser_module._grammar_text()
+    by_lark, _ = parser_module._new_parser(grammar, False)
+    source = SAMPLES["13 linear regression"] + "\n"
+    assert by_lark.parse(source) == parse(source)
+
+
+def test_without_a_cache_directory_lark_itself_parses(monkeypatch):
+    monkeypatch.setattr(parser_module, "_cache_folder", lambda: None)
+    runtime = parser_module._runtime()
+    assert runtime.Lark.__module__.startswith("lark")

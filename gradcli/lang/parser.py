@@ -4,27 +4,144 @@ The only module that imports lark. Lark parses (LALR, grammar/ag.lark) and
 calls `_Builder` as it reduces each rule, so our syntax nodes are built
 without a lark tree in between; every lark error becomes a `SyntaxProblem`
 with a plain-words message and a 1-based span.
+
+Start-up: importing lark pulls in its grammar compiler even when the LALR
+tables come from a cache. So the first run has lark write a stand-alone
+parser for our grammar (lark's own generator), compiled and kept in the
+user's cache directory; later runs load that instead of lark (about 20 ms
+less per start). Any trouble with it falls back to lark itself.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
+import marshal
 import os
 import re
 import sys
 import threading
+import types
+import zlib
 from pathlib import Path
 from typing import Iterator
-
-import lark
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput
-from lark.indenter import Indenter
 
 from ..errors import Span, SyntaxProblem
 from . import ast
 
 __all__ = ["parse"]
+
+
+# --------------------------------------------------------- the lark runtime
+
+_FORMAT = "gradcli-standalone-1"    # bump when the generated module's use changes
+
+
+def _grammar_text() -> str:
+    import importlib.resources  # here, not at the top: it costs ~25 ms to import
+
+    try:
+        resource = importlib.resources.files("gradcli.grammar").joinpath("ag.lark")
+        return resource.read_text(encoding="utf-8")
+    except (ImportError, OSError, TypeError):
+        # A source checkout that is not installed: grammar/ sits beside gradcli/.
+        path = Path(__file__).resolve().parents[2] / "grammar" / "ag.lark"
+        return path.read_text(encoding="utf-8")
+
+
+def _digest(key: bytes) -> str:
+    """64 bits naming a cache file: zlib's checksums cost nothing to import,
+    where hashlib (OpenSSL) costs ~3 ms of every start-up."""
+    return f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
+
+
+def _cache_folder() -> Path | None:
+    """A per-user cache directory, rather than lark's default in the shared
+    temp directory, whose files another user could plant."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        folder = base / "gradcli"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    except (OSError, RuntimeError, KeyError):
+        return None
+
+
+def _standalone_path(grammar: str, folder: Path) -> Path:
+    """Named after everything it depends on: the grammar, this Python, and
+    the installed lark, recognised by its files without importing it (nor
+    importlib.metadata, which costs ~30 ms)."""
+    import importlib.util
+    spec = importlib.util.find_spec("lark")
+    origin = os.stat(spec.origin) if spec and spec.origin else None
+    stamp = (spec.origin, origin.st_mtime_ns, origin.st_size) if origin else None
+    key = f"{_FORMAT}{grammar}{stamp}{sys.version}".encode()
+    return folder / f"ag-{_digest(key)}.standalone"
+
+
+def _generate_standalone(grammar: str, path: Path) -> None:
+    """Have lark write a stand-alone LALR parser for the grammar; keep its
+    compiled code (marshal, so no .pyc machinery is needed)."""
+    import lark
+    from lark.tools.standalone import gen_standalone
+
+    text = io.StringIO()
+    gen_standalone(lark.Lark(grammar, parser="lalr", lexer="basic",
+                             maybe_placeholders=True), out=text)
+    code = compile(text.getvalue(), str(path), "exec")
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(marshal.dumps(code))
+    os.replace(partial, path)     # atomic: a concurrent run sees all or nothing
+
+
+def _load_standalone():
+    folder = _cache_folder()
+    if folder is None:
+        return None
+    grammar = _grammar_text()
+    path = _standalone_path(grammar, folder)
+    if path.is_file():
+        try:
+            return _exec_standalone(path)
+        except Exception:   # noqa: BLE001 - a damaged cache file: make it again
+            path.unlink(missing_ok=True)
+    _generate_standalone(grammar, path)
+    return _exec_standalone(path)
+
+
+def _exec_standalone(path: Path):
+    runtime = types.ModuleType("gradcli._ag_standalone")
+    sys.modules[runtime.__name__] = runtime     # its dataclasses look themselves up
+    try:
+        exec(marshal.loads(path.read_bytes()), runtime.__dict__)
+        runtime.Lark_StandAlone        # the generator's entry point, or fail here
+    except BaseException:
+        del sys.modules[runtime.__name__]
+        raise
+    return runtime
+
+
+def _lark_runtime():
+    import lark
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+    from lark.indenter import Indenter
+    return types.SimpleNamespace(Lark=lark.Lark, Token=lark.Token, Tree=lark.Tree,
+                                 UnexpectedInput=UnexpectedInput,
+                                 UnexpectedCharacters=UnexpectedCharacters,
+                                 Indenter=Indenter, lark=lark)
+
+
+def _runtime():
+    try:
+        standalone = _load_standalone()
+    except Exception:   # noqa: BLE001 - a cache problem must never stop parsing
+        standalone = None
+    return standalone or _lark_runtime()
+
+
+_RUNTIME = _runtime()
+Token, Tree = _RUNTIME.Token, _RUNTIME.Tree
+UnexpectedInput, UnexpectedCharacters = _RUNTIME.UnexpectedInput, _RUNTIME.UnexpectedCharacters
+Indenter = _RUNTIME.Indenter
 
 
 def parse(source: str) -> ast.Program:
@@ -44,53 +161,45 @@ def parse(source: str) -> ast.Program:
 # ------------------------------------------------------------- the parser
 
 _LOCK = threading.Lock()
-_PARSER: tuple[Lark, "_Indenter"] | None = None
+_PARSER: tuple | None = None
 
 
-def _parser() -> tuple[Lark, "_Indenter"]:
-    """The Lark parser, built once per process, lazily."""
+def _parser() -> tuple:
+    """The parser and its postlexer, built once per process, lazily."""
     global _PARSER
     if _PARSER is None:
-        grammar = _grammar_text()
-        _PARSER = _new_parser(grammar, _cache_file(grammar))
+        if hasattr(_RUNTIME, "Lark_StandAlone"):
+            indenter = _Indenter()
+            _PARSER = (_RUNTIME.Lark_StandAlone(postlex=indenter, transformer=_Builder()),
+                       indenter)
+        else:
+            grammar = _grammar_text()
+            _PARSER = _new_parser(grammar, _cache_file(grammar))
     return _PARSER
 
 
-def _new_parser(grammar: str, cache: str | bool) -> tuple[Lark, "_Indenter"]:
+def _new_parser(grammar: str, cache: str | bool) -> tuple:
+    """A parser made by lark itself (when no stand-alone one can be had)."""
+    import lark
     indenter = _Indenter()
     # Nodes are built as lark reduces each rule, with spans taken from the
     # tokens each builder receives: no lark tree, and about twice as fast
     # as building one with propagate_positions.
-    parser = Lark(grammar, parser="lalr", lexer="basic", postlex=indenter,
-                  transformer=_Builder(), maybe_placeholders=True, cache=cache)
+    parser = lark.Lark(grammar, parser="lalr", lexer="basic", postlex=indenter,
+                       transformer=_Builder(), maybe_placeholders=True, cache=cache)
     return parser, indenter
 
 
-def _grammar_text() -> str:
-    import importlib.resources  # here, not at the top: it costs ~25 ms to import
-
-    try:
-        resource = importlib.resources.files("gradcli.grammar").joinpath("ag.lark")
-        return resource.read_text(encoding="utf-8")
-    except (ImportError, OSError, TypeError):
-        # A source checkout that is not installed: grammar/ sits beside gradcli/.
-        path = Path(__file__).resolve().parents[2] / "grammar" / "ag.lark"
-        return path.read_text(encoding="utf-8")
-
-
 def _cache_file(grammar: str) -> str | bool:
-    """Where to keep the LALR tables between runs (building them takes about
-    0.15 s). A per-user cache directory rather than lark's default in the
-    shared temp directory, whose pickles another user could plant. Lark
-    checks a hash stored in the file and rebuilds when it does not match."""
-    try:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        folder = base / "gradcli"
-        folder.mkdir(parents=True, exist_ok=True)
-    except (OSError, RuntimeError, KeyError):
+    """Where lark keeps the LALR tables between runs (building them takes
+    about 0.15 s). Lark checks a hash stored in the file and rebuilds when
+    it does not match."""
+    import lark
+    folder = _cache_folder()
+    if folder is None:
         return False
     key = f"{grammar}{lark.__version__}{sys.version_info[:2]}".encode()
-    return str(folder / f"ag-{hashlib.sha256(key).hexdigest()[:16]}.lark-cache")
+    return str(folder / f"ag-{_digest(key)}.lark-cache")
 
 
 # ---------------------------------------------------------- the postlexer
@@ -202,7 +311,7 @@ def _edge(children, end: int):
     for child in children if end == 0 else reversed(children):
         if isinstance(child, (tuple, list)):
             child = _edge(child, end)
-        if isinstance(child, Token):
+        if isinstance(child, str):     # a token (of either lark runtime)
             return child
         if child is not None:
             return getattr(child, "span", child)
@@ -212,7 +321,7 @@ def _edge(children, end: int):
 def _items(children: list) -> tuple:
     """The nodes among `children`, without brackets and missing parts."""
     return tuple(child for child in children
-                 if child is not None and not isinstance(child, Token))
+                 if child is not None and not isinstance(child, str))
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
@@ -370,7 +479,7 @@ class _Builder:
         # Parts and ':' tokens, e.g. [None, ':', None, ':', step] for `::step`.
         parts: list = [None]
         for child in c:
-            if isinstance(child, Token):
+            if isinstance(child, str):
                 parts.append(None)
             elif child is not None:
                 parts[-1] = child
