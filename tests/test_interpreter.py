@@ -343,3 +343,10 @@ print(a.requires_grad, b.shape, c.requires_grad, float(b.max() <= 1))
     assert values(source) == [[True, (2, 3), True, 1.0]]
     assert error("x = torch.ones(2, dtype=torch.float32)")[2] == (
         "dtype=float32: this run computes in float64 throughout (choose with --dtype)")
+
+
+def test_print_as_a_value():
+    # found by fuzzing: `print` used as a value, not called
+    assert values("show = print\nshow(1, 2)") == [[1.0, 2.0]]
+    assert error("print * 2") == (
+        EvalError, (1, 1, 1, 10), "left operand of '*' must be a number or an array, not a function")

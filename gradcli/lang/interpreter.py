@@ -407,7 +407,7 @@ class Interpreter:
         if name in NAMESPACES:
             return Namespace(name)
         if name == "print":
-            return Builtin("print", self._print_builtin(span), method=False)
+            return Builtin("print", self._print_builtin(span))
         known = list(self.globals.vars) + list(BUILTINS)
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -583,7 +583,7 @@ class Interpreter:
         if name in BUILTINS:
             return BUILTINS[name]
         if name == "print":
-            return Builtin("print", self._print_builtin(span), method=False)
+            return Builtin("print", self._print_builtin(span))
         raise EvalError(f"'{namespace.name}.{name}' is not a gradcli built-in", span)
 
     def _expr_Attribute(self, node):
