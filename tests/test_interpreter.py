@@ -233,6 +233,9 @@ ERRORS = [
      "recursion too deep: more than 200 nested function calls (in f)"),
     ("x = zeros(100000, 100000)", LimitError, (1, 5, 1, 26),
      "array of 10,000,000,000 elements exceeds the limit of 100,000,000 (raise it with --max-elements)"),
+    ("x = ones(20000)\ny = x.reshape(20000, 1) + x", LimitError, (2, 5, 2, 28),
+     "the result of '+' of 400,000,000 elements exceeds the limit of 100,000,000 "
+     "(raise it with --max-elements)"),
     ("x = ones(2)\nx.grad", GradError, (2, 1, 2, 7),
      "'x' is not tracked, so it has no gradient; call attach_grad(x) (or x.attach_grad()) before computing with it"),
     ("x = ones(2)\nx.attach_grad()\ny = x * 2\nprint(y.grad)", GradError, (4, 7, 4, 13),

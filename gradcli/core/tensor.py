@@ -195,6 +195,8 @@ def check_size(n: int, what: str = "array") -> None:
 
 def apply(op, args, params=None):
     """Run `op` forward on tensors `args`, recording a node if needed."""
+    if len(args) == 2 and args[0].data.size * args[1].data.size > MODE.max_elements:
+        _check_broadcast(op, args[0], args[1])
     try:
         if params:
             out = op.forward(*[a.data for a in args], **params)
@@ -219,6 +221,8 @@ def apply2(op, a, b, reuse_left=False):
     `reuse_left` says `a` is a temporary nobody else holds (the result of an
     operator just evaluated); an op that does not save it may then write its
     result into a's buffer, as numpy does for `s * x + e * 3`."""
+    if a.data.size * b.data.size > MODE.max_elements:   # cheap bound first
+        _check_broadcast(op, a, b)
     if reuse_left and op.reuses_left and _reusable(a, b):
         out = op.forward(a.data, b.data, out=a.data)
     else:
@@ -233,6 +237,18 @@ def apply2(op, a, b, reuse_left=False):
     if MODE.grad_enabled and (a.requires_grad or b.requires_grad) and op.vjps is not None:
         return Tensor(out, record(op, (a, b), None, out))
     return Tensor(out)
+
+
+def _check_broadcast(op, a, b):
+    """Refuse a broadcast result over the limit before numpy allocates it."""
+    try:
+        shape = np.broadcast_shapes(a.data.shape, b.data.shape)
+    except ValueError:
+        return                  # the op itself reports the mismatch
+    size = 1
+    for n in shape:
+        size *= n
+    check_size(size, f"the result of {op.label}")
 
 
 def _reusable(a, b):
