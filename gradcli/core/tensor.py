@@ -195,8 +195,12 @@ def check_size(n: int, what: str = "array") -> None:
 
 def apply(op, args, params=None):
     """Run `op` forward on tensors `args`, recording a node if needed."""
-    if len(args) == 2 and args[0].data.size * args[1].data.size > MODE.max_elements:
-        _check_broadcast(op, args[0], args[1])
+    if len(args) > 1:
+        bound = 1
+        for a in args:
+            bound *= a.data.size
+        if bound > MODE.max_elements:
+            _check_broadcast(op, *args)
     try:
         if params:
             out = op.forward(*[a.data for a in args], **params)
@@ -239,10 +243,10 @@ def apply2(op, a, b, reuse_left=False):
     return Tensor(out)
 
 
-def _check_broadcast(op, a, b):
+def _check_broadcast(op, *args):
     """Refuse a broadcast result over the limit before numpy allocates it."""
     try:
-        shape = np.broadcast_shapes(a.data.shape, b.data.shape)
+        shape = np.broadcast_shapes(*[a.data.shape for a in args])
     except ValueError:
         return                  # the op itself reports the mismatch
     size = 1
