@@ -164,7 +164,8 @@ def _names(names):
     return ", ".join(f"'{n}'" for n in names) if names else "no inputs"
 
 
-def _finish(interp) -> list[str]:
+def _warnings() -> list[str]:
+    """What this run reported on the side: NaN/Inf made during backward."""
     return list(MODE.nan_reports)
 
 
@@ -183,7 +184,7 @@ def run(program: A.Program, inputs=None, options: Options | None = None,
     interp, _ = _prepare(program, inputs, options, (), record_print)
     interp.run(program)
     return RunResult(interp, printed, variables_of(interp), grads_of(interp),
-                     final_value(program, interp), _finish(interp))
+                     final_value(program, interp), _warnings())
 
 
 def final_value(program: A.Program, interp: Interpreter) -> Optional[Shown]:
@@ -255,7 +256,7 @@ def _own_backward(interp, result, wrt, head) -> GradResult:
     return GradResult(snapshot(value) if value is not None else None,
                       {n: np.asarray(t.data) for n, t in targets.items()}, grads,
                       None if used_head is None else to_tensor(used_head).data,
-                      _finish(interp), which)
+                      _warnings(), which)
 
 
 def _wrt_tensor(interp, name) -> Tensor:
@@ -307,7 +308,7 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
     grads = {name: (np.asarray(g.data) if g is not None else np.zeros_like(t.data))
              for (name, t), g in zip(targets.items(), found)}
     return GradResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
-                      grads, None if head_t is None else head_t.data, _finish(interp))
+                      grads, None if head_t is None else head_t.data, _warnings())
 
 
 # ------------------------------------------------------------------ check
@@ -484,7 +485,7 @@ class Session:
         return final_value(program, interp)
 
     def warnings(self) -> list[str]:
-        return list(MODE.nan_reports)
+        return _warnings()
 
     def names(self) -> list[str]:
         return list(self.interp.globals.vars)
