@@ -392,12 +392,17 @@ class Interpreter:
         span = node.span
         interp = self
 
+        builtin = BUILTINS.get(name, _MISSING)
+
         def load(scope):
             value = scope.vars.get(name, _MISSING)
             if value is _MISSING:
-                value = scope.lookup(name) if scope.parent is not None else _MISSING
-                if value is _MISSING:
-                    value = interp._global_name(name, span)
+                outer = scope.parent
+                while outer is not None and value is _MISSING:
+                    value = outer.vars.get(name, _MISSING)
+                    outer = outer.parent
+                if value is _MISSING:   # not a variable: a built-in, or an error
+                    value = builtin if builtin is not _MISSING else interp._global_name(name, span)
             return value
         return load
 
