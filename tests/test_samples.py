@@ -131,3 +131,13 @@ def test_samples_also_run_in_float32(path):
         for shown in line:
             if shown.is_array:
                 assert shown.value.dtype == np.float32
+
+
+def test_15_function_transforms():
+    (g,), (h,), (j,), (value, tangent), (second,) = printed(run_sample("15_function_transforms.ag"))
+    np.testing.assert_array_equal(g, [3, 12])
+    np.testing.assert_array_equal(h, [[6, 0], [0, 12]])
+    np.testing.assert_array_equal(j, [[2, 0], [0, 4]])
+    np.testing.assert_array_equal(value, [1, 4])
+    np.testing.assert_array_equal(tangent, [2, 4])
+    assert second == 12.0
