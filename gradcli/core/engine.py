@@ -2,10 +2,12 @@
 
 The walk is iterative (a chain of 100,000 ops needs no deep Python stack),
 visits each node once in topological order, and sums every gradient back to
-its input's shape in one place (`_propagate`).
+its input's shape in one place (`_summed_to`).
 """
 
 from __future__ import annotations
+
+from sys import getrefcount
 
 import numpy as np
 
@@ -91,18 +93,25 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
 
     With `inputs` (tensors), return their gradients and leave `.grad`
     alone; without, accumulate into every reached leaf's `.grad`.
+
+    A first-order pass runs the VJPs on raw arrays (see ops.run) and keeps
+    each gradient as a number times an array (`_Scaled`); with
+    `create_graph` gradients are tensors and the pass is itself recorded.
     """
     grads: dict = {}
     roots = []
     for output, head in zip(outputs, heads):
         key, head = _start(output, head)
-        # A first-order pass runs the VJPs on raw arrays (see ops.run).
-        _accumulate(grads, key, head if create_graph else head.data)
+        if create_graph:
+            _accumulate(grads, key, head)
+        else:
+            _add(grads, key, *_split(head.data), False)
         if type(key) is Node:
             roots.append(key)
     order = topological_order(roots)
     targets = None if inputs is None else {id(t.node or t): t for t in inputs}
     useful = None if targets is None else _leading_to(order, targets)
+    propagate = _propagate_recorded if create_graph else _propagate
     outer = MODE.grad_enabled, MODE.backward_node
     MODE.grad_enabled = create_graph
     try:
@@ -110,10 +119,10 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
             grad = grads.pop(node, None)
             if grad is None:
                 continue
-            if type(grad) is _Sum:      # passed on, it may be shared: no longer ours
-                grad = grad.view(np.ndarray)
             if targets is not None and id(node) in targets:
                 grads[node] = grad      # keep it: it is an answer
+                if not create_graph:
+                    grad.owned = False
             if node.freed:
                 raise GradError(
                     "backward through a graph a second time: its saved values "
@@ -121,10 +130,13 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                     "to the first backward to keep them")
             MODE.backward_node = node
             _check_versions(node)
-            _propagate(node, grad, grads, useful, create_graph)
+            propagate(node, grad, grads, useful)
             if not retain_graph:
                 node.saved = node.ans = None
                 node.freed = True
+        if not create_graph:
+            for key, grad in grads.items():
+                grads[key] = grad.value()
     finally:
         MODE.grad_enabled, MODE.backward_node = outer
     if inputs is not None:
@@ -162,15 +174,11 @@ def _check_versions(node):
                 write_site)
 
 
-def _propagate(node, grad, grads, useful, create_graph):
+def _propagate_recorded(node, grad, grads, useful):
+    """One node's VJPs on tensors, recording them (create_graph)."""
     op = node.op
-    if create_graph:
-        ans = Tensor(node.ans, node) if node.ans is not None else None
-        saved = node.saved
-    else:
-        ans = node.ans
-        saved = [s.data if type(s) is Tensor else s for s in node.saved]
-    params = node.params
+    ans = Tensor(node.ans, node) if node.ans is not None else None
+    saved, params = node.saved, node.params
     for i, parent in enumerate(node.parents):
         if parent is None or (useful is not None and id(parent) not in useful):
             continue
@@ -181,29 +189,154 @@ def _propagate(node, grad, grads, useful, create_graph):
             if vjp is None:
                 continue
             g = vjp(grad, ans, *saved, **params) if params else vjp(grad, ans, *saved)
-        want = node.in_shapes[i]
-        if want is None:
-            want = grad.shape
-        if g.shape != want:
-            g = sum_to(g, want)
-            if g.shape != want:     # a VJP broke the contract: name it
-                raise AssertionError(f"{op.name}: gradient for input {i} has shape "
-                                     f"{g.shape}, expected {want}")
+        g = _summed_to(node, i, g, grad.shape)
         old = grads.get(parent)
-        if old is None:
-            grads[parent] = g
-        elif type(old) is _Sum:     # a sum this backward owns: add in place
-            np.add(old, g, out=old)
-        elif create_graph or type(old) is not np.ndarray or old.shape != g.shape:
-            grads[parent] = old + g
+        grads[parent] = g if old is None else old + g
+
+
+def _propagate(node, grad, grads, useful):
+    """One node's VJPs on raw arrays (a first-order backward).
+
+    The incoming gradient is `factor * array`; VJPs are linear in it, so
+    they run on the array alone and the factor rides along. An op whose VJP
+    only multiplies by a number (`scales`: +, -, negation, times a scalar)
+    needs no VJP call at all: its parent gets the same array, a new factor.
+    """
+    op = node.op
+    ans, params, scales = node.ans, node.params, op.scales
+    saved = [s.data if type(s) is Tensor else s for s in node.saved]
+    factor, array = grad.factor, grad.array
+    live = [i for i, p in enumerate(node.parents)
+            if p is not None and (useful is None or id(p) in useful)]
+    # The array itself may be handed on, and written to, by a single heir.
+    handed_on_owned = grad.owned and len(live) == 1
+    for i in live:
+        vjp = op.vjps[0] if op.variadic else op.vjps[i]
+        if vjp is None:
+            continue
+        scale = None if scales is None else scales[i]
+        if scale is not None and type(scale) is not float:
+            scale = scale(*saved)
+        if scale is not None:
+            g, k, owned = array, factor * scale, handed_on_owned
         else:
-            grads[parent] = np.add(old, g, out=np.empty_like(old).view(_Sum))
+            if op.variadic:
+                g = vjp(array, ans, saved[i], index=i, **params)
+            else:
+                g = vjp(array, ans, *saved, **params) if params else vjp(array, ans, *saved)
+            k, owned = factor, _alone(g)
+        if g.shape != (array.shape if node.in_shapes[i] is None else node.in_shapes[i]):
+            g = _summed_to(node, i, g, array.shape)
+            owned = _alone(g)
+        if not owned:       # perhaps one repeated number: carry it as a factor
+            k2, g = _split(g)
+            k *= k2
+        _add(grads, node.parents[i], k, g, owned)
 
 
-class _Sum(np.ndarray):
-    """A gradient sum allocated by the engine itself, so nothing else holds
-    it and further contributions can be added in place (a VJP's result may
-    be shared: add passes one array to both inputs)."""
+def _summed_to(node, i, g, out_shape):
+    """`g` summed back to the shape of the node's input i (un-broadcasting
+    happens here and only here)."""
+    want = node.in_shapes[i]
+    if want is None:
+        want = out_shape
+    if g.shape != want:
+        g = sum_to(g, want)
+        if g.shape != want:     # a VJP broke the contract: name it
+            raise AssertionError(f"{node.op.name}: gradient for input {i} has shape "
+                                 f"{g.shape}, expected {want}")
+    return g
+
+
+def _alone_refcount():
+    a = np.empty(0)
+    return getrefcount(a)
+
+
+_ALONE = _alone_refcount()     # what getrefcount says of an array one local holds
+
+
+def _alone(a) -> bool:
+    """Did a VJP just make `a`, so that nothing else holds it or its memory
+    (the caller's one local reference aside)? Then it may be written in place."""
+    return (type(a) is np.ndarray and a.base is None and a.flags.writeable
+            and getrefcount(a) == _ALONE + 1)
+
+
+class _Scaled:
+    """A first-order gradient kept as `factor * array`.
+
+    A head of 3, a negation or `y * 2` contributes a number, not a pass over
+    a whole array: the number is multiplied in only where two gradients
+    meet, or at the end. `owned`: this backward made `array` and nothing
+    else holds it, so it may be updated in place.
+    """
+
+    __slots__ = ("factor", "array", "owned")
+
+    def __init__(self, factor, array, owned):
+        self.factor, self.array, self.owned = factor, array, owned
+
+    def value(self):
+        k, a = self.factor, self.array
+        if k == 1.0:
+            return a
+        if self.owned:
+            return np.multiply(a, k, out=a)
+        if a.ndim and not any(a.strides):       # one repeated number: keep it so
+            return np.broadcast_to(np.multiply(a[(0,) * a.ndim], k), a.shape)
+        return np.multiply(a, k)
+
+
+def _split(a):
+    """An array that repeats one number (the gradient of a sum, a head of
+    3s) as (that number, a repeated 1); anything else as (1, itself)."""
+    if type(a) is np.ndarray and a.ndim and a.size and not any(a.strides):
+        v = a[(0,) * a.ndim]
+        if v != 1 and v and np.isfinite(v) and a.dtype.kind == "f":
+            return float(v), np.broadcast_to(np.ones((), a.dtype), a.shape)
+    return 1.0, a
+
+
+def _add(grads, key, k, a, owned):
+    """grads[key] += k * a, writing into an array this backward owns
+    whenever there is one, else into one new array."""
+    old = grads.get(key)
+    if old is None:
+        grads[key] = _Scaled(k, a, owned)
+        return
+    k1, a1 = old.factor, old.array
+    if a1.shape != a.shape or a1.dtype != a.dtype:   # mixed: plain arithmetic
+        grads[key] = _Scaled(1.0, np.asarray(old.value() + _Scaled(k, a, owned).value()),
+                             False)
+        return
+    if a1 is a:
+        total = k1 + k
+        grads[key] = _Scaled(total, a, False) if total else _Scaled(1.0, a * 0.0, True)
+        return
+    if owned and not old.owned:     # write into the one we own
+        k1, a1, k, a, owned = k, a, k1, a1, False
+    elif not old.owned:             # neither: the first operation makes one
+        if k == k1:
+            out = np.add(a1, a)
+        elif k == -k1:
+            out = np.subtract(a1, a)
+        else:
+            out, k1 = a1 * k1 + (a if k == 1.0 else a * k), 1.0
+        grads[key] = _Scaled(k1, np.asarray(out), True)   # 0-d sums come back as scalars
+        return
+    if k == k1:
+        np.add(a1, a, out=a1)
+    elif k == -k1:
+        np.subtract(a1, a, out=a1)
+    else:
+        if k1 != 1.0:
+            np.multiply(a1, k1, out=a1)
+            k1 = 1.0
+        if k != 1.0:
+            a = np.multiply(a, k, out=a) if owned else a * k
+        np.add(a1, a, out=a1)
+    grads[key] = _Scaled(k1, a1, True)
 
 
 def _accumulate(grads, key, g):

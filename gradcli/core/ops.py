@@ -23,9 +23,10 @@ from .tensor import MODE, Tensor, apply, apply2, check_size, lift, shape_str
 
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
-                 "saves_ans", "variadic", "elementwise", "reuses_left")
+                 "saves_ans", "variadic", "elementwise", "reuses_left",
+                 "reuses_operand", "scales")
 
-    def __init__(self, name, label, forward, vjps, saves, ans, variadic):
+    def __init__(self, name, label, forward, vjps, saves, ans, variadic, scales):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.saves, self.saves_ans = vjps, saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
@@ -33,6 +34,11 @@ class Op:
         self.elementwise = False      # set below for ops applied number by number
         # May write its result over a temporary first operand (see apply2).
         self.reuses_left = not variadic and bool(vjps) and saves[0] is None and not ans
+        # A unary ufunc that does not read its input in backward: may write
+        # its result over a temporary operand (see apply_to_temporary).
+        self.reuses_operand = (not variadic and bool(vjps) and len(vjps) == 1
+                               and saves[0] is None and isinstance(forward, np.ufunc))
+        self.scales = scales
 
     def __repr__(self):
         return f"<op {self.name}>"
@@ -41,16 +47,21 @@ class Op:
 TABLE: dict[str, Op] = {}
 
 
-def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False):
+def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scales=None):
     """Register a primitive. `vjps` has one entry per input (None: no
     gradient flows to it); no vjps at all makes the op non-differentiable.
     `saves` says per input what the VJPs read: "value", "shape" or None.
-    A variadic op has one VJP that also receives `index=i`."""
+    A variadic op has one VJP that also receives `index=i`.
+
+    `scales`, per input, says when a VJP only multiplies `g` by a number:
+    that number, or a function of the saved inputs giving it (or None when
+    it does not apply). A first-order backward then carries the factor
+    along instead of multiplying a whole array by it (see engine)."""
     if variadic:
         saves = repeat(saves[0])
     elif not saves:
         saves = (None,) * len(vjps)
-    op = Op(name, label, forward, vjps or None, saves, ans, variadic)
+    op = Op(name, label, forward, vjps or None, saves, ans, variadic, scales)
     TABLE[name] = op
     return op
 
@@ -173,17 +184,29 @@ def _sum_to_forward(x, shape):
 
 # -------------------------------------------------------------- arithmetic
 
-ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+def _number(v):
+    """A 0-d operand as a factor for `scales`: only finite, nonzero numbers
+    (a zero or an infinity must meet the gradient elementwise: 0 * inf)."""
+    if v.ndim == 0:
+        v = float(v)
+        if v and math.isfinite(v):
+            return v
+    return None
+
+
+ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
+            scales=(1.0, 1.0))
 SUB = defop("SubBackward", "'-'", np.subtract,
-            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g))
+            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g), scales=(1.0, -1.0))
 MUL = defop("MulBackward", "'*'", np.multiply,
-            lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x,
-            saves=("value", "value"))
+            lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
+            saves=("value", "value"),
+            scales=(lambda x, y: _number(y), lambda x, y: _number(x)))
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
             saves=("value", "value"))
-NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g))
+NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g), scales=(-1.0,))
 
 
 def _pow_exponent_vjp(g, ans, x, y):
@@ -193,7 +216,7 @@ def _pow_exponent_vjp(g, ans, x, y):
 
 
 POW = defop("PowBackward", "'**'", np.power,
-            lambda g, ans, x, y: g * y * x ** (y - 1.0), _pow_exponent_vjp,
+            lambda g, ans, x, y: times_new(g, y * x ** (y - 1.0)), _pow_exponent_vjp,
             saves=("value", "value"), ans=True)
 
 
@@ -265,22 +288,39 @@ def _clip(x, low, high):
     return np.clip(x, low, high)
 
 
-EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: g * ans, ans=True)
+def times_new(g, d):
+    """`g * d` where `d` is an array the VJP has just computed and holds
+    alone: on raw arrays the product goes into d's buffer (as numpy does
+    for `np.cos(x) * x`), saving a whole new array."""
+    if (type(g) is np.ndarray and type(d) is np.ndarray and d.base is None
+            and d.flags.writeable and d.dtype == g.dtype and d.ndim >= g.ndim
+            and d.shape[d.ndim - g.ndim:] == g.shape):   # d's shape is the product's
+        one = _repeated_value(g)
+        return d if one is not None and one == 1 else np.multiply(d, g, out=d)
+    return mul(g, d)
+
+
+EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: mul(g, ans), ans=True)
 LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value",))
 LOG1P = defop("Log1PBackward", "log1p", np.log1p,
               lambda g, ans, x: g / (x + 1.0), saves=("value",))
 SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True)
-ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: g * sign(x), saves=("value",))
-SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: g * cos(x), saves=("value",))
-COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: neg(g * sin(x)), saves=("value",))
-TAN = defop("TanBackward", "tan", np.tan, lambda g, ans, x: g * (ans * ans + 1.0), ans=True)
-TANH = defop("TanhBackward", "tanh", np.tanh, lambda g, ans, x: g * (1.0 - ans * ans), ans=True)
+ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: times_new(g, sign(x)),
+            saves=("value",))
+SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: times_new(g, cos(x)),
+            saves=("value",))
+COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: times_new(g, neg(sin(x))),
+            saves=("value",))
+TAN = defop("TanBackward", "tan", np.tan,
+            lambda g, ans, x: times_new(g, ans * ans + 1.0), ans=True)
+TANH = defop("TanhBackward", "tanh", np.tanh,
+             lambda g, ans, x: times_new(g, 1.0 - ans * ans), ans=True)
 SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
-                lambda g, ans, x: g * ans * (1.0 - ans), ans=True)
+                lambda g, ans, x: times_new(g, ans * (1.0 - ans)), ans=True)
 RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
              lambda g, ans, x: g * (ans > 0), ans=True)   # relu'(0) = 0
 SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
-                 lambda g, ans, x: g * sigmoid(x), saves=("value",))
+                 lambda g, ans, x: times_new(g, sigmoid(x)), saves=("value",))
 CLIP = defop("ClampBackward", "clip", _clip,
              lambda g, ans, x, low, high: g * _inside(x, low, high), saves=("value",))
 
