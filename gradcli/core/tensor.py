@@ -243,6 +243,21 @@ def apply2(op, a, b, reuse_left=False):
     return Tensor(out)
 
 
+def apply_to_temporary(op, a):
+    """`apply` for a unary op whose operand is a temporary nobody else
+    holds (an operator's result, as in `exp(-x * x)`): an op that does not
+    read its input in backward writes its result into that buffer."""
+    data = a.data
+    if (op.reuses_operand and type(data) is np.ndarray and data.dtype.kind == "f"
+            and data.size >= 4096 and data.base is None and data.flags.writeable
+            and (a.node is None or a.node.ans is None)):
+        out = op.forward(data, out=data)
+        if MODE.grad_enabled and a.requires_grad:
+            return Tensor(out, record(op, (a,), None, out))
+        return Tensor(out)
+    return apply(op, [a])
+
+
 def _check_broadcast(op, *args):
     """Refuse a broadcast result over the limit before numpy allocates it."""
     try:

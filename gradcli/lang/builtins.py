@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import autodiff, creation, ops
-from ..core.tensor import MODE, Tensor, constant
+from ..core.tensor import MODE, Tensor, apply_to_temporary, constant
 from ..errors import EvalError, GradError
 from .values import (Builtin, Context, to_axis, to_int, to_number, to_shape,
                      to_tensor, type_name)
@@ -258,12 +258,16 @@ def _unary(fn):
     return lambda x: fn(to_tensor(x))
 
 
-for _name, _fn in [("exp", ops.exp), ("log", ops.log), ("log1p", ops.log1p),
-                   ("sqrt", ops.sqrt), ("abs", ops.absolute), ("sign", ops.sign),
-                   ("sin", ops.sin), ("cos", ops.cos), ("tan", ops.tan),
-                   ("tanh", ops.tanh), ("sigmoid", ops.sigmoid), ("relu", ops.relu),
-                   ("softplus", ops.softplus)]:
-    BUILTINS[_name] = Builtin(_name, _unary(_fn))
+def _elementwise(op):
+    def on_temporary(x):
+        return apply_to_temporary(op, x) if type(x) is Tensor else ops.call(op, to_tensor(x))
+    return Builtin(op.label, lambda x: ops.call(op, to_tensor(x)),
+                   on_temporary if op.reuses_operand else None)
+
+
+for _op in [ops.EXP, ops.LOG, ops.LOG1P, ops.SQRT, ops.ABS, ops.SIGN, ops.SIN, ops.COS,
+            ops.TAN, ops.TANH, ops.SIGMOID, ops.RELU, ops.SOFTPLUS]:
+    BUILTINS[_op.label] = _elementwise(_op)
 
 
 @builtin("maximum")

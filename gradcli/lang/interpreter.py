@@ -451,9 +451,7 @@ class Interpreter:
         opname = node.op
         fast = BINARY_OPS.get(opname)
         span = node.span
-        # The left operand's value is a temporary when an operator made it.
-        temporary = type(node.left) is A.BinOp or (
-            type(node.left) is A.UnaryOp and node.left.op == "-")
+        temporary = _is_temporary(node.left)
         if fast is not None:
             def run_fast(scope):      # _stamped, inlined: the hottest closure
                 a, b = left(scope), right(scope)
@@ -522,12 +520,16 @@ class Interpreter:
         callee = self._expr(func)
         what = func.id if type(func) is A.Name else "this value"
         interp = self
+        # `exp(-x * x)`: the argument is a temporary the call may overwrite.
+        temporary = len(args) == 1 and not keywords and _is_temporary(node.args[0])
 
         def run_call(scope):
             fn = callee(scope)
             if not callable(fn) or isinstance(fn, Tensor):
                 raise EvalError(f"{what} is a {type_name(fn)}, not a function")
             values = [a(scope) for a in args]
+            if temporary and type(fn) is Builtin and fn.on_temporary is not None:
+                return fn.on_temporary(values[0])
             kwargs = {k: v(scope) for k, v in keywords} if keywords else None
             if fn is _BACKWARD:
                 return interp._backward(values, kwargs)
@@ -685,6 +687,12 @@ def _stamped(fn, span):
         except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
             raise EvalError(str(exc), span) from exc
     return run
+
+
+def _is_temporary(expr) -> bool:
+    """Is the value of `expr` new and held by nobody else? True of what an
+    operator makes (unary '+' hands back its operand, so not that)."""
+    return type(expr) is A.BinOp or (type(expr) is A.UnaryOp and expr.op == "-")
 
 
 def invoke(fn, args, kwargs):

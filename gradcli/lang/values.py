@@ -18,10 +18,13 @@ class Builtin:
     """A named built-in function. Every one is also a method: `x.f(a)` is
     `f(x, a)` (SPEC section 1)."""
 
-    __slots__ = ("name", "fn")
+    __slots__ = ("name", "fn", "on_temporary")
 
-    def __init__(self, name, fn):
+    def __init__(self, name, fn, on_temporary=None):
         self.name, self.fn = name, fn
+        # Optional: the same function for one argument that is a temporary
+        # (an operator's fresh result), which it may overwrite.
+        self.on_temporary = on_temporary
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
