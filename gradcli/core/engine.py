@@ -51,7 +51,7 @@ def _start(output: Tensor, head):
             "attach_grad(x) on an input before computing from it (and not "
             "inside `with no_grad:`)")
     if head is None:    # differentiate sum(y)
-        head = Tensor(np.broadcast_to(np.ones((), output.data.dtype), output.data.shape))
+        head = Tensor(repeated_one(output.data.shape, output.data.dtype))
     elif head.shape != output.shape:
         raise ShapeError(f"backward: head gradient of shape {shape_str(head.shape)} "
                          f"does not match the output of shape {shape_str(output.shape)}")
@@ -129,7 +129,8 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                     "were freed by the first backward; pass retain_graph=True "
                     "to the first backward to keep them")
             MODE.backward_node = node
-            _check_versions(node)
+            if node.versions is not None:
+                _check_versions(node)
             propagate(node, grad, grads, useful)
             if not retain_graph:
                 node.saved = node.ans = None
@@ -159,8 +160,6 @@ def _leading_to(order, targets):
 
 def _check_versions(node):
     """A value the node saved was changed in place since: refuse to use it."""
-    if node.versions is None:
-        return
     for value, version in zip(node.saved, node.versions):
         if version is not None and value._version != version:
             write_site, label = value._written
@@ -203,35 +202,43 @@ def _propagate(node, grad, grads, useful):
     needs no VJP call at all: its parent gets the same array, a new factor.
     """
     op = node.op
-    ans, params, scales = node.ans, node.params, op.scales
-    saved = [s.data if type(s) is Tensor else s for s in node.saved]
+    ans, params, scales, in_shapes = node.ans, node.params, op.scales, node.in_shapes
+    saved = node.saved
+    if op.saves_values:
+        saved = [s.data if type(s) is Tensor else s for s in saved]
     factor, array = grad.factor, grad.array
-    live = [i for i, p in enumerate(node.parents)
-            if p is not None and (useful is None or id(p) in useful)]
-    # The array itself may be handed on, and written to, by a single heir.
-    handed_on_owned = grad.owned and len(live) == 1
-    for i in live:
+    parents = node.parents
+    for i, parent in enumerate(parents):
+        if parent is None or (useful is not None and id(parent) not in useful):
+            continue
         vjp = op.vjps[0] if op.variadic else op.vjps[i]
         if vjp is None:
             continue
+        k = factor
         scale = None if scales is None else scales[i]
         if scale is not None and type(scale) is not float:
             scale = scale(*saved)
         if scale is not None:
-            g, k, owned = array, factor * scale, handed_on_owned
+            k *= scale
+            if in_shapes[i] is None:    # hand the array on; ours only for a sole heir
+                _add(grads, parent, k, array, grad.owned and _sole_heir(parents))
+                continue
+            g = array
+        elif op.variadic:
+            g = vjp(array, ans, saved[i], index=i, **params)
         else:
-            if op.variadic:
-                g = vjp(array, ans, saved[i], index=i, **params)
-            else:
-                g = vjp(array, ans, *saved, **params) if params else vjp(array, ans, *saved)
-            k, owned = factor, _alone(g)
-        if g.shape != (array.shape if node.in_shapes[i] is None else node.in_shapes[i]):
+            g = vjp(array, ans, *saved, **params) if params else vjp(array, ans, *saved)
+        if g.shape != (array.shape if in_shapes[i] is None else in_shapes[i]):
             g = _summed_to(node, i, g, array.shape)
-            owned = _alone(g)
-        if not owned:       # perhaps one repeated number: carry it as a factor
+        if _alone(g):
+            _add(grads, parent, k, g, True)
+        else:       # perhaps one repeated number: carry it as a factor
             k2, g = _split(g)
-            k *= k2
-        _add(grads, node.parents[i], k, g, owned)
+            _add(grads, parent, k * k2, g, False)
+
+
+def _sole_heir(parents) -> bool:
+    return len(parents) == 1 or sum(p is not None for p in parents) == 1
 
 
 def _summed_to(node, i, g, out_shape):
@@ -283,9 +290,24 @@ class _Scaled:
             return a
         if self.owned:
             return np.multiply(a, k, out=a)
-        if a.ndim and not any(a.strides):       # one repeated number: keep it so
+        if a.size > 4096 and not any(a.strides):    # one repeated number: keep it so
             return np.broadcast_to(np.multiply(a[(0,) * a.ndim], k), a.shape)
-        return np.multiply(a, k)
+        return np.asarray(np.multiply(a, k))
+
+
+_ONES: dict = {}
+
+
+def repeated_one(shape, dtype):
+    """A read-only array of ones that takes no memory (all strides 0).
+    Kept per shape and dtype: small loops ask for the same one each time."""
+    key = (shape, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 256:
+            _ONES.clear()
+        ones = _ONES[key] = np.broadcast_to(np.ones((), dtype), shape)
+    return ones
 
 
 def _split(a):
@@ -294,7 +316,7 @@ def _split(a):
     if type(a) is np.ndarray and a.ndim and a.size and not any(a.strides):
         v = a[(0,) * a.ndim]
         if v != 1 and v and np.isfinite(v) and a.dtype.kind == "f":
-            return float(v), np.broadcast_to(np.ones((), a.dtype), a.shape)
+            return float(v), repeated_one(a.shape, a.dtype)
     return 1.0, a
 
 

@@ -91,6 +91,11 @@ def _elementwise_raw(op, args):
     op whose array arguments all repeat one number is computed once and
     broadcast again, and multiplying by a repeated 1 returns the other
     operand itself. Exact, and it saves whole passes over large arrays."""
+    for a in args:
+        if type(a) is np.ndarray and a.ndim and not any(a.strides) and a.size:
+            break       # this one repeats one number
+    else:
+        return op.forward(*args)
     shapes, values = [], []
     for a in args:
         value = _repeated_value(a)
@@ -202,10 +207,17 @@ MUL = defop("MulBackward", "'*'", np.multiply,
             lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
             saves=("value", "value"),
             scales=(lambda x, y: _number(y), lambda x, y: _number(x)))
+def _exact_reciprocal(v):
+    """1/v for a 0-d power of two (then g * (1/v) == g / v exactly), else None."""
+    v = _number(v)
+    return 1.0 / v if v is not None and abs(math.frexp(v)[0]) == 0.5 else None
+
+
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
-            saves=("value", "value"))
+            saves=("value", "value"),
+            scales=(lambda x, y: _exact_reciprocal(y), None))
 NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g), scales=(-1.0,))
 
 
