@@ -30,7 +30,7 @@ BINARY = {"+": ops.add, "-": ops.sub, "*": ops.mul}
 
 
 def build(program, x, w):
-    """Run a random program of steps on leaves x (3, 4) and w (4,): each
+    """Run a random program of steps on leaves x (rows, n) and w (n,): each
     step applies an op to earlier values (possibly the same one twice).
     Returns the scalar result and every value made on the way."""
     values = [x, w]
@@ -51,10 +51,12 @@ STEP = st.one_of(
 VALUES = st.floats(-1.5, 1.5, allow_nan=False, width=64).filter(lambda v: abs(v) > 1e-3)
 
 
-def leaves(xs, ws):
-    x = Tensor(np.array(xs, dtype=np.float64).reshape(3, 4)).attach_grad()
-    w = Tensor(np.array(ws, dtype=np.float64)).attach_grad()
-    return x, w
+def leaves(xs, ws, rows=3, tile=1):
+    """x (rows, 4 * tile) and w (4 * tile,) from drawn numbers; tiling makes
+    arrays large enough (>= 4096 numbers) for the in-place VJP paths."""
+    x = np.tile(np.array(xs, dtype=np.float64).reshape(3, 4), (rows // 3 + 1, tile))[:rows]
+    w = np.tile(np.array(ws, dtype=np.float64), tile)
+    return Tensor(x).attach_grad(), Tensor(w).attach_grad()
 
 
 @SETTINGS
@@ -62,7 +64,18 @@ def leaves(xs, ws):
        st.lists(VALUES, min_size=4, max_size=4), st.sampled_from([None, 1.0, 3.0, -2.0]))
 def test_first_order_backward_matches_the_recorded_one_and_writes_nothing_shared(
         program, xs, ws, head_value):
-    x, w = leaves(xs, ws)
+    check_against_recorded(program, leaves(xs, ws), head_value)
+
+
+@settings(max_examples=25, derandomize=True, deadline=None)
+@given(st.lists(STEP, min_size=1, max_size=14), st.lists(VALUES, min_size=12, max_size=12),
+       st.lists(VALUES, min_size=4, max_size=4), st.sampled_from([None, 3.0]))
+def test_the_same_on_arrays_large_enough_for_in_place_vjps(program, xs, ws, head_value):
+    check_against_recorded(program, leaves(xs, ws, rows=64, tile=20), head_value)
+
+
+def check_against_recorded(program, leaves, head_value):
+    x, w = leaves
     y, values = build(program, x, w)
     if not y.requires_grad:
         return

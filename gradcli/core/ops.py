@@ -302,14 +302,17 @@ def _clip(x, low, high):
 
 def times_new(g, d):
     """`g * d` where `d` is an array the VJP has just computed and holds
-    alone: on raw arrays the product goes into d's buffer (as numpy does
-    for `np.cos(x) * x`), saving a whole new array."""
-    if (type(g) is np.ndarray and type(d) is np.ndarray and d.base is None
-            and d.flags.writeable and d.dtype == g.dtype and d.ndim >= g.ndim
-            and d.shape[d.ndim - g.ndim:] == g.shape):   # d's shape is the product's
-        one = _repeated_value(g)
-        return d if one is not None and one == 1 else np.multiply(d, g, out=d)
-    return mul(g, d)
+    alone: on large raw arrays the product goes into d's buffer (as numpy
+    does for `np.cos(x) * x`), saving a whole new array."""
+    if type(g) is not np.ndarray or type(d) is not np.ndarray:
+        return mul(g, d)                    # tensors: a recorded backward
+    if d.size < 4096 or d.shape != g.shape or d.dtype != g.dtype:
+        return np.multiply(g, d)            # small, or broadcasting: a new array
+    if not any(g.strides) and g[(0,) * g.ndim] == 1:
+        return d                            # the gradient of a sum: times 1
+    if d.base is None and d.flags.writeable:
+        return np.multiply(d, g, out=d)
+    return np.multiply(g, d)
 
 
 EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: mul(g, ans), ans=True)
