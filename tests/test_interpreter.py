@@ -219,6 +219,7 @@ def test_float32_run():
 # ---------------------------------------------------------------- errors
 
 ERRORS = [
+    ("print = 3\nprint(1)", EvalError, (2, 1, 2, 9), "print is a scalar, not a function"),
     ("x = [1, 2, 3]\ny = [1, 2]\nz = x + y", ShapeError, (3, 5, 3, 10),
      "'+': shapes (3,) and (2,) do not broadcast together"),
     ("x = ones(2, 3)\ny = ones(2, 3)\nz = x @ y", ShapeError, (3, 5, 3, 10),

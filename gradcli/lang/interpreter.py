@@ -544,7 +544,9 @@ class Interpreter:
         def run_print(scope):
             fn = scope.lookup("print")
             values = [a(scope) for a in args]
-            if fn is not _MISSING:       # a user-defined print
+            if fn is not _MISSING:       # the program bound the name itself
+                if not callable(fn) or isinstance(fn, Tensor):
+                    raise EvalError(f"print is a {type_name(fn)}, not a function", span)
                 return invoke(fn, values, None)
             interp.on_print(values, span)
             return None
