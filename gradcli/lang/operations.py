@@ -102,10 +102,11 @@ def index_value(value):
         if value.ndim == 0:
             return to_int(value, "index")
         data = value.data
-        if not np.issubdtype(data.dtype, np.integer):
-            if not np.all(np.mod(data, 1) == 0):
+        if data.dtype.kind not in "iu":
+            whole = data.astype(np.int64)
+            if not np.array_equal(whole, data):
                 raise EvalError("an index array must hold whole numbers")
-            data = data.astype(np.int64)
+            data = whole
         return data
     if isinstance(value, (tuple, list)):
         return index_value(to_tensor(value, "index"))
@@ -126,8 +127,9 @@ def tensor_index(target, where):
         if isinstance(w, int) and not -target.shape[axis] <= w < target.shape[axis]:
             raise EvalError(f"index {w} is out of range for axis {axis} of length "
                             f"{target.shape[axis]}")
-        if isinstance(w, np.ndarray) and w.size and (
-                w.max() >= target.shape[axis] or w.min() < -target.shape[axis]):
-            raise EvalError(f"index array holds {int(w.max()) if w.max() >= target.shape[axis] else int(w.min())}, "
-                            f"out of range for axis {axis} of length {target.shape[axis]}")
+        if type(w) is np.ndarray and w.size:
+            high, low, n = w.max(), w.min(), target.shape[axis]
+            if high >= n or low < -n:
+                raise EvalError(f"index array holds {int(high) if high >= n else int(low)}, "
+                                f"out of range for axis {axis} of length {n}")
     return where
