@@ -234,11 +234,16 @@ def _propagate(node, grad, grads, useful):
             g = vjp(array, ans, *saved, **params) if params else vjp(array, ans, *saved)
         if g.shape != (array.shape if in_shapes[i] is None else in_shapes[i]):
             g = _summed_to(node, i, g, array.shape)
-        if _alone(g):
-            _add(grads, parent, k, g, True)
+        if type(g) is np.ndarray and g.base is None:   # not a view: no repeated number
+            owned = _alone(g)
         else:       # perhaps one repeated number: carry it as a factor
             k2, g = _split(g)
-            _add(grads, parent, k * k2, g, False)
+            k *= k2
+            owned = False
+        if parent in grads:
+            _add(grads, parent, k, g, owned)
+        else:
+            grads[parent] = _Scaled(k, g, owned)
 
 
 def _sole_heir(parents) -> bool:
@@ -268,10 +273,10 @@ _ALONE = _alone_refcount()     # what getrefcount says of an array one local hol
 
 
 def _alone(a) -> bool:
-    """Did a VJP just make `a`, so that nothing else holds it or its memory
-    (the caller's one local reference aside)? Then it may be written in place."""
-    return (type(a) is np.ndarray and a.base is None and a.flags.writeable
-            and getrefcount(a) == _ALONE + 1)
+    """Did a VJP just make `a` (an ndarray that is not a view), so that
+    nothing else holds it (the caller's one local reference aside)? Then it
+    may be written in place."""
+    return a.flags.writeable and getrefcount(a) == _ALONE + 1
 
 
 class _Scaled:
