@@ -187,8 +187,6 @@ def _sum_to_forward(x, shape):
     return np.reshape(out, shape)
 
 
-# -------------------------------------------------------------- arithmetic
-
 def _number(v):
     """A 0-d operand as a factor for `scales`: only finite, nonzero numbers
     (a zero or an infinity must meet the gradient elementwise: 0 * inf)."""
@@ -199,6 +197,29 @@ def _number(v):
     return None
 
 
+def _exact_reciprocal(v):
+    """1/v for a 0-d power of two (then g * (1/v) == g / v exactly), else None."""
+    v = _number(v)
+    return 1.0 / v if v is not None and abs(math.frexp(v)[0]) == 0.5 else None
+
+
+def times_new(g, d):
+    """`g * d` where `d` is an array the VJP has just computed and holds
+    alone: on large raw arrays the product goes into d's buffer (as numpy
+    does for `np.cos(x) * x`), saving a whole new array."""
+    if type(g) is not np.ndarray or type(d) is not np.ndarray:
+        return mul(g, d)                    # tensors: a recorded backward
+    if d.size < 4096 or d.shape != g.shape or d.dtype != g.dtype:
+        return np.multiply(g, d)            # small, or broadcasting: a new array
+    if not any(g.strides) and g[(0,) * g.ndim] == 1:
+        return d                            # the gradient of a sum: times 1
+    if d.base is None and d.flags.writeable:
+        return np.multiply(d, g, out=d)
+    return np.multiply(g, d)
+
+
+# -------------------------------------------------------------- arithmetic
+
 ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
             scales=(1.0, 1.0))
 SUB = defop("SubBackward", "'-'", np.subtract,
@@ -207,12 +228,6 @@ MUL = defop("MulBackward", "'*'", np.multiply,
             lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
             saves=("value", "value"),
             scales=(lambda x, y: _number(y), lambda x, y: _number(x)))
-def _exact_reciprocal(v):
-    """1/v for a 0-d power of two (then g * (1/v) == g / v exactly), else None."""
-    v = _number(v)
-    return 1.0 / v if v is not None and abs(math.frexp(v)[0]) == 0.5 else None
-
-
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
@@ -298,21 +313,6 @@ def _sigmoid(x):
 
 def _clip(x, low, high):
     return np.clip(x, low, high)
-
-
-def times_new(g, d):
-    """`g * d` where `d` is an array the VJP has just computed and holds
-    alone: on large raw arrays the product goes into d's buffer (as numpy
-    does for `np.cos(x) * x`), saving a whole new array."""
-    if type(g) is not np.ndarray or type(d) is not np.ndarray:
-        return mul(g, d)                    # tensors: a recorded backward
-    if d.size < 4096 or d.shape != g.shape or d.dtype != g.dtype:
-        return np.multiply(g, d)            # small, or broadcasting: a new array
-    if not any(g.strides) and g[(0,) * g.ndim] == 1:
-        return d                            # the gradient of a sum: times 1
-    if d.base is None and d.flags.writeable:
-        return np.multiply(d, g, out=d)
-    return np.multiply(g, d)
 
 
 EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: mul(g, ans), ans=True)
