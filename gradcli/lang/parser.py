@@ -37,9 +37,18 @@ _FORMAT = "gradcli-standalone-1"    # bump when the generated module's use chang
 
 
 def _grammar_text() -> str:
-    import importlib.resources  # here, not at the top: it costs ~25 ms to import
+    import importlib.util
 
-    try:
+    try:    # an installed package's folder: a plain file read
+        spec = importlib.util.find_spec("gradcli.grammar")
+        for folder in (spec.submodule_search_locations or ()) if spec else ():
+            path = Path(folder) / "ag.lark"
+            if path.is_file():
+                return path.read_text(encoding="utf-8")
+    except (ImportError, OSError, ValueError):
+        pass
+    try:    # anywhere else (a zip, say); importlib.resources costs ~9 ms to import
+        import importlib.resources
         resource = importlib.resources.files("gradcli.grammar").joinpath("ag.lark")
         return resource.read_text(encoding="utf-8")
     except (ImportError, OSError, TypeError):
