@@ -7,6 +7,7 @@ variables) so the tables are the same everywhere.
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -62,6 +63,17 @@ def test_top_level_help_lists_every_command():
     assert result.exit_code == 0
     for command in ("eval", "grad", "check", "graph", "repl"):
         assert command in result.stdout
+
+
+def test_only_the_named_command_is_built_at_start_up(capsys, monkeypatch):
+    from gradcli.cli import _app_for, main
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert [c.name for c in _app_for(["grad", "-e", "1"]).registered_commands] == ["grad"]
+    assert _app_for(["--help"]) is app and _app_for([]) is app and _app_for(["gard"]) is app
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grad", "-e", "sum(x * x)", "--set", "x=[1, 2]", "--json"])
+    assert exit_info.value.code == 0
+    assert json.loads(capsys.readouterr().out) == {"value": 5.0, "grads": {"x": [2.0, 4.0]}}
 
 
 def test_the_issue_example_as_json(square):
