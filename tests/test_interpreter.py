@@ -219,6 +219,12 @@ def test_float32_run():
 # ---------------------------------------------------------------- errors
 
 ERRORS = [
+    ("x = ones(3)\nx[array([0, 1.5])]", EvalError, (2, 1, 2, 19),
+     "an index array must hold whole numbers"),
+    ("x = ones(3)\nx[array([0, 1e30])]", EvalError, (2, 1, 2, 20),
+     "index array holds 1e+30, which is out of range"),
+    ("x = ones(3)\nx[array([0, 3])]", EvalError, (2, 1, 2, 17),
+     "index array holds 3, out of range for axis 0 of length 3"),
     ("print = 3\nprint(1)", EvalError, (2, 1, 2, 9), "print is a scalar, not a function"),
     ("x = [1, 2, 3]\ny = [1, 2]\nz = x + y", ShapeError, (3, 5, 3, 10),
      "'+': shapes (3,) and (2,) do not broadcast together"),

@@ -103,8 +103,12 @@ def index_value(value):
             return to_int(value, "index")
         data = value.data
         if data.dtype.kind not in "iu":
-            whole = data.astype(np.int64)
+            with np.errstate(invalid="ignore"):     # NaN or huge: judged just below
+                whole = data.astype(np.int64)
             if not np.array_equal(whole, data):
+                bad = data[whole != data].flat[0]
+                if np.isfinite(bad) and bad == np.floor(bad):
+                    raise EvalError(f"index array holds {bad:g}, which is out of range")
                 raise EvalError("an index array must hold whole numbers")
             data = whole
         return data
