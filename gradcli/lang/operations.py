@@ -103,8 +103,7 @@ def index_value(value):
             return to_int(value, "index")
         data = value.data
         if data.dtype.kind not in "iu":
-            with np.errstate(invalid="ignore"):     # NaN or huge: judged just below
-                whole = data.astype(np.int64)
+            whole = data.astype(np.int64)   # NaN or huge casts badly: judged below
             if not np.array_equal(whole, data):
                 bad = data[whole != data].flat[0]
                 if np.isfinite(bad) and bad == np.floor(bad):
