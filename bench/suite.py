@@ -181,31 +181,38 @@ def _numpy_linreg_start():
     return rng, features, labels, rng.normal(0, 0.01, (2, 1)), np.zeros(1)
 
 
+def _numpy_sgd(gradients):
+    """D2L 3.2's training loop for the numpy-based peers: 3 epochs over a
+    fresh permutation in minibatches of 10, an SGD step with the gradients
+    of the minibatch's summed loss (`gradients(w, b, X, y)` gives them, or
+    None for a forward alone), and each epoch's mean loss."""
+    import numpy as np
+    rng, features, labels, w, b = _numpy_linreg_start()
+    lr, batch_size = 0.03, 10
+    for _epoch in range(3):
+        indices = rng.permutation(1000)
+        for i in range(0, 1000, batch_size):
+            batch = indices[i:i + batch_size]
+            step = gradients(w, b, features[batch], labels[batch])
+            if step is not None:
+                gw, gb = step
+                w = w - lr * gw / batch_size
+                b = b - lr * gb / batch_size
+        y_hat = features @ w + b
+        _loss = np.mean((y_hat - labels.reshape(y_hat.shape)) ** 2 / 2)
+    return [w, b]
+
+
 def numpy_linreg(p, backward=True):
     """D2L 3.2 with hand-written gradients of the minibatch's summed loss."""
-    import numpy as np
-
-    def run():
-        rng, features, labels, w, b = _numpy_linreg_start()
-        lr, batch_size = 0.03, 10
-        for _epoch in range(3):
-            indices = rng.permutation(1000)
-            for i in range(0, 1000, batch_size):
-                batch = indices[i:i + batch_size]
-                X = features[batch]
-                y = labels[batch]
-                y_hat = X @ w + b
-                r = y_hat - y.reshape(y_hat.shape)
-                _loss = r ** 2 / 2                     # forward, as the program has it
-                if backward:
-                    gw = X.T @ r                       # d sum(loss) / dw
-                    gb = r.sum(axis=0)
-                    w -= lr * gw / batch_size
-                    b -= lr * gb / batch_size
-            y_hat = features @ w + b
-            _loss = np.mean((y_hat - labels.reshape(y_hat.shape)) ** 2 / 2)
-        return [w, b]
-    return Runner(run, 1)
+    def gradients(w, b, X, y):
+        y_hat = X @ w + b
+        r = y_hat - y.reshape(y_hat.shape)
+        _loss = r ** 2 / 2                     # forward, as the program has it
+        if not backward:
+            return None
+        return X.T @ r, r.sum(axis=0)          # d sum(loss) / dw, / db
+    return Runner(lambda: _numpy_sgd(gradients), 1)
 
 
 def numpy_elementwise(p, backward=True):
@@ -422,28 +429,13 @@ def autograd_control(p):
 
 def autograd_linreg(p):
     autograd, anp = _autograd()
-    import numpy as np
 
     def batch_loss(w, b, X, y):
         y_hat = anp.dot(X, w) + b
         return anp.sum((y_hat - anp.reshape(y, y_hat.shape)) ** 2 / 2)
 
     grads = autograd.grad(batch_loss, argnum=(0, 1))
-
-    def run():
-        rng, features, labels, w, b = _numpy_linreg_start()
-        lr, batch_size = 0.03, 10
-        for _epoch in range(3):
-            indices = rng.permutation(1000)
-            for i in range(0, 1000, batch_size):
-                batch = indices[i:i + batch_size]
-                gw, gb = grads(w, b, features[batch], labels[batch])
-                w = w - lr * gw / batch_size
-                b = b - lr * gb / batch_size
-            y_hat = features @ w + b
-            _loss = np.mean((y_hat - labels.reshape(y_hat.shape)) ** 2 / 2)
-        return [w, b]
-    return Runner(run, 1)
+    return Runner(lambda: _numpy_sgd(grads), 1)
 
 
 def autograd_elementwise(p):
