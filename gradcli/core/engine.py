@@ -16,7 +16,7 @@ except ImportError:         # not CPython: then no array is ever ours alone
 import numpy as np
 
 from ..errors import GradError, NumericError, ShapeError
-from .ops import sum_to
+from .ops import repeated_value, sum_to
 from .tensor import MODE, Node, Tensor, shape_str, site_str
 
 
@@ -240,10 +240,7 @@ def _propagate(node, grad, grads, useful):
             k2, g = _split(g)
             k *= k2
             owned = False
-        if parent in grads:
-            _add(grads, parent, k, g, owned)
-        else:
-            grads[parent] = _Scaled(k, g, owned)
+        _add(grads, parent, k, g, owned)
 
 
 def _sole_heir(parents) -> bool:
@@ -299,8 +296,9 @@ class _Scaled:
             return a
         if self.owned:
             return np.multiply(a, k, out=a)
-        if a.size > 4096 and not any(a.strides):    # one repeated number: keep it so
-            return np.broadcast_to(np.multiply(a[(0,) * a.ndim], k), a.shape)
+        v = repeated_value(a) if a.size > 4096 else None
+        if v is not None:                           # one repeated number: keep it so
+            return np.broadcast_to(np.multiply(v, k), a.shape)
         return np.asarray(np.multiply(a, k))
 
 
@@ -322,10 +320,9 @@ def repeated_one(shape, dtype):
 def _split(a):
     """An array that repeats one number (the gradient of a sum, a head of
     3s) as (that number, a repeated 1); anything else as (1, itself)."""
-    if type(a) is np.ndarray and a.ndim and a.size and not any(a.strides):
-        v = a[(0,) * a.ndim]
-        if v != 1 and v and np.isfinite(v) and a.dtype.kind == "f":
-            return float(v), repeated_one(a.shape, a.dtype)
+    v = repeated_value(a)
+    if v is not None and v != 1 and v and np.isfinite(v) and a.dtype.kind == "f":
+        return float(v), repeated_one(a.shape, a.dtype)
     return 1.0, a
 
 

@@ -77,7 +77,7 @@ def run(op, args, params=None):
     return op.forward(*args, **params) if params else op.forward(*args)
 
 
-def _repeated_value(a):
+def repeated_value(a):
     """The one number a broadcast view repeats (all strides 0), else None."""
     if type(a) is np.ndarray and a.ndim and a.size and not any(a.strides):
         return a[(0,) * a.ndim]
@@ -98,7 +98,7 @@ def _elementwise_raw(op, args):
         return op.forward(*args)
     shapes, values = [], []
     for a in args:
-        value = _repeated_value(a)
+        value = repeated_value(a)
         if value is None:
             if type(a) is np.ndarray and a.ndim:
                 if op is MUL and len(args) == 2:
@@ -116,7 +116,7 @@ def _elementwise_raw(op, args):
 def _times_one(args):
     x, y = args
     for one, other in ((x, y), (y, x)):
-        value = _repeated_value(one)
+        value = repeated_value(one)
         if (value is not None and value == 1 and type(other) is np.ndarray
                 and other.shape == np.broadcast_shapes(one.shape, other.shape)
                 and other.dtype == np.result_type(one, other)):
@@ -211,7 +211,7 @@ def times_new(g, d):
         return mul(g, d)                    # tensors: a recorded backward
     if d.size < 4096 or d.shape != g.shape or d.dtype != g.dtype:
         return np.multiply(g, d)            # small, or broadcasting: a new array
-    if not any(g.strides) and g[(0,) * g.ndim] == 1:
+    if repeated_value(g) == 1:
         return d                            # the gradient of a sum: times 1
     if d.base is None and d.flags.writeable:
         return np.multiply(d, g, out=d)
