@@ -248,9 +248,7 @@ def apply_to_temporary(op, a):
     holds (an operator's result, as in `exp(-x * x)`): an op that does not
     read its input in backward writes its result into that buffer."""
     data = a.data
-    if (op.reuses_operand and type(data) is np.ndarray and data.dtype.kind == "f"
-            and data.size >= 4096 and data.base is None and data.flags.writeable
-            and (a.node is None or a.node.ans is None)):
+    if op.reuses_operand and _overwritable(a) and data.dtype.kind == "f":
         out = op.forward(data, out=data)
         if MODE.grad_enabled and a.requires_grad:
             return Tensor(out, record(op, (a,), None, out))
@@ -272,11 +270,17 @@ def _check_broadcast(op, *args):
 
 def _reusable(a, b):
     data, other = a.data, b.data
+    return (_overwritable(a) and data.dtype == other.dtype
+            and (other.shape == data.shape or other.ndim == 0))
+
+
+def _overwritable(t):
+    """May a temporary's buffer take an op's result? Its own memory, large
+    enough to be worth it, and not kept by the op that made it."""
+    data = t.data
     return (type(data) is np.ndarray and data.base is None and data.flags.writeable
             and data.size >= 4096     # below that, allocation is cheaper than checking
-            and data.dtype == other.dtype
-            and (other.shape == data.shape or other.ndim == 0)
-            and (a.node is None or a.node.ans is None))
+            and (t.node is None or t.node.ans is None))
 
 
 _NO_SAVES = [(None,) * n for n in range(8)]
