@@ -259,10 +259,12 @@ def _unary(fn):
 
 
 def _elementwise(op):
+    def plain(x):
+        return ops.call(op, to_tensor(x))
+
     def on_temporary(x):
-        return apply_to_temporary(op, x) if type(x) is Tensor else ops.call(op, to_tensor(x))
-    return Builtin(op.label, lambda x: ops.call(op, to_tensor(x)),
-                   on_temporary if op.reuses_operand else None)
+        return apply_to_temporary(op, x) if type(x) is Tensor else plain(x)
+    return Builtin(op.label, plain, on_temporary if op.reuses_operand else None)
 
 
 for _op in [ops.EXP, ops.LOG, ops.LOG1P, ops.SQRT, ops.ABS, ops.SIGN, ops.SIN, ops.COS,
