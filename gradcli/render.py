@@ -337,7 +337,7 @@ def _cell(data: np.ndarray, name: str):
 
 
 def check_table(result):
-    """The gradient check: per variable, worst errors and a verdict."""
+    """The gradient check: per variable, worst errors and the api's verdict."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -347,33 +347,12 @@ def check_table(result):
                              ("max abs err", "right"), ("max rel err", "right"),
                              ("", "left")):
         table.add_column(heading, justify=justify, no_wrap=True)
-    good_rows = verdicts(result)
     for name, row in result.vars.items():
-        good = good_rows[name]
         checked = f"{row.get('checked', '?')}/{row.get('size', '?')}"
         table.add_row(name, checked, _err(row["max_abs_err"]), _err(row["max_rel_err"]),
-                      Text("ok", style="green") if good else Text("MISMATCH", style="bold red"))
+                      Text("ok", style="green") if row["ok"]
+                      else Text("MISMATCH", style="bold red"))
     return table
-
-
-def verdicts(result) -> dict[str, bool]:
-    """Per-variable verdicts, consistent with the api's overall `ok`.
-
-    The api judges each element by `err <= atol + rtol * scale` and reports
-    only the worst errors, so a variable is judged here from those maxima;
-    when that finds no culprit for a failed check, every variable whose worst
-    absolute error exceeds atol is blamed.
-    """
-    out = {}
-    for name, row in result.vars.items():
-        abs_err, rel_err = row["max_abs_err"], row["max_rel_err"]
-        out[name] = bool(np.isfinite(abs_err) and (abs_err <= result.atol
-                                                   or rel_err <= result.rtol))
-    if result.ok:
-        return {name: True for name in out}
-    if all(out.values()):
-        out = {name: not result.vars[name]["max_abs_err"] > result.atol for name in out}
-    return out
 
 
 def _err(value: float) -> str:

@@ -78,6 +78,25 @@ def test_check_finds_a_wrong_gradient():
     assert result.vars["x"]["max_abs_err"] == pytest.approx(0.5, rel=1e-6)
 
 
+# The worst absolute and the worst relative error of y come from different
+# elements: exp(20*y[0]) is off by 2e-5 of 8e3 (within rtol), 1e-9*y[1] is off
+# by 100% of 1e-9 (within atol). Only the element-wise rule can judge y.
+BLAME = "input x = 0; input y = [0.3, 1]; relu(x) + exp(20*y[0]) + 1e-9*y[1]"
+
+
+def test_check_judges_each_variable_by_its_elements_not_its_worst_errors():
+    result = api.check(api.load(BLAME))
+    assert {name: row["ok"] for name, row in result.vars.items()} == {"x": False, "y": True}
+    assert result.ok is False
+    y = result.vars["y"]
+    assert y["max_abs_err"] > result.atol and y["max_rel_err"] > result.rtol
+
+
+def test_check_overall_verdict_is_every_variables_verdict():
+    result = api.check(api.load(BLAME), wrt=["y"])
+    assert result.ok is True and result.vars["y"]["ok"] is True
+
+
 def test_check_samples_large_inputs():
     result = api.check(api.load("input x = arange(1000) / 1000\nsum(sin(x))"), max_points=20)
     assert result.ok and result.vars["x"]["checked"] == 20 and result.vars["x"]["size"] == 1000

@@ -446,7 +446,7 @@ def test_check_fails_at_a_kink():
     # relu'(0) is 0 by convention; the central difference sees (h - 0) / 2h = 0.5.
     result = gradcli("check", "-e", "input x = 0\nrelu(x)", "--json")
     assert result.exit_code == 1
-    assert result.stdout == '{"ok": false, "vars": {"x": {"max_abs_err": 0.5, ' \
+    assert result.stdout == '{"ok": false, "vars": {"x": {"ok": false, "max_abs_err": 0.5, ' \
                             '"max_rel_err": 1.0}}}\n'
     assert result.stderr == "gradcli: error: gradient check failed for 'x'\n"
     table = gradcli("check", "-e", "input x = 0\nrelu(x)")
@@ -458,6 +458,54 @@ def test_check_tolerances_are_options():
     result = gradcli("check", "-e", "input x = 0\nrelu(x)", "--atol", "0.6", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["ok"] is True
+
+
+# relu'(0) is 0 by convention, the central difference sees 0.5: x fails.
+# y's worst absolute and relative errors come from different elements, each
+# within tolerance: y passes, though its maxima each exceed one tolerance.
+BLAME = "input x = 0; input y = [0.3, 1]; relu(x) + exp(20*y[0]) + 1e-9*y[1]"
+
+
+def test_check_table_blames_only_the_variable_the_api_failed():
+    result = gradcli("check", "-e", BLAME)
+    assert result.exit_code == 1
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip()
+            for line in result.stdout.splitlines() if line.startswith("│ ")
+            and "variable" not in line}
+    assert rows == {"x": "MISMATCH", "y": "ok"}
+    assert result.stdout.endswith(
+        "MISMATCH: autodiff and finite differences disagree (rtol=1e-05, atol=1e-06)\n")
+    assert result.stderr == "gradcli: error: gradient check failed for 'x'\n"
+
+
+def test_check_json_carries_the_apis_verdicts():
+    result = gradcli("check", "-e", BLAME, "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    assert {name: row["ok"] for name, row in data["vars"].items()} == {"x": False, "y": True}
+    assert data["vars"]["x"]["max_abs_err"] == pytest.approx(0.5, rel=1e-6)
+    assert result.stderr == "gradcli: error: gradient check failed for 'x'\n"
+
+
+def test_check_passes_when_only_the_passing_variable_is_checked():
+    result = gradcli("check", "-e", BLAME, "--wrt", "y", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["vars"]["y"]["ok"] is True
+
+
+def test_check_table_shows_the_verdicts_it_is_given():
+    # Each row's maxima suggest the opposite verdict; the table must not re-decide.
+    result = api.CheckResult(ok=False, rtol=1e-5, atol=1e-6, vars={
+        "a": {"max_abs_err": 1.0, "max_rel_err": 1.0, "checked": 2, "size": 2, "ok": True},
+        "b": {"max_abs_err": 0.0, "max_rel_err": 0.0, "checked": 1, "size": 1, "ok": False}})
+    console = render.make_console()
+    with console.capture() as captured:
+        console.print(render.check_table(result))
+    rows = [line.split("│") for line in captured.get().splitlines()[3:-1]]
+    assert [(cells[1].strip(), cells[-2].strip()) for cells in rows] == \
+        [("a", "ok"), ("b", "MISMATCH")]
 
 
 # ------------------------------------------------------------------- graph
