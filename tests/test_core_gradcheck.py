@@ -112,6 +112,20 @@ for sx, sy in PAIRS:
     row("MaximumBackward", d, ops.maximum, *apart_pair(sx, sy))
     row("MinimumBackward", d, ops.minimum, *apart_pair(sx, sy))
 
+def remainder_pair(sx, sy):
+    """a, b with a / b at least 0.2 away from a whole number: % jumps there."""
+    b = away(sy, 0.5)
+    whole = R.integers(-3, 4, np.broadcast_shapes(sx, sy))
+    a = b * (whole + R.uniform(0.2, 0.8, whole.shape))
+    return a if a.shape == sx else np.ones(sx) * a.flat[0], b
+
+
+for sx, sy in [((3, 4), (3, 4)), ((3, 4), ()), ((4,), (4,)), ((), ())]:
+    row("RemainderBackward", f"{shp(sx)}&{shp(sy)}", ops.mod, *remainder_pair(sx, sy))
+for n in (5, 2, 1):
+    row("LinspaceBackward", f"num{n}", lambda a, b, n=n: ops.linspace(a, b, n),
+        anyv(()), anyv(()))
+
 row("PowBackward", "neg-base-cube", lambda x: x ** 3.0, anyv((3, 4)))
 row("PowBackward", "int-exponent-neg-base", lambda x: x ** -2.0, away((4,), 0.5))
 row("PowBackward", "sqrt-as-pow", lambda x: x ** 0.5, pos((3, 4)))
@@ -313,7 +327,6 @@ def test_gradcheck(case):
 # non-differentiable ops: results are never tracked, whatever their inputs
 NONDIFF = {
     "FloorDivide": lambda x: ops.floordiv(x, 0.7),
-    "Remainder": lambda x: ops.mod(x, 0.7),
     "Less": lambda x: ops.less(x, 0.1),
     "LessEqual": lambda x: ops.less_equal(x, 0.1),
     "Greater": lambda x: ops.greater(x, 0.1),

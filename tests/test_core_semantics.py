@@ -591,7 +591,7 @@ def test_size_limit(core_mode):
     for make in (lambda: check_size(11), lambda: creation.zeros((4, 4)),
                  lambda: creation.ones(11), lambda: creation.full((2, 6), 1.0),
                  lambda: creation.eye(4), lambda: creation.arange(11),
-                 lambda: creation.linspace(0, 1, 11), lambda: creation.array(list(range(11))),
+                 lambda: ops.linspace(0.0, 1.0, 11), lambda: creation.array(list(range(11))),
                  lambda: creation.normal(0, 1, (3, 4)),
                  lambda: ops.outer(t([1.0] * 4), t([1.0] * 4)),
                  lambda: ops.add(t(np.ones((3, 1))), t(np.ones((1, 4)))),

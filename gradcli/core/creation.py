@@ -71,11 +71,6 @@ def arange(start, stop=None, step=1.0) -> Tensor:
     return Tensor(np.arange(start, stop, step, dtype=MODE.dtype))
 
 
-def linspace(start, stop, num=50) -> Tensor:
-    check_size(int(num))
-    return Tensor(np.linspace(start, stop, int(num), dtype=MODE.dtype))
-
-
 def normal(mean=0.0, std=1.0, shape=()) -> Tensor:
     return Tensor(_generator().normal(mean, std, _shape(shape)).astype(MODE.dtype, copy=False))
 

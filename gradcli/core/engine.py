@@ -340,7 +340,10 @@ def _add(grads, key, k, a, owned):
         return
     if a1 is a:
         total = k1 + k
-        grads[key] = _Scaled(total, a, False) if total else _Scaled(1.0, a * 0.0, True)
+        # 0 * a, not zeros: an infinite gradient times 0 stays NaN. asarray:
+        # numpy returns a 0-d product as a scalar, which takes no `out=`.
+        grads[key] = (_Scaled(total, a, False) if total
+                      else _Scaled(1.0, np.asarray(a * 0.0), True))
         return
     if owned and not old.owned:     # write into the one we own
         k1, a1, k, a, owned = k, a, k1, a1, False

@@ -24,13 +24,16 @@ from .tensor import MODE, Tensor, apply, apply2, check_size, lift, shape_str
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
                  "saves_ans", "variadic", "elementwise", "reuses_left",
-                 "reuses_operand", "scales")
+                 "reuses_operand", "scales", "reads", "numeric")
 
-    def __init__(self, name, label, forward, vjps, saves, ans, variadic, scales):
+    def __init__(self, name, label, forward, vjps, saves, ans, variadic, scales, reads,
+                 numeric):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.saves, self.saves_ans = vjps, saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
         self.variadic = variadic
+        self.reads = reads
+        self.numeric = numeric
         self.elementwise = False      # set below for ops applied number by number
         # May write its result over a temporary first operand (see apply2).
         self.reuses_left = not variadic and bool(vjps) and saves[0] is None and not ans
@@ -47,11 +50,18 @@ class Op:
 TABLE: dict[str, Op] = {}
 
 
-def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scales=None):
+def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scales=None,
+          reads=None, numeric=True):
     """Register a primitive. `vjps` has one entry per input (None: no
     gradient flows to it); no vjps at all makes the op non-differentiable.
     `saves` says per input what the VJPs read: "value", "shape" or None.
+    `reads`, per VJP, which inputs' values it reads (default: all it
+    saves): a value is kept only when the VJP of a tracked input reads
+    it, so writing in place into one nobody will read is no error.
     A variadic op has one VJP that also receives `index=i`.
+    `numeric=False`: the op moves elements without computing with them
+    (reshape, indexing), so boolean arrays stay boolean; every other op
+    counts a boolean operand as 0/1 in the run's dtype.
 
     `scales`, per input, says when a VJP only multiplies `g` by a number:
     that number, or a function of the saved inputs giving it (or None when
@@ -61,7 +71,7 @@ def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scal
         saves = repeat(saves[0])
     elif not saves:
         saves = (None,) * len(vjps)
-    op = Op(name, label, forward, vjps or None, saves, ans, variadic, scales)
+    op = Op(name, label, forward, vjps or None, saves, ans, variadic, scales, reads, numeric)
     TABLE[name] = op
     return op
 
@@ -226,51 +236,67 @@ SUB = defop("SubBackward", "'-'", np.subtract,
             lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g), scales=(1.0, -1.0))
 MUL = defop("MulBackward", "'*'", np.multiply,
             lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
-            saves=("value", "value"),
+            saves=("value", "value"), reads=((1,), (0,)),
             scales=(lambda x, y: _number(y), lambda x, y: _number(x)))
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
-            saves=("value", "value"),
+            saves=("value", "value"), reads=((1,), (0, 1)),
             scales=(lambda x, y: _exact_reciprocal(y), None))
 NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g), scales=(-1.0,))
 
 
+def _pow_base_vjp(g, ans, x, y):
+    # d/dx x**y = y x**(y-1), taken as 0 where y == 0 (PyTorch): x**0 is 1
+    # even at x = 0. The exponent y - 1 becomes 0 there rather than -1, so
+    # no 0 * inf is ever formed, not even when this is differentiated again.
+    return times_new(g, y * x ** (where(y == 0, 1.0, y) - 1.0))
+
+
 def _pow_exponent_vjp(g, ans, x, y):
-    # d/dy x**y = x**y log x; at x == 0 the limit of the product is 0.
-    safe_x = where(x > 0, x, 1.0)
-    return g * where(x > 0, ans * log(safe_x), where(x == 0, 0.0, np.nan))
+    # d/dy x**y = x**y log x. At x == 0, PyTorch gives 0 for y >= 0 and
+    # -inf for y < 0; NaN for x < 0 (no real logarithm).
+    positive = x > 0     # elsewhere both factors are masked: no inf * 0 is formed
+    slope = where(positive, ans, 1.0) * log(where(positive, x, 1.0))
+    at_zero = where(y >= 0, 0.0, -np.inf)
+    return g * where(positive, slope, where(x == 0, at_zero, np.nan))
 
 
-POW = defop("PowBackward", "'**'", np.power,
-            lambda g, ans, x, y: times_new(g, y * x ** (y - 1.0)), _pow_exponent_vjp,
+POW = defop("PowBackward", "'**'", np.power, _pow_base_vjp, _pow_exponent_vjp,
             saves=("value", "value"), ans=True)
 
 
-def _tie_weight(x, y):
-    # maximum/minimum split the gradient evenly between equal operands.
-    return where(x > y, 1.0, where(x == y, 0.5, 0.0))
+def _share(x, y):
+    """x's share of maximum(x, y)'s gradient: half at a tie (PyTorch), none
+    where y is larger; all of it otherwise, so with a NaN on either side
+    both operands get the whole gradient, as in PyTorch."""
+    return where(x == y, 0.5, where(x < y, 0.0, 1.0))
 
 
 MAXIMUM = defop("MaximumBackward", "maximum", np.maximum,
-                lambda g, ans, x, y: g * _tie_weight(x, y),
-                lambda g, ans, x, y: g * _tie_weight(y, x),
+                lambda g, ans, x, y: g * _share(x, y),
+                lambda g, ans, x, y: g * _share(y, x),
                 saves=("value", "value"))
 MINIMUM = defop("MinimumBackward", "minimum", np.minimum,
-                lambda g, ans, x, y: g * _tie_weight(y, x),
-                lambda g, ans, x, y: g * _tie_weight(x, y),
+                lambda g, ans, x, y: g * _share(y, x),
+                lambda g, ans, x, y: g * _share(x, y),
                 saves=("value", "value"))
 
 # Not differentiable (no VJPs): their results are never tracked.
 FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide)
-MOD = defop("Remainder", "'%'", np.mod)
-LESS = defop("Less", "'<'", np.less)
-LESS_EQUAL = defop("LessEqual", "'<='", np.less_equal)
-GREATER = defop("Greater", "'>'", np.greater)
-GREATER_EQUAL = defop("GreaterEqual", "'>='", np.greater_equal)
-EQUAL = defop("Equal", "'=='", np.equal)
-NOT_EQUAL = defop("NotEqual", "'!='", np.not_equal)
+LESS = defop("Less", "'<'", np.less, numeric=False)
+LESS_EQUAL = defop("LessEqual", "'<='", np.less_equal, numeric=False)
+GREATER = defop("Greater", "'>'", np.greater, numeric=False)
+GREATER_EQUAL = defop("GreaterEqual", "'>='", np.greater_equal, numeric=False)
+EQUAL = defop("Equal", "'=='", np.equal, numeric=False)
+NOT_EQUAL = defop("NotEqual", "'!='", np.not_equal, numeric=False)
 SIGN = defop("Sign", "sign", np.sign)
+
+# a % b = a - b * floor(a / b), with floor's derivative 0 (as PyTorch).
+MOD = defop("RemainderBackward", "'%'", np.mod,
+            lambda g, ans, x, y: g,
+            lambda g, ans, x, y: neg(g) * call(FLOORDIV, x, y),
+            saves=("value", "value"), reads=((), (0, 1)), scales=(1.0, None))
 
 
 def add(x, y): return call(ADD, x, y)
@@ -284,24 +310,19 @@ def minimum(x, y): return call(MINIMUM, x, y)
 def sign(x): return call(SIGN, x)
 
 
-def _as_numbers(op):
-    # Comparisons give 0/1 numbers in the run's dtype, as the spec says.
-    def compare(x, y):
+def _binary(op):
+    def apply_op(x, y):
         if type(x) is Tensor and type(y) is Tensor:   # the interpreter's case
-            out = apply2(op, x, y)
-        else:
-            out = call(op, x, y)
-        if type(out) is Tensor:
-            out.data = np.asarray(out.data, dtype=MODE.dtype)
-            return out
-        return np.asarray(out, dtype=MODE.dtype)
-    return compare
+            return apply2(op, x, y)
+        return call(op, x, y)
+    return apply_op
 
 
-less, less_equal = _as_numbers(LESS), _as_numbers(LESS_EQUAL)
-greater, greater_equal = _as_numbers(GREATER), _as_numbers(GREATER_EQUAL)
-equal, not_equal = _as_numbers(EQUAL), _as_numbers(NOT_EQUAL)
-floordiv, mod = _as_numbers(FLOORDIV), _as_numbers(MOD)
+# Comparisons give boolean arrays; arithmetic on them counts them as 0/1.
+less, less_equal = _binary(LESS), _binary(LESS_EQUAL)
+greater, greater_equal = _binary(GREATER), _binary(GREATER_EQUAL)
+equal, not_equal = _binary(EQUAL), _binary(NOT_EQUAL)
+floordiv, mod = _binary(FLOORDIV), _binary(MOD)
 
 
 # --------------------------------------------------------------- elementwise
@@ -405,8 +426,10 @@ def _count(shape, axis):
 
 
 def _extreme_vjp(g, ans, x, axis, keepdims):
-    # Ties share the gradient evenly (PyTorch's convention for max/min).
-    hits = raw(x) == unreduce(raw(ans), x.shape, axis, keepdims)
+    # Ties share the gradient evenly (PyTorch's convention for max/min). A
+    # NaN wins: where the result is NaN, the NaNs share it (PyTorch's max).
+    x, best = raw(x), np.asarray(unreduce(raw(ans), x.shape, axis, keepdims))
+    hits = (x == best) | (np.isnan(x) & np.isnan(best))
     count = np.sum(hits, axis=axis, keepdims=True)
     return unreduce(g, x.shape, axis, keepdims) * hits / count
 
@@ -505,8 +528,10 @@ LOG_SOFTMAX = defop("LogSoftmaxBackward", "log_softmax", _log_softmax_forward,
                     lambda g, ans, x, axis:
                         g - exp(ans) * sum_(g, axis=axis, keepdims=True),
                     ans=True)
-ARGMAX = defop("Argmax", "argmax", lambda x, axis: np.argmax(x, axis=axis))
-ARGMIN = defop("Argmin", "argmin", lambda x, axis: np.argmin(x, axis=axis))
+ARGMAX = defop("Argmax", "argmax",
+               lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
+ARGMIN = defop("Argmin", "argmin",
+               lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
 
 
 def _reduction(op):
@@ -546,14 +571,16 @@ def log_softmax(x, axis=-1):
     return run(LOG_SOFTMAX, [x], {"axis": _single_axis(x, axis)})
 
 
-def argmax(x, axis=None):
+def argmax(x, axis=None, keepdims=False):
     x = operand(x)
-    return run(ARGMAX, [x], {"axis": None if axis is None else _single_axis(x, axis)})
+    return run(ARGMAX, [x], {"axis": None if axis is None else _single_axis(x, axis),
+                             "keepdims": bool(keepdims)})
 
 
-def argmin(x, axis=None):
+def argmin(x, axis=None, keepdims=False):
     x = operand(x)
-    return run(ARGMIN, [x], {"axis": None if axis is None else _single_axis(x, axis)})
+    return run(ARGMIN, [x], {"axis": None if axis is None else _single_axis(x, axis),
+                             "keepdims": bool(keepdims)})
 
 
 # -------------------------------------------------------------------- shapes
@@ -561,12 +588,12 @@ def argmin(x, axis=None):
 SUM_TO = defop("SumToBackward", "sum_to", _sum_to_forward,
                lambda g, ans, x, shape: broadcast_to(g, x.shape), saves=("shape",))
 BROADCAST_TO = defop("ExpandBackward", "broadcast_to", np.broadcast_to,
-                     lambda g, ans, x, shape: sum_to(g, x.shape), saves=("shape",))
+                     lambda g, ans, x, shape: sum_to(g, x.shape), saves=("shape",), numeric=False)
 RESHAPE = defop("ReshapeBackward", "reshape", lambda x, shape: np.reshape(x, shape),
-                lambda g, ans, x, shape: reshape(g, x.shape), saves=("shape",))
+                lambda g, ans, x, shape: reshape(g, x.shape), saves=("shape",), numeric=False)
 TRANSPOSE = defop("TransposeBackward", "transpose", np.transpose,
-                  lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))))
-IDENTITY = defop("AliasBackward", "identity", lambda x: x, lambda g, ans, x: g)
+                  lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))), numeric=False)
+IDENTITY = defop("AliasBackward", "identity", lambda x: x, lambda g, ans, x: g, numeric=False)
 
 
 def sum_to(x, shape):
@@ -602,7 +629,11 @@ def transpose(x, axes=None):
     x = operand(x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
-    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    for a in axes:
+        if not -x.ndim <= int(a) < x.ndim:
+            raise ShapeError(f"transpose: axis {int(a)} is out of range for a value with "
+                             f"{x.ndim} dimension{'s' if x.ndim != 1 else ''}")
+    axes = tuple(int(a) % x.ndim for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"transpose: axes {axes} are not a permutation of the "
                          f"{x.ndim} axes of a value of shape {shape_str(x.shape)}")
@@ -648,10 +679,10 @@ def _slice_along(ndim, axis, index):
 CONCAT = defop("CatBackward", "concat", lambda *xs, axis, offsets: np.concatenate(xs, axis=axis),
                lambda g, ans, x, axis, offsets, index:
                    getitem(g, _slice_along(g.ndim, axis, slice(offsets[index], offsets[index + 1]))),
-               saves=(None,), variadic=True)
+               saves=(None,), variadic=True, numeric=False)
 STACK = defop("StackBackward", "stack", lambda *xs, axis: np.stack(xs, axis=axis),
               lambda g, ans, x, axis, index: getitem(g, _slice_along(g.ndim, axis, index)),
-              saves=(None,), variadic=True)
+              saves=(None,), variadic=True, numeric=False)
 
 
 def concat(xs, axis=0):
@@ -676,6 +707,36 @@ def stack(xs, axis=0):
     return run(STACK, xs, {"axis": a % ndim})
 
 
+# ------------------------------------------------------------------ creation
+
+def _linspace_weights(g, num):
+    """How much each point moves with the stop: i / (num - 1), numpy's
+    spacing (the start moves each point by 1 minus that)."""
+    return np.arange(num, dtype=g.dtype) / (num - 1) if num > 1 else np.zeros(1, g.dtype)
+
+
+LINSPACE = defop("LinspaceBackward", "linspace",
+                 lambda start, stop, num: np.linspace(start, stop, num, dtype=MODE.dtype),
+                 lambda g, ans, start, stop, num: sum_(g * (1.0 - _linspace_weights(g, num))),
+                 lambda g, ans, start, stop, num: sum_(g * _linspace_weights(g, num)))
+
+
+def linspace(start, stop, num=50):
+    """`num` evenly spaced numbers from start to stop, both included;
+    differentiable in both ends."""
+    ends = []
+    for end, what in ((start, "start"), (stop, "stop")):
+        end = operand(end)
+        if end.size != 1:
+            raise ShapeError(f"linspace: {what} must be a single number, got shape "
+                             f"{shape_str(end.shape)}")
+        ends.append(reshape(end, ()))
+    if num < 0:
+        raise EvalError(f"linspace: num must not be negative, got {num}")
+    check_size(num, "linspace result")
+    return run(LINSPACE, ends, {"num": int(num)})
+
+
 # ------------------------------------------------------------------ indexing
 
 def _scatter_forward(g, index, shape):
@@ -687,7 +748,7 @@ def _scatter_forward(g, index, shape):
 
 
 GETITEM = defop("IndexBackward", "indexing", lambda x, index: x[index],
-                lambda g, ans, x, index: scatter(g, index, x.shape), saves=("shape",))
+                lambda g, ans, x, index: scatter(g, index, x.shape), saves=("shape",), numeric=False)
 SCATTER = defop("IndexPutBackward", "index scatter", _scatter_forward,
                 lambda g, ans, x, index, shape: getitem(g, index))
 
@@ -734,13 +795,13 @@ def _matmul_forward(a, b):
 
 
 MATMUL = defop("MmBackward", "'@'", _matmul_forward, _matmul_vjp_a, _matmul_vjp_b,
-               saves=("value", "value"))
+               saves=("value", "value"), reads=((1,), (0,)))
 DOT = defop("DotBackward", "dot", np.dot, _matmul_vjp_a, _matmul_vjp_b,
-            saves=("value", "value"))
+            saves=("value", "value"), reads=((1,), (0,)))
 OUTER = defop("OuterBackward", "outer", np.outer,
               lambda g, ans, a, b: reshape(matmul(g, flatten(b)), a.shape),
               lambda g, ans, a, b: reshape(matmul(transpose(g), flatten(a)), b.shape),
-              saves=("value", "value"))
+              saves=("value", "value"), reads=((1,), (0,)))
 
 
 def matmul(a, b):

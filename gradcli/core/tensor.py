@@ -193,8 +193,22 @@ def check_size(n: int, what: str = "array") -> None:
             f"{MODE.max_elements:,} (raise it with --max-elements)")
 
 
+_BOOL = np.dtype(bool)
+
+
+def _counted(args):
+    """Boolean operands as 0/1 in the run's dtype (SPEC 1), for ops that
+    compute with their operands' numbers."""
+    return [Tensor(a.data.astype(MODE.dtype)) if a.data.dtype is _BOOL else a for a in args]
+
+
 def apply(op, args, params=None):
     """Run `op` forward on tensors `args`, recording a node if needed."""
+    if op.numeric:
+        for a in args:
+            if a.data.dtype is _BOOL:
+                args = _counted(args)
+                break
     if len(args) > 1:
         bound = 1
         for a in args:
@@ -225,6 +239,9 @@ def apply2(op, a, b, reuse_left=False):
     `reuse_left` says `a` is a temporary nobody else holds (the result of an
     operator just evaluated); an op that does not save it may then write its
     result into a's buffer, as numpy does for `s * x + e * 3`."""
+    if (a.data.dtype is _BOOL or b.data.dtype is _BOOL) and op.numeric:
+        a, b = _counted((a, b))
+        reuse_left = False
     if a.data.size * b.data.size > MODE.max_elements:   # cheap bound first
         _check_broadcast(op, a, b)
     if reuse_left and op.reuses_left and _reusable(a, b):
@@ -306,16 +323,28 @@ def record(op, args, params, out):
         saved = _NO_SAVES[len(args)]
         versions = None
     else:
+        read = _read_by(op, parents)
         saved, versions = [], []
-        for a, keep in zip(args, op.saves):
-            if keep == "value":
+        for i, (a, keep) in enumerate(zip(args, op.saves)):
+            if keep == "value" and (read is None or i in read):
                 saved.append(a)
                 versions.append(a._version)
-            else:
-                saved.append(Shape(a.data) if keep == "shape" else None)
+            else:   # a value no VJP that will run reads: its shape suffices
+                saved.append(Shape(a.data) if keep is not None else None)
                 versions.append(None)
     return Node(op, parents, saved, versions, params,
                 out if op.saves_ans else None, in_shapes)
+
+
+def _read_by(op, parents):
+    """Inputs whose values the VJPs of the tracked inputs read (None: all)."""
+    if op.reads is None:
+        return None
+    read = set()
+    for reads, parent in zip(op.reads, parents):
+        if parent is not None:
+            read.update(reads)
+    return read
 
 
 def op_shape_error(op, args, exc) -> ShapeError:

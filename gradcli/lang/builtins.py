@@ -73,7 +73,12 @@ def _shape_of(args, kwargs, name):
 
 @creating("array", "tensor", "asarray")
 def _array(value):
-    return Tensor(to_tensor(value, "array").data.astype(MODE.dtype))
+    # Tracked values stay tracked: array([x, 2 * x]) stacks them, and
+    # array(x) is a copy that gradients pass through (SPEC 2.5).
+    value = to_tensor(value, "array")
+    if value.requires_grad:
+        return ops.identity(value)
+    return Tensor(value.data.astype(MODE.dtype))
 
 
 @creating("zeros")
@@ -115,7 +120,8 @@ def _arange(start, stop=None, step=1.0):
 
 @creating("linspace")
 def _linspace(start, stop, num=50):
-    return creation.linspace(to_number(start), to_number(stop), to_int(num, "linspace num"))
+    return ops.linspace(to_tensor(start, "linspace start"), to_tensor(stop, "linspace stop"),
+                        to_int(num, "linspace num"))
 
 
 @creating("randn")
@@ -178,9 +184,13 @@ def _reshape(x, *shape, **kwargs):
 
 @builtin("transpose", "permute")
 def _transpose(x, *axes, **kwargs):
-    axes = axes or (_pick(kwargs, "axes"),)
-    axes = None if axes == (None,) else to_shape(axes, "axes")
-    return ops.transpose(to_tensor(x), axes)
+    axes = axes or (_pick(kwargs, "axes", "dims"),)
+    _no_more("transpose", kwargs)
+    if axes == (None,):
+        return ops.transpose(to_tensor(x))
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = axes[0]
+    return ops.transpose(to_tensor(x), to_axis(tuple(axes), "axes"))
 
 
 @builtin("flatten", "ravel")
@@ -210,7 +220,23 @@ def _broadcast_to(x, *shape, **kwargs):
     return ops.broadcast_to(to_tensor(x), to_shape(shape))
 
 
-def _sequence(items, name):
+def _sequence(items, kwargs, name):
+    """The arrays to join and the axis: numpy's `concatenate((x, y), 1)`,
+    an array's rows, or gradcli's `x.concat(y)` (arrays as arguments). A
+    trailing single number after one sequence is the axis, never an array:
+    a 0-d value could not be joined to the others anyway."""
+    axis = _pick(kwargs, "axis", "dim")
+    _no_more(name, kwargs)
+    first = items[0] if items else None
+    sequence = isinstance(first, (list, tuple)) or (
+        isinstance(first, Tensor) and first.ndim and len(items) == 2 and _is_single(items[1]))
+    if sequence and len(items) == 2:
+        if axis is not None:
+            raise EvalError(f"{name}() got the axis twice (positional and keyword)")
+        items, axis = items[:1], items[1]
+    elif sequence and len(items) > 2:
+        raise EvalError(f"{name}() takes a sequence of arrays and an axis, "
+                        f"got {len(items)} arguments")
     if len(items) == 1 and isinstance(items[0], (list, tuple)):
         items = items[0]
     elif len(items) == 1 and isinstance(items[0], Tensor):
@@ -218,21 +244,23 @@ def _sequence(items, name):
         if x.ndim == 0:
             raise EvalError(f"{name} needs a list of arrays, not a scalar")
         items = [ops.getitem(x, (i,)) for i in range(x.shape[0])]
-    return [to_tensor(v, f"{name} item") for v in items]
+    arrays = [to_tensor(v, f"{name} item") for v in items]
+    return arrays, 0 if axis is None else to_int(axis, "axis")
+
+
+def _is_single(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+        isinstance(value, Tensor) and value.ndim == 0)
 
 
 @builtin("concat", "concatenate", "cat")
 def _concat(*items, **kwargs):
-    axis = _pick(kwargs, "axis", "dim", default=0)
-    _no_more("concat", kwargs)
-    return ops.concat(_sequence(items, "concat"), to_int(axis, "axis"))
+    return ops.concat(*_sequence(items, kwargs, "concat"))
 
 
 @builtin("stack")
 def _stack(*items, **kwargs):
-    axis = _pick(kwargs, "axis", "dim", default=0)
-    _no_more("stack", kwargs)
-    return ops.stack(_sequence(items, "stack"), to_int(axis, "axis"))
+    return ops.stack(*_sequence(items, kwargs, "stack"))
 
 
 @builtin("shape")
@@ -340,10 +368,11 @@ BUILTINS["log_softmax"] = Builtin("log_softmax", _along(ops.log_softmax, "log_so
 
 
 def _arg_extreme(fn, name):
-    def run(x, axis=None, **kwargs):
+    def run(x, axis=None, keepdims=False, **kwargs):
         axis = _pick(kwargs, "dim", default=axis)
+        keepdims = _pick(kwargs, "keepdim", default=keepdims)
         _no_more(name, kwargs)
-        return fn(to_tensor(x), None if axis is None else to_int(axis, "axis"))
+        return fn(to_tensor(x), None if axis is None else to_int(axis, "axis"), bool(keepdims))
     return run
 
 

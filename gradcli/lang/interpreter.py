@@ -300,7 +300,7 @@ class Interpreter:
             if isinstance(items, Tensor):
                 if items.ndim == 0:
                     raise EvalError("cannot loop over a scalar", node.iterable.span)
-                items = (ops.getitem(items, (i,)) for i in range(items.shape[0]))
+                items = _rows(items)
             elif not isinstance(items, (range, tuple, list)):
                 raise EvalError(f"cannot loop over a {type_name(items)}", node.iterable.span)
             return _loop(items, var, body, scope)
@@ -677,6 +677,12 @@ def _loop(items, var, body, scope):
             if status is RETURN:
                 return status
     return None
+
+
+def _rows(array):
+    """The slices of an array along its first axis, one at a time."""
+    for i in range(array.shape[0]):
+        yield ops.getitem(array, (i,))
 
 
 def _stamped(fn, span):

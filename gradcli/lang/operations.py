@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core import ops
 from ..core.tensor import MODE, Tensor, check_writable, mark_written, shape_str
-from ..errors import EvalError, GradError
+from ..errors import EvalError, GradError, ShapeError
 from .values import to_int, to_tensor, type_name
 
 # Parameterless binary ops with a hot path straight to the core.
@@ -99,9 +99,14 @@ def index_value(value):
     if isinstance(value, int):
         return value
     if isinstance(value, Tensor):
+        data = value.data
+        if data.dtype.kind == "b":
+            if data.ndim == 0:
+                raise EvalError("a single True or False cannot be an index; "
+                                "index with a boolean array of the value's shape")
+            return data         # a mask: selects where it is True
         if value.ndim == 0:
             return to_int(value, "index")
-        data = value.data
         if data.dtype.kind not in "iu":
             whole = data.astype(np.int64)   # NaN or huge casts badly: judged below
             if not np.array_equal(whole, data):
@@ -121,18 +126,42 @@ def index_value(value):
                     f"not a {type_name(value)}")
 
 
+def _axes_taken(w) -> int:
+    """How many axes of the target an index item consumes."""
+    if w is None:
+        return 0
+    if type(w) is np.ndarray and w.dtype.kind == "b":
+        return w.ndim      # a mask covers as many axes as it has
+    return 1
+
+
 def tensor_index(target, where):
-    dims = sum(1 for w in where if w is not None)
+    dims = sum(_axes_taken(w) for w in where)
     if dims > target.ndim:
         raise EvalError(f"too many indices ({dims}) for a value of shape "
                         f"{shape_str(target.shape)}")
-    for axis, w in enumerate(i for i in where if i is not None):
-        if isinstance(w, int) and not -target.shape[axis] <= w < target.shape[axis]:
-            raise EvalError(f"index {w} is out of range for axis {axis} of length "
-                            f"{target.shape[axis]}")
-        if type(w) is np.ndarray and w.size:
-            high, low, n = w.max(), w.min(), target.shape[axis]
-            if high >= n or low < -n:
-                raise EvalError(f"index array holds {int(high) if high >= n else int(low)}, "
-                                f"out of range for axis {axis} of length {n}")
+    axis = 0
+    for w in where:
+        taken = _axes_taken(w)
+        if taken and type(w) is np.ndarray and w.dtype.kind == "b":
+            covered = target.shape[axis:axis + w.ndim]
+            if w.shape != covered:
+                raise ShapeError(f"boolean index of shape {shape_str(w.shape)} does not "
+                                 f"match the axes it covers, of shape {shape_str(covered)}, "
+                                 f"in a value of shape {shape_str(target.shape)}")
+        elif taken:
+            _check_item(target, axis, w)
+        axis += taken
     return where
+
+
+def _check_item(target, axis, w):
+    """An int or index array along `axis` must stay inside it."""
+    n = target.shape[axis]
+    if isinstance(w, int) and not -n <= w < n:
+        raise EvalError(f"index {w} is out of range for axis {axis} of length {n}")
+    if type(w) is np.ndarray and w.size:
+        high, low = w.max(), w.min()
+        if high >= n or low < -n:
+            raise EvalError(f"index array holds {int(high) if high >= n else int(low)}, "
+                            f"out of range for axis {axis} of length {n}")
