@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -125,42 +126,136 @@ def read_records(stream: Iterable[str], origin: str = "<stdin>") -> Iterator[Rec
     """JSON documents from a line stream: JSON Lines, or one document that
     may span lines (a pretty-printed object).
 
-    Each line is parsed as soon as it arrives; a line that only *starts* a
-    document (the parse ran off its end) waits for the next one. Blank lines
-    between documents are skipped. Nothing is read ahead.
+    Each line is handled as soon as it arrives and nothing is read ahead, so
+    a stream is answered line by line. Blank lines between documents are
+    skipped. A document's text is decoded only when it may be complete (its
+    brackets balance at the end of a line), while it is one or two lines
+    long (so a bad or truncated JSON Lines record is reported when it or the
+    next line arrives), when a line leaves a string open (never valid), or
+    when it has doubled since the last try: the decoding work stays linear
+    in the input, where retrying after every line was quadratic.
     """
-    pending: list[str] = []
-    start = 0
+    document: _Document | None = None
     for number_, line in enumerate(stream, 1):
-        if not pending and not line.strip():
-            continue
-        if not pending:
-            start = number_
-        pending.append(line)
-        text = "".join(pending)
+        if document is None:
+            if not line.strip():
+                continue
+            document = _Document(number_)
+        if document.add(line):
+            record = document.decode(origin)
+            if record is not None:
+                yield record
+                document = None
+    if document is not None:
+        yield document.decode(origin, at_end=True)
+
+
+# The strings of one line of JSON (they cannot span lines), escapes included,
+# so that brackets inside them are not counted.
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+class _Document:
+    """The lines of a JSON document still being read, and whether to try
+    decoding them now."""
+
+    def __init__(self, start: int):
+        self.start = start           # its first line's number in the stream
+        self.lines: list[str] = []
+        self.size = 0                # characters in `lines`
+        self.tried_at = 0            # `size` when last decoded
+        self.filled = 0              # lines that are not blank
+        self.depth = 0               # open brackets at the end of the last line
+        self.open_string = False     # the last line ended inside a string
+
+    def add(self, line: str) -> bool:
+        """Take the next line; say whether the document should be decoded."""
+        self.lines.append(line)
+        self.size += len(line)
+        if line.strip():
+            self.filled += 1
+        outside = _STRING.sub("", line) if '"' in line else line
+        self.open_string = '"' in outside
+        self.depth += (outside.count("{") + outside.count("[")
+                       - outside.count("}") - outside.count("]"))
+        if (self.depth <= 0 or self.open_string or self.filled <= 2
+                or self.size >= 2 * self.tried_at):
+            self.tried_at = self.size
+            return True
+        return False
+
+    def decode(self, origin: str, at_end: bool = False) -> Record | None:
+        """The document as a Record; None when it only stops short and later
+        lines may complete it (never `at_end`, the stream's end)."""
+        text = "".join(self.lines)
         try:
-            parsed = json.loads(text)
+            return Record(json.loads(text), self.start, text)
         except json.JSONDecodeError as exc:
-            if exc.pos >= len(text.rstrip()):
-                continue            # unfinished: a document spread over lines
-            raise _located(exc, text, origin, start) from None
-        yield Record(parsed, start, text)
-        pending = []
-    if pending:
-        text = "".join(pending)
-        yield Record(parse_text(text, origin, start), start, text)
+            error = self._failure(exc, text, origin, at_end)
+        if error is None:
+            return None
+        raise error
+
+    def _failure(self, exc: json.JSONDecodeError, text: str, origin: str,
+                 at_end: bool) -> JsonInputError | None:
+        if self.open_string:
+            # A string left open at the end of a line: no later line can close
+            # it. Decoded without the line break, the error names the string.
+            try:
+                json.loads(text.rstrip())
+            except json.JSONDecodeError as cut:
+                if cut.pos < len(text.rstrip()):
+                    return _located(cut, text, origin, self.start)
+        if exc.pos >= len(text.rstrip()):
+            return _located(exc, text, origin, self.start) if at_end else None
+        return (self._truncated_record(exc, text, origin)
+                or _located(exc, text, origin, self.start))
+
+    def _truncated_record(self, exc: json.JSONDecodeError, text: str,
+                          origin: str) -> JsonInputError | None:
+        """A one-line record cut short, then the next record: the error is
+        the first one's, at its end, not the second's at its start.
+
+        That is so when the decoder stopped at the first character of the
+        document's second non-blank line and that line, alone, is a document
+        or the start of one.
+        """
+        lines = text.split("\n")
+        first, here = lines[0], lines[exc.lineno - 1]
+        if (exc.lineno == 1 or any(line.strip() for line in lines[1:exc.lineno - 1])
+                or exc.colno != len(here) - len(here.lstrip()) + 1
+                or not _starts_document(here)):
+            return None
+        try:
+            json.loads(first)
+        except json.JSONDecodeError as cut:
+            if cut.pos >= len(first.rstrip()):
+                return _located(cut, first, origin, self.start)
+        return None
+
+
+def _starts_document(text: str) -> bool:
+    """Whether the text alone is a JSON document or the start of one."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return exc.pos >= len(text.rstrip())
+    return True
 
 
 def _located(exc: json.JSONDecodeError, text: str, origin: str, first_line: int):
     body = text.rstrip()
-    lines = body.splitlines() or [""]
+    # Lines as the decoder counts them (only "\n" ends one; a JSON string may
+    # hold U+2028, which `splitlines` would take for a line end).
+    lines = body.split("\n")
     if exc.pos >= len(body):
         # Ran off the end: point just after the last character written.
         line, column = len(lines), len(lines[-1]) + 1
         message = f"invalid JSON: unexpected end of input ({exc.msg[0].lower()}{exc.msg[1:]})"
     else:
         line, column, message = exc.lineno, exc.colno, f"invalid JSON: {exc.msg}"
-    return JsonInputError(message, origin, first_line + line - 1, column, lines[line - 1])
+    return JsonInputError(message, origin, first_line + line - 1, column,
+                          lines[line - 1].rstrip("\r"))
 
 
 def bind(record_value, declared: list[str], origin: str = "<stdin>",
