@@ -308,3 +308,13 @@ def test_core_stack_then_backward_of_zero_d_parts():
     y = ops.sum_(ops.stack([x, x * 3.0]))
     autodiff.backward(y)
     assert x.grad.data == 4.0
+
+
+# ---------------- found by the built-in net (test_builtins_gradcheck.py)
+
+def test_zero_in_place_on_a_computed_value_cuts_its_history():
+    # PyTorch: y = x * 2; y.zero_() records ZeroBackward, so nothing flows
+    # from y back to x: d sum(y * x)/dx = y = 0. It was 2x.
+    value, g = grads("input x = [1., 2.]\ny = x * 2\ny.zero_()\nsum(y * x)")
+    assert value == 0.0
+    assert np.array_equal(g["x"], [0.0, 0.0])

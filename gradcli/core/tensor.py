@@ -140,6 +140,10 @@ class Tensor:
     def zero_(self) -> "Tensor":
         check_writable(self)
         self.data = np.zeros_like(self.data)
+        if MODE.grad_enabled and self.node is not None:
+            # Recorded, the zeros are a constant: nothing flows back through
+            # the history (PyTorch's ZeroBackward).
+            self.node, self.requires_grad = None, False
         mark_written(self)
         return self
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import autodiff, creation, ops
-from ..core.tensor import MODE, Tensor, apply_to_temporary, constant
+from ..core.tensor import MODE, Tensor, apply_to_temporary, constant, shape_str
 from ..errors import EvalError, GradError
 from .values import (Builtin, Context, to_axis, to_int, to_number, to_shape,
                      to_tensor, type_name)
@@ -18,12 +18,21 @@ from .values import (Builtin, Context, to_axis, to_int, to_number, to_shape,
 BUILTINS: dict[str, object] = {}
 
 
-def builtin(*names):
+def builtin(*names, nondiff=None):
+    """Register `fn` under each name. `nondiff`: {argument position: why
+    the result carries no gradient to it}."""
     def register(fn):
         for name in names:
-            BUILTINS[name] = Builtin(name, fn)
+            BUILTINS[name] = Builtin(name, fn, nondiff=nondiff)
         return fn
     return register
+
+
+# Reasons shared by several built-ins.
+SHAPE_ONLY = "depends only on the shape"
+PLAIN_NUMBER = "gives a plain number, cut from the graph (PyTorch's .item())"
+NEW_LEAF = "makes a fresh leaf, cut from the history that produced the value"
+RANDOM = "a random draw: its parameters are numbers (PyTorch gives them no gradient either)"
 
 
 def _pick(kwargs, *aliases, default=None):
@@ -43,7 +52,7 @@ def _no_more(name, kwargs):
 
 # ------------------------------------------------------------------ creation
 
-def creating(*names):
+def creating(*names, nondiff=None):
     """Register a creation built-in, accepting PyTorch's keywords:
     `requires_grad=True` marks the result (attach_grad), and `dtype=` may
     name the run's dtype (the whole run has one: --dtype)."""
@@ -59,7 +68,7 @@ def creating(*names):
                 out.attach_grad()
             return out
         for name in names:
-            BUILTINS[name] = Builtin(name, create)
+            BUILTINS[name] = Builtin(name, create, nondiff=nondiff)
         return fn
     return register
 
@@ -93,15 +102,22 @@ def _ones(*shape, **kwargs):
 
 @creating("full")
 def _full(shape, value):
-    return creation.full(to_shape((shape,)), to_number(value, "full value"))
+    shape = to_shape((shape,))
+    value = to_tensor(value, "full value")
+    if value.size != 1:
+        raise EvalError(f"full: the fill value must be a single number, got shape "
+                        f"{shape_str(value.shape)}")
+    if value.requires_grad:     # every element is the value: its gradient is their sum
+        return ops.identity(ops.broadcast_to(ops.reshape(value, ()), shape))
+    return creation.full(shape, float(value.data.reshape(())))
 
 
-@creating("zeros_like")
+@creating("zeros_like", nondiff={0: SHAPE_ONLY})
 def _zeros_like(x):
     return creation.zeros(to_tensor(x).shape)
 
 
-@creating("ones_like")
+@creating("ones_like", nondiff={0: SHAPE_ONLY})
 def _ones_like(x):
     return creation.ones(to_tensor(x).shape)
 
@@ -111,7 +127,9 @@ def _eye(n, m=None):
     return creation.eye(to_int(n, "eye size"), None if m is None else to_int(m, "eye size"))
 
 
-@creating("arange")
+@creating("arange", nondiff=dict.fromkeys(
+    (0, 1, 2), "its bounds are numbers, as in numpy and PyTorch (use linspace "
+               "for differentiable ends)"))
 def _arange(start, stop=None, step=1.0):
     return creation.arange(to_number(start, "arange start"),
                            None if stop is None else to_number(stop, "arange stop"),
@@ -134,7 +152,7 @@ def _rand(*shape, **kwargs):
     return creation.uniform(0.0, 1.0, _shape_of(shape, kwargs, "rand"))
 
 
-@creating("normal")
+@creating("normal", nondiff={0: RANDOM, 1: RANDOM})
 def _normal(*args, **kwargs):
     mean = _pick(kwargs, "mean", "loc", default=args[0] if len(args) > 0 else 0.0)
     std = _pick(kwargs, "std", "scale", default=args[1] if len(args) > 1 else 1.0)
@@ -143,7 +161,7 @@ def _normal(*args, **kwargs):
     return creation.normal(to_number(mean, "mean"), to_number(std, "std"), to_shape((shape,)))
 
 
-@creating("uniform")
+@creating("uniform", nondiff={0: RANDOM, 1: RANDOM})
 def _uniform(*args, **kwargs):
     low = _pick(kwargs, "low", default=args[0] if len(args) > 0 else 0.0)
     high = _pick(kwargs, "high", default=args[1] if len(args) > 1 else 1.0)
@@ -263,17 +281,17 @@ def _stack(*items, **kwargs):
     return ops.stack(*_sequence(items, kwargs, "stack"))
 
 
-@builtin("shape")
+@builtin("shape", nondiff={0: SHAPE_ONLY})
 def _shape(x):
     return tuple(to_tensor(x).shape)
 
 
-@builtin("size", "numel")
+@builtin("size", "numel", nondiff={0: SHAPE_ONLY})
 def _size(x):
     return int(to_tensor(x).size)
 
 
-@builtin("len")
+@builtin("len", nondiff={0: SHAPE_ONLY})
 def _len(x):
     if isinstance(x, (tuple, list, str)):
         return len(x)
@@ -292,7 +310,8 @@ def _elementwise(op):
 
     def on_temporary(x):
         return apply_to_temporary(op, x) if type(x) is Tensor else plain(x)
-    return Builtin(op.label, plain, on_temporary if op.reuses_operand else None)
+    nondiff = None if op.vjps else {0: "piecewise constant: its derivative is 0 where it exists"}
+    return Builtin(op.label, plain, on_temporary if op.reuses_operand else None, nondiff)
 
 
 for _op in [ops.EXP, ops.LOG, ops.LOG1P, ops.SQRT, ops.ABS, ops.SIGN, ops.SIN, ops.COS,
@@ -320,11 +339,22 @@ def _clip(x, low=None, high=None, **kwargs):
     low = _pick(kwargs, "min", "a_min", default=low)
     high = _pick(kwargs, "max", "a_max", default=high)
     _no_more("clip", kwargs)
-    return ops.clip(to_tensor(x), None if low is None else to_number(low, "clip low"),
-                    None if high is None else to_number(high, "clip high"))
+    x = to_tensor(x)
+    bounds = [None if b is None else to_tensor(b, f"clip {what}")
+              for b, what in ((low, "low"), (high, "high"))]
+    if any(b is not None and b.requires_grad for b in bounds):
+        # Tracked bounds (PyTorch's clamp with tensor bounds): a bound gets
+        # the gradient where it is the result; x keeps it on the boundary.
+        low, high = bounds
+        if low is not None:
+            x = ops.where(ops.less(x, low), low, x)
+        if high is not None:
+            x = ops.where(ops.greater(x, high), high, x)
+        return x
+    return ops.clip(x, *[None if b is None else to_number(b, "clip bound") for b in bounds])
 
 
-@builtin("where")
+@builtin("where", nondiff={0: "the condition selects; it is not differentiated"})
 def _where(cond, x, y):
     return ops.where(to_tensor(cond), to_tensor(x), to_tensor(y))
 
@@ -376,16 +406,19 @@ def _arg_extreme(fn, name):
     return run
 
 
-BUILTINS["argmax"] = Builtin("argmax", _arg_extreme(ops.argmax, "argmax"))
-BUILTINS["argmin"] = Builtin("argmin", _arg_extreme(ops.argmin, "argmin"))
+AN_INDEX = "an index: piecewise constant"
+BUILTINS["argmax"] = Builtin("argmax", _arg_extreme(ops.argmax, "argmax"), nondiff={0: AN_INDEX})
+BUILTINS["argmin"] = Builtin("argmin", _arg_extreme(ops.argmin, "argmin"), nondiff={0: AN_INDEX})
+
+A_TRUTH = "a truth value: piecewise constant"
 
 
-@builtin("any")
+@builtin("any", nondiff={0: A_TRUTH})
 def _any(x):
     return constant(float(np.any(to_tensor(x).data)))
 
 
-@builtin("all")
+@builtin("all", nondiff={0: A_TRUTH})
 def _all(x):
     return constant(float(np.all(to_tensor(x).data)))
 
@@ -408,18 +441,19 @@ def _tensor_arg(x, name) -> Tensor:
     return x
 
 
-@builtin("attach_grad")
+@builtin("attach_grad", nondiff={0: NEW_LEAF})
 def _attach_grad(x, grad_req="write"):
     _tensor_arg(x, "attach_grad").attach_grad(str(grad_req))    # MXNet returns None
 
 
-@builtin("requires_grad_")
+@builtin("requires_grad_", nondiff={0: NEW_LEAF})
 def _requires_grad_(x, requires_grad=True):
     x = _tensor_arg(x, "requires_grad_")   # PyTorch returns the tensor itself
     return x.attach_grad() if requires_grad else x
 
 
-@builtin("backward")
+@builtin("backward", nondiff=dict.fromkeys(
+    (0, 1), "runs the backward pass into .grad and returns nothing"))
 def _backward(y, head=None, retain_graph=False, create_graph=False, **kwargs):
     head = _pick(kwargs, "out_grad", "gradient", "head_grads", default=head)
     _no_more("backward", kwargs)
@@ -427,7 +461,7 @@ def _backward(y, head=None, retain_graph=False, create_graph=False, **kwargs):
                       retain_graph=bool(retain_graph), create_graph=bool(create_graph))
 
 
-@builtin("detach")
+@builtin("detach", nondiff={0: "its meaning: the same numbers, cut from the graph"})
 def _detach(x):
     return to_tensor(x).detach()
 
@@ -438,7 +472,7 @@ def _copy(x):
     return ops.identity(x) if x.requires_grad else Tensor(x.data)
 
 
-@builtin("zero_grad")
+@builtin("zero_grad", nondiff={0: "resets .grad and returns nothing"})
 def _zero_grad(x):
     x = _tensor_arg(x, "zero_grad")
     if x.grad is None:
@@ -446,7 +480,7 @@ def _zero_grad(x):
     x.zero_grad()
 
 
-@builtin("zero_")
+@builtin("zero_", nondiff={0: "sets the value to zeros, in place"})
 def _zero_(x):
     _tensor_arg(x, "zero_").zero_()
     return x
@@ -484,14 +518,14 @@ def _is_training():
     return MODE.training
 
 
-@builtin("grad_fn")
+@builtin("grad_fn", nondiff={0: "the name of the node that made the value"})
 def _grad_fn(y):
     return _tensor_arg(y, "grad_fn").grad_fn
 
 
 # ------------------------------------------------------------------- scalars
 
-@builtin("asscalar", "item")
+@builtin("asscalar", "item", nondiff={0: PLAIN_NUMBER})
 def _item(x):
     x = to_tensor(x)
     if x.size != 1:
@@ -499,12 +533,12 @@ def _item(x):
     return x.data.reshape(()).item()
 
 
-@builtin("float")
+@builtin("float", nondiff={0: PLAIN_NUMBER})
 def _float(x):
     return float(to_number(x, "float"))
 
 
-@builtin("int")
+@builtin("int", nondiff={0: PLAIN_NUMBER})
 def _int(x):
     return int(to_number(x, "int"))
 

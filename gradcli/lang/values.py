@@ -18,13 +18,16 @@ class Builtin:
     """A named built-in function. Every one is also a method: `x.f(a)` is
     `f(x, a)` (SPEC section 1)."""
 
-    __slots__ = ("name", "fn", "on_temporary")
+    __slots__ = ("name", "fn", "on_temporary", "nondiff")
 
-    def __init__(self, name, fn, on_temporary=None):
+    def __init__(self, name, fn, on_temporary=None, nondiff=None):
         self.name, self.fn = name, fn
         # Optional: the same function for one argument that is a temporary
         # (an operator's fresh result), which it may overwrite.
         self.on_temporary = on_temporary
+        # Argument positions the result does not carry a gradient to, each
+        # with the reason (SPEC 2.5); docs/language.md lists them too.
+        self.nondiff = nondiff or {}
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
