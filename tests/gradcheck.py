@@ -134,3 +134,31 @@ def check_grads(f, *args, order=2, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0,
                 return autodiff.grad(weighted, i)(*ts)
             check_grads(gradient, *args, order=order - 1, eps=eps, rtol=rtol, atol=atol,
                         seed=seed + 1 + i, modes=("rev",), _label=f"grad_{i}({_label})")
+
+
+class Draws:
+    """Seeded random inputs that keep away from kinks, shared by the
+    gradient-check tables (ops and built-ins)."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def anyv(self, shape, low=-2.0, high=2.0):
+        return self.rng.uniform(low, high, shape)
+
+    def pos(self, shape):
+        return self.rng.uniform(0.5, 2.0, shape)
+
+    def away(self, shape, gap=0.3):
+        """Values with |x| >= gap: no kink of abs, relu, norm(ord=1) nearby."""
+        return self.rng.choice([-1.0, 1.0], size=shape) * self.rng.uniform(gap, 2.0, shape)
+
+    def distinct(self, shape):
+        """Pairwise distinct values, at least 0.1 apart (no ties for max/min)."""
+        n = int(np.prod(shape, dtype=int))
+        values = (self.rng.permutation(n) - n / 2) * 0.37 + self.rng.uniform(0.0, 0.05, n)
+        return values.reshape(shape)
+
+    def wellcond(self, shape):
+        """Square matrices (or batches) with eigenvalues near 2: safely invertible."""
+        return self.anyv(shape, -0.4, 0.4) + 2.0 * np.eye(shape[-1])

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcheck import check_grads, core_mode  # noqa: F401 (fixture)
+from gradcheck import Draws, check_grads, core_mode  # noqa: F401 (fixture)
 from gradcli.core import ops
 from gradcli.core.tensor import Node, Tensor, grad_mode
 from gradcli.lang.builtins import BUILTINS
@@ -34,30 +34,12 @@ from gradcli.lang.values import Builtin
 
 pytestmark = pytest.mark.usefixtures("core_mode")
 
-R = np.random.default_rng(20261201)
+DRAWS = Draws(20261201)
+R = DRAWS.rng
+anyv, pos, away, distinct, wellcond = (DRAWS.anyv, DRAWS.pos, DRAWS.away, DRAWS.distinct,
+                                       DRAWS.wellcond)
 SHAPES = [(), (3,), (3, 4), (1, 4)]
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "language.md"
-
-
-def anyv(shape, low=-2.0, high=2.0):
-    return R.uniform(low, high, shape)
-
-
-def pos(shape):
-    return R.uniform(0.5, 2.0, shape)
-
-
-def away(shape, gap=0.3):
-    return R.choice([-1.0, 1.0], size=shape) * R.uniform(gap, 2.0, shape)
-
-
-def distinct(shape):
-    n = int(np.prod(shape, dtype=int))
-    return ((R.permutation(n) - n / 2) * 0.37 + R.uniform(0.0, 0.05, n)).reshape(shape)
-
-
-def wellcond(shape):
-    return anyv(shape, -0.4, 0.4) + 2.0 * np.eye(shape[-1])
 
 
 @dataclass

@@ -18,35 +18,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from gradcheck import check_grads, core_mode  # noqa: F401 (fixture)
+from gradcheck import Draws, check_grads, core_mode  # noqa: F401 (fixture)
 from gradcli.core import ops
 from gradcli.core.tensor import Node, Tensor, grad_mode
 
 pytestmark = pytest.mark.usefixtures("core_mode")
 
-R = np.random.default_rng(20240611)
+DRAWS = Draws(20240611)
+R = DRAWS.rng
+anyv, pos, away, distinct, wellcond = (DRAWS.anyv, DRAWS.pos, DRAWS.away, DRAWS.distinct,
+                                       DRAWS.wellcond)
 
 # ------------------------------------------------------------------ inputs
-
-
-def anyv(shape, low=-2.0, high=2.0):
-    return R.uniform(low, high, shape)
-
-
-def pos(shape):
-    return R.uniform(0.5, 2.0, shape)
-
-
-def away(shape, gap=0.3):
-    """Values with |x| >= gap: no kink of abs, relu, norm(ord=1) nearby."""
-    return R.choice([-1.0, 1.0], size=shape) * R.uniform(gap, 2.0, shape)
-
-
-def distinct(shape):
-    """Pairwise distinct values, at least 0.1 apart (no ties for max/min)."""
-    n = int(np.prod(shape, dtype=int))
-    values = (R.permutation(n) - n / 2) * 0.37 + R.uniform(0.0, 0.05, n)
-    return values.reshape(shape)
 
 
 def apart_pair(sx, sy, gap=0.05):
@@ -62,12 +45,6 @@ def away_from(shape, points, gap=0.05):
         x = anyv(shape)
         if all(np.min(np.abs(x - p), initial=np.inf) > gap for p in points):
             return x
-
-
-def wellcond(shape):
-    """Square matrices (or batches) with eigenvalues near 2: safely invertible."""
-    n = shape[-1]
-    return anyv(shape, -0.4, 0.4) + 2.0 * np.eye(n)
 
 
 # ------------------------------------------------------------------- rows
