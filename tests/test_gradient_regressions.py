@@ -318,3 +318,19 @@ def test_zero_in_place_on_a_computed_value_cuts_its_history():
     value, g = grads("input x = [1., 2.]\ny = x * 2\ny.zero_()\nsum(y * x)")
     assert value == 0.0
     assert np.array_equal(g["x"], [0.0, 0.0])
+
+
+# ------------------------------------- conventions table, remaining rows
+
+def test_remainder_at_a_jump_uses_the_floor_of_the_quotient():
+    # torch.remainder at a / b = 2 exactly: d/da = 1, d/db = -floor(2) = -2
+    _, g = grads("input a = 4.0\ninput b = 2.0\na % b")
+    assert (g["a"], g["b"]) == (1.0, -2.0)
+
+
+def test_clip_with_tracked_bounds_at_and_beyond_them():
+    # x on the boundary keeps the gradient; a bound gets it where x is beyond
+    _, g = grads("input x = [-1.0, -3.0, 0.5, 2.0, 4.0]\ninput lo = -1.0\ninput hi = 2.0\n"
+                 "sum(clip(x, lo, hi) * [1., 10., 100., 1000., 10000.])")
+    assert np.array_equal(g["x"], [1.0, 0.0, 100.0, 1000.0, 0.0])
+    assert (g["lo"], g["hi"]) == (10.0, 10000.0)
