@@ -32,6 +32,8 @@ class Options:
     max_steps: int = 10_000_000
     max_elements: int = 100_000_000
     detect_nan: bool = False
+    max_memory: Optional[int] = None    # bytes; None: a quarter of physical memory
+    timeout: Optional[float] = None     # seconds of wall clock; None: no limit
 
 
 @dataclass
