@@ -111,6 +111,8 @@ def configure(options: Options) -> None:
 
 
 def load(source: str) -> A.Program:
+    if source.startswith("\ufeff"):    # a UTF-8 byte order mark, as Python accepts
+        source = source[1:]
     return parse(source)
 
 

@@ -260,6 +260,11 @@ for s in [(3, 3), (1, 1), (2, 3, 3)]:
 for s in [(3, 3), (2, 2), (1, 1), (2, 3, 3)]:
     row("DetBackward", shp(s), ops.det, wellcond(s))
 row("DetBackward", "negative-det", ops.det, wellcond((3, 3))[[1, 0, 2]])
+# det is a polynomial: singular matrices are no kink (the adjugate path)
+row("DetBackward", "singular-rank2", ops.det, np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0],
+                                                          [1.0, 0.0, 1.0]]))
+row("DetBackward", "singular-batch", ops.det, np.array([[[1.0, 2.0], [2.0, 4.0]],
+                                                         [[0.0, 0.0], [0.0, 0.0]]]))
 for sa, sb in [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (2, 3, 2)), ((2, 3, 3), (3,)),
                ((1, 1), (1,))]:
     row("SolveBackward", f"{shp(sa)}\\{shp(sb)}", ops.solve, wellcond(sa), anyv(sb))

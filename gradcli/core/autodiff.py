@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import EvalError, ShapeError
 from .engine import run_backward
 from .ops import reshape, stack
-from .tensor import MODE, Tensor, grad_mode, lift, shape_str
+from .tensor import MODE, Tensor, check_size, grad_mode, lift, shape_str
 
 
 def backward(y: Tensor, head=None, retain_graph=False, create_graph=False) -> None:
@@ -97,6 +97,7 @@ def jacobian(f, argnum: int = 0):
     def jac(*args):
         keep = MODE.grad_enabled
         x, y = _call_with(f, args, argnum)
+        check_size(y.size * x.size, "the result of jacobian")
         if not y.requires_grad:
             return _zeros(y.shape + x.shape)
         rows = []

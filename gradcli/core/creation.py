@@ -16,6 +16,8 @@ _rng = None     # made on the first draw: importing numpy.random costs start-up
 
 def seed(n: int = DEFAULT_SEED) -> None:
     global _seed, _rng
+    if not 0 <= int(n) < 2 ** 64:      # numpy's generators take these
+        raise EvalError(f"seed must be a whole number from 0 to 2**64 - 1, got {int(n)}")
     _seed, _rng = int(n), None
 
 

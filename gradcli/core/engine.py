@@ -15,7 +15,7 @@ except ImportError:         # not CPython: then no array is ever ours alone
 
 import numpy as np
 
-from ..errors import GradError, NumericError, ShapeError
+from ..errors import GradError, NumericError, ShapeError, Span
 from .ops import repeated_value, sum_to
 from .tensor import MODE, Node, Tensor, shape_str, site_str
 
@@ -67,19 +67,23 @@ def _start(output: Tensor, head):
 
 def _nan_watch(kind, flag):
     """numpy's floating-point callback: report (or refuse) a NaN or Inf that
-    a VJP creates, naming its op. Forward arithmetic is left alone: there a
-    NaN or Inf is just a value.
+    a VJP creates, naming its op. In the forward pass a NaN or Inf is just a
+    value, unless --detect-nan asks to stop there too (the interpreter then
+    gives the error the position of the expression that made it).
 
     numpy raises its flags only where a NaN or Inf is made, not where one is
     passed on, so watching costs nothing on clean runs.
     """
     node = MODE.backward_node
-    if node is None:
+    if node is None:        # the forward pass: an error only when asked for
+        if MODE.detect_nan:
+            raise NumericError(f"{kind} produced a non-finite value (NaN or Inf) "
+                               "(--detect-nan)")
         return
     where = f" at {site_str(node.site)}" if node.site is not None else ""
     message = f"{kind} produced a non-finite value (NaN or Inf) in {node.op.name}{where}"
     if MODE.detect_nan:
-        raise NumericError(message)
+        raise NumericError(message, node.site if isinstance(node.site, Span) else None)
     if message not in MODE.nan_reports:
         MODE.nan_reports.append(message)
 

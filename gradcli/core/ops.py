@@ -691,6 +691,7 @@ def concat(xs, axis=0):
         raise EvalError("concat needs at least one value")
     if any(x.ndim == 0 for x in xs):
         raise ShapeError("concat: scalars (0-d values) cannot be joined; use stack")
+    check_size(sum(x.size for x in xs), "the result of concat")
     axis = _single_axis(xs[0], axis)
     offsets = tuple(np.cumsum([0] + [x.shape[axis] if x.ndim > axis else 0 for x in xs]).tolist())
     return run(CONCAT, xs, {"axis": axis, "offsets": offsets})
@@ -704,6 +705,7 @@ def stack(xs, axis=0):
     a = int(axis)
     if not -ndim <= a < ndim:
         raise ShapeError(f"stack: axis {a} is out of range for the result's {ndim} dimensions")
+    check_size(sum(x.size for x in xs), "the result of stack")
     return run(STACK, xs, {"axis": a % ndim})
 
 
@@ -753,9 +755,48 @@ SCATTER = defop("IndexPutBackward", "index scatter", _scatter_forward,
                 lambda g, ans, x, index, shape: getitem(g, index))
 
 
+def _gathered_size(shape, index) -> int:
+    """How many elements `x[index]` has, from the shapes alone: index arrays
+    broadcast together (a mask counts as its number of True elements), and
+    slices and untouched axes multiply in."""
+    items = index if isinstance(index, tuple) else (index,)
+    advanced, size, axis = [], 1, 0
+    taken = sum(w.ndim if _is_mask(w) else 1 for w in items
+                if w is not None and w is not Ellipsis)
+    for w in items:
+        if w is None:
+            continue
+        if w is Ellipsis:
+            size *= math.prod(shape[axis:axis + len(shape) - taken])
+            axis += len(shape) - taken
+        elif _is_mask(w):
+            advanced.append((int(np.count_nonzero(w)),))
+            axis += w.ndim
+        elif isinstance(w, np.ndarray):
+            advanced.append(w.shape)
+            axis += 1
+        elif isinstance(w, slice):
+            size *= len(range(*w.indices(shape[axis])))
+            axis += 1
+        else:
+            axis += 1
+    size *= math.prod(shape[axis:])
+    return size * math.prod(np.broadcast_shapes(*advanced))
+
+
+def _is_mask(w) -> bool:
+    return isinstance(w, np.ndarray) and w.dtype.kind == "b"
+
+
 def getitem(x, index):
     """`x[index]` where index is a tuple of ints, slices and integer/bool arrays."""
     x = operand(x)
+    items = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(w, np.ndarray) for w in items):   # a gather can outgrow x
+        try:
+            check_size(_gathered_size(x.shape, index), "the result of indexing")
+        except (ValueError, IndexError):
+            pass        # index arrays that do not broadcast: numpy says so below
     try:
         return run(GETITEM, [x], {"index": index})
     except IndexError as exc:
@@ -788,15 +829,36 @@ def _matmul_vjp_b(g, ans, a, b):
     return matmul(swap_last(a), g)
 
 
+def _product_shape(a, b):
+    """The shape of matmul(a, b), from the shapes (None if they do not fit:
+    numpy then says why)."""
+    sa, sb = a.shape, b.shape
+    rows = sa[-2:-1] if len(sa) >= 2 else ()
+    cols = sb[-1:] if len(sb) >= 2 else ()
+    try:
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        return None
+    return batch + rows + cols
+
+
 def _matmul_forward(a, b):
-    if a.ndim >= 2 and b.ndim >= 2:
-        check_size(a.shape[-2] * b.shape[-1], "matmul result")
+    shape = _product_shape(a, b)
+    if shape is not None:
+        check_size(math.prod(shape), "the result of '@'")
     return np.matmul(a, b)
+
+
+def _dot_forward(a, b):
+    rows = a.shape[:-1]
+    cols = b.shape[:-2] + b.shape[-1:] if b.ndim >= 2 else ()
+    check_size(math.prod(rows + cols), "the result of dot")
+    return np.dot(a, b)
 
 
 MATMUL = defop("MmBackward", "'@'", _matmul_forward, _matmul_vjp_a, _matmul_vjp_b,
                saves=("value", "value"), reads=((1,), (0,)))
-DOT = defop("DotBackward", "dot", np.dot, _matmul_vjp_a, _matmul_vjp_b,
+DOT = defop("DotBackward", "dot", _dot_forward, _matmul_vjp_a, _matmul_vjp_b,
             saves=("value", "value"), reads=((1,), (0,)))
 OUTER = defop("OuterBackward", "outer", np.outer,
               lambda g, ans, a, b: reshape(matmul(g, flatten(b)), a.shape),
@@ -824,7 +886,7 @@ def dot(a, b):
 
 def outer(a, b):
     a, b = operand(a), operand(b)
-    check_size(a.size * b.size, "outer result")
+    check_size(a.size * b.size, "the result of outer")
     return run(OUTER, [a, b])
 
 
@@ -844,7 +906,33 @@ def _linalg(name, fn):
 
 
 def _det_vjp(g, ans, a):
-    return expand_dims(expand_dims(g * ans, -1), -1) * swap_last(inv(a))
+    # d det(a)/da is the cofactor matrix: det(a) inv(a)ᵀ where a is
+    # invertible; from the adjugate itself where it is not (PyTorch).
+    g = expand_dims(expand_dims(g, -1), -1)
+    try:
+        np.linalg.inv(raw(a))
+    except np.linalg.LinAlgError:
+        return g * _cofactors(a)
+    return g * expand_dims(expand_dims(ans, -1), -1) * swap_last(inv(a))
+
+
+def _cofactors(a):
+    """The cofactor matrix of (a batch of) square matrices, singular ones
+    included: entry (i, j) is (-1)^(i+j) times the determinant of a without
+    row i and column j. All n² minors go to det at once, as one gather, so a
+    recorded backward can differentiate it again. A large raw one takes the
+    SVD a = U S Vᵀ instead: det(U) det(V) U diag(∏_{j≠i} s_j) Vᵀ."""
+    n = a.shape[-1]
+    if type(a) is not Tensor and n > 16:    # n⁴ numbers of minors: too many
+        u, s, vt = np.linalg.svd(a)
+        sign = np.linalg.det(u) * np.linalg.det(vt)
+        others = _product_of_others(s, (s.ndim - 1,))
+        return (sign[..., None, None] * u * others[..., None, :]) @ vt
+    rest = np.array([[k for k in range(n) if k != i] for i in range(n)], dtype=np.intp)
+    rest = rest.reshape(n, n - 1)
+    minors = getitem(a, (Ellipsis, rest[:, None, :, None], rest[None, :, None, :]))
+    signs = (-1.0) ** np.add.outer(np.arange(n), np.arange(n))
+    return det(minors) * signs.astype(a.dtype)
 
 
 def _solve_transposed(g, a, b):

@@ -333,3 +333,38 @@ def calls_backward(program: Program) -> bool:
             if name == "backward":
                 return True
     return False
+
+
+MAX_BLOCK_DEPTH = 200          # nested if/while/for/def/with bodies
+MAX_EXPRESSION_DEPTH = 1000    # nested brackets, operators, calls, indexing
+
+_COMPOUND = (If, While, For, FuncDef, With)
+_STATEMENTS = (Assign, AugAssign, InputDecl, ExprStmt, Break, Continue, Pass, Return) + _COMPOUND
+
+
+def nesting_problem(program: Program):
+    """A (message, span) for the first place nested deeper than the
+    interpreter's recursion allows, or None. Iterative, so a program of any
+    depth can be measured."""
+    stack = [(program.body, 0, 0)]      # (item, block depth, expression depth)
+    while stack:
+        item, blocks, exprs = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend((child, blocks, exprs) for child in item)
+            continue
+        if not isinstance(item, Node):
+            continue
+        if isinstance(item, _STATEMENTS):
+            exprs = 0
+            if blocks > MAX_BLOCK_DEPTH:
+                return (f"blocks nested too deeply: more than {MAX_BLOCK_DEPTH} levels",
+                        item.span)
+            inner = blocks + 1 if isinstance(item, _COMPOUND) else blocks
+        else:
+            exprs += 1
+            if exprs > MAX_EXPRESSION_DEPTH:
+                return (f"expressions nested too deeply: more than {MAX_EXPRESSION_DEPTH} "
+                        "levels of brackets, operators, calls or indexing", item.span)
+            inner = blocks
+        stack.extend((getattr(item, f), inner, exprs) for f in item._fields if f != "span")
+    return None

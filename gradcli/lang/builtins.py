@@ -540,7 +540,11 @@ def _float(x):
 
 @builtin("int", nondiff={0: PLAIN_NUMBER})
 def _int(x):
-    return int(to_number(x, "int"))
+    number = to_number(x, "int")
+    if not -2.0 ** 63 <= number < 2.0 ** 63:    # also NaN
+        raise EvalError(f"int(): {number:g} is too large (or not a number) to be a whole "
+                        "number here; whole numbers go up to 2**63")
+    return int(number)
 
 
 # dtype names, for `dtype=torch.float32` and the like

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..core import ops
 from ..core.tensor import MODE, Tensor, apply2, grad_mode
-from ..errors import EvalError, GradcliError, GradError, LimitError
+from ..errors import (EvalError, GradcliError, GradError, LimitError, NumericError,
+                      SyntaxProblem)
 from . import ast as A
 from .builtins import BUILTINS, NAMESPACES
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
@@ -115,10 +116,18 @@ class Interpreter:
 
     def run(self, program: A.Program):
         self._loops = self._functions = 0
-        code = self._block(program.body, top=True)
-        # A user call costs a handful of Python frames; MAX_CALL_DEPTH is
-        # the limit users see, so Python's own must sit well above it.
+        problem = A.nesting_problem(program)
+        if problem is not None:
+            raise SyntaxProblem(*problem)
+        # Compiling and running recurse on the program's nesting, a user
+        # call costs a handful of Python frames, and MAX_CALL_DEPTH and the
+        # nesting limits are what users see: Python's own limit must sit
+        # well above all of them.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+        try:
+            code = self._block(program.body, top=True)
+        except RecursionError:
+            raise LimitError("program nested too deeply to compile", program.span) from None
         code(self.globals)
 
     def _block(self, stmts, top=False):
@@ -249,6 +258,8 @@ class Interpreter:
             else:
                 raise EvalError(f"input '{name}' has no default and no value was given "
                                 f"(pass --set {name}=JSON or pipe JSON on stdin)")
+            if MODE.detect_nan and not np.all(np.isfinite(to_tensor(value).data)):
+                raise NumericError(f"input '{name}' holds a NaN or Inf (--detect-nan)")
             if name in interp.track:
                 value = Tensor(to_tensor(value, f"input '{name}'").data).attach_grad()
             interp.input_values[name] = value
@@ -376,7 +387,11 @@ class Interpreter:
         return getattr(self, "_expr_" + type(node).__name__)(node)
 
     def _expr_Num(self, node):
-        data = np.asarray(node.value, dtype=MODE.dtype)
+        with np.errstate(over="ignore"):
+            data = np.asarray(node.value, dtype=MODE.dtype)
+        if np.isinf(data):      # the language has no inf literal: it overflowed
+            raise EvalError(f"this number is too large for {np.dtype(MODE.dtype).name}: "
+                            "it would be inf", node.span)
         return lambda scope: Tensor(data)
 
     def _expr_Str(self, node):

@@ -29,10 +29,21 @@ def binary(opname, a, b):
         return a + b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not (
             isinstance(a, bool) or isinstance(b, bool)) and opname in ("+", "-", "*"):
-        return {"+": a + b, "-": a - b, "*": a * b}[opname]
+        return bounded({"+": a + b, "-": a - b, "*": a * b}[opname])
     fn = _OPERATORS[opname]
     return fn(to_tensor(a, f"left operand of '{opname}'"),
               to_tensor(b, f"right operand of '{opname}'"))
+
+
+INT_LIMIT = 2 ** 63
+
+
+def bounded(number):
+    """Sizes and counts are Python ints for shape arithmetic; past int64 they
+    become floats (as literals are), so repeated squaring stays cheap."""
+    if type(number) is int and not -INT_LIMIT <= number < INT_LIMIT:
+        return float(number)
+    return number
 
 
 def update_in_place(target: Tensor, opname, value, name):

@@ -1,0 +1,165 @@
+"""Limits that hold before the work is done (SPEC 7): sizes are refused
+before numpy allocates, numbers used as sizes stay bounded, nesting has a
+limit with a position, time and memory have budgets.
+
+Big inputs are generated here at run time; none of these tests allocates
+more than a few megabytes, which is the point: the refusals come first.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from gradcli import api
+from gradcli.errors import EvalError, GradcliError, LimitError, SyntaxProblem
+
+
+def run(source, inputs=None, **options):
+    return api.run(api.load(source), inputs, api.Options(**options))
+
+
+def printed(source, **options):
+    return [[v.value for v in line] for line in run(source, **options).printed]
+
+
+def refused(source, match, **options):
+    """Run `source`; it must fail with a LimitError matching `match`, and
+    must not have allocated more than 50 MB on the way."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitError, match=match) as info:
+            run(source, **options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6, f"allocated {peak / 1e6:.0f} MB before refusing"
+    return info.value
+
+
+# ------------------------------------------- 3. sizes before allocation
+
+@pytest.mark.parametrize("source, what", [
+    ("x = ones(20000, 3, 2)\ni = zeros(20000, 1)\nj = zeros(1, 20000)\nx[i, :, j]", "indexing"),
+    ("a = ones(20000, 2)\nb = ones(2, 20000)\ndot(a, b)", "dot"),
+    ("a = ones(20000, 2)\nb = ones(2, 20000)\na @ b", "'@'"),
+    ("a = ones(20, 2000, 2)\nb = ones(20, 2, 2000)\na @ b", "'@'"),
+    ("a = ones(1, 5000, 1)\nb = ones(3000, 1, 50)\na @ b", "'@'"),
+    ("a = ones(20000)\nouter(a, a)", "outer"),
+    ("def f(v):\n    return v * 2\njacobian(f)(ones(15000))", "jacobian"),
+])
+def test_results_over_the_limit_are_refused_before_they_are_made(source, what):
+    exc = refused(source, "exceeds the limit", max_elements=50_000_000)
+    assert what in exc.message
+
+
+def test_index_arrays_broadcast_to_the_result_size():
+    exc = refused("x = ones(20000, 2)\ni = zeros(20000, 1)\nj = zeros(1, 20000)\nx[i, j]",
+                  "exceeds the limit")
+    assert exc.message == ("the result of indexing of 400,000,000 elements exceeds the "
+                           "limit of 100,000,000 (raise it with --max-elements)")
+    assert (exc.span.line, exc.span.column) == (4, 1)
+
+
+def test_results_at_the_limit_are_made():
+    out = printed("a = ones(100, 2)\nb = ones(2, 100)\nprint(shape(dot(a, b)), shape(a[zeros(100, 1), "
+                  "zeros(1, 100)]), shape(outer(ones(100), ones(100))))", max_elements=10_000)
+    assert out == [[(100, 100), (100, 100), (100, 100)]]
+
+
+# ------------------------------------------------ 5. unbounded integers
+
+def test_integer_arithmetic_on_sizes_stays_bounded():
+    # forty squarings of a size: as Python ints this never finishes
+    out = printed("n = len(ones(3))\nfor i in range(40):\n    n = n * n\nprint(n)")
+    assert out == [[np.inf]]
+
+
+def test_a_size_product_beyond_int64_becomes_a_float():
+    out = printed("n = size(ones(2 ** 20 // 2 ** 20 * 1000))\nm = n * n * n * n * n * n * n\nprint(m)")
+    assert out == [[1e21]]
+
+
+def test_int_of_a_huge_number_is_an_error_with_a_position():
+    with pytest.raises(EvalError, match=r"int\(\): 1e\+300 is too large") as info:
+        run("x = 1e300\ny = int(x)")
+    assert (info.value.span.line, info.value.span.column) == (2, 5)
+
+
+# ------------------------------------------------------------ 6. nesting
+
+@pytest.mark.parametrize("depth", [100, 300])
+def test_deep_but_reasonable_programs_work(depth):
+    terms = " + ".join(["1"] * depth)
+    assert printed(f"print({terms})") == [[float(depth)]]
+    nested = "(" * depth + "1" + ")" * depth
+    assert printed(f"print({nested})") == [[1.0]]
+    lines = []
+    for k in range(depth // 3):
+        lines.append("    " * k + "if 1:")
+    lines.append("    " * (depth // 3) + "print(7)")
+    assert printed("\n".join(lines)) == [[7.0]]
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda n: "print(" + " + ".join(["1"] * n) + ")", "expression"),
+    (lambda n: "x = " + "[" * n + "1" + "]" * n, "expression"),
+    (lambda n: "f = " + "lambda a: " * n + "1", "expression"),
+    (lambda n: "x = ones(2)\ny = x" + "[0:2]" * n, "expression"),
+    (lambda n: "\n".join(" " * k + "if 1:" for k in range(n // 20)) + "\n" + " " * (n // 20)
+     + "pass", "block"),
+])
+def test_nesting_too_deep_is_an_error_with_a_position(make, what):
+    # (Redundant brackets do not nest: ((((1)))) is just 1, at any depth.)
+    with pytest.raises(GradcliError) as info:
+        run(make(5000))
+    exc = info.value
+    assert isinstance(exc, (SyntaxProblem, LimitError))
+    assert f"{what}s nested too deeply" in exc.message
+    assert exc.span is not None and exc.span.line >= 1
+
+
+# ------------------------------------------------- 11. numbers at edges
+
+def test_seed_negative_is_blamed_on_its_own_line():
+    with pytest.raises(EvalError, match="seed must be a whole number from 0") as info:
+        run("seed(-1)\nx = 1\ny = randn(3)")
+    assert info.value.span.line == 1
+
+
+def test_a_literal_that_overflows_is_an_error():
+    with pytest.raises(EvalError) as info:
+        run("x = 2 * 1e400")
+    assert info.value.message == "this number is too large for float64: it would be inf"
+    assert (info.value.span.line, info.value.span.column) == (1, 9)
+    with pytest.raises(EvalError, match="too large for float32"):
+        run("x = 1e39", dtype="float32")
+
+
+def test_a_utf8_byte_order_mark_is_accepted():
+    assert printed("\ufeffprint(1 + 1)") == [[2.0]]
+
+
+def test_det_backward_at_a_singular_matrix_uses_the_adjugate():
+    # torch.det(tensor([[1., 2.], [2., 4.]], requires_grad=True)).backward()
+    # -> grad [[4, -2], [-2, 1]] (the adjugate's transpose)
+    result = api.gradient(api.load("input a = [[1., 2.], [2., 4.]]\ndet(a)"), None, api.Options())
+    np.testing.assert_allclose(result.grads["a"], [[4.0, -2.0], [-2.0, 1.0]], atol=1e-12)
+    result = api.gradient(api.load("input a = [[0., 0., 0.], [0., 1., 2.], [0., 3., 4.]]\ndet(a)"),
+                          None, api.Options())
+    np.testing.assert_allclose(result.grads["a"], [[-2.0, 0, 0], [0, 0, 0], [0, 0, 0]],
+                               atol=1e-12)
+
+
+def test_detect_nan_catches_a_forward_overflow_with_its_position():
+    with pytest.raises(GradcliError, match="produced a non-finite value") as info:
+        api.gradient(api.load("input x = 1000.0\ny = exp(x)\nsum(y)"), None,
+                     api.Options(detect_nan=True))
+    assert info.value.span.line == 2
+
+
+def test_detect_nan_catches_a_nan_that_came_in_with_an_input():
+    with pytest.raises(GradcliError, match="input 'x' holds a NaN or Inf") as info:
+        api.gradient(api.load("input x\nsum(x)"), {"x": [1.0, "nan"]},
+                     api.Options(detect_nan=True))
+    assert info.value.span.line == 1
