@@ -7,13 +7,14 @@ here prints; errors are `GradcliError`s carrying spans.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
 
 from .core import creation, engine
-from .core.tensor import MODE, Node, Tensor, shape_str
+from .core.tensor import MODE, Node, Tensor, physical_memory, shape_str
 from .errors import DataError, EvalError, GradError, ShapeError
 from .lang import ast as A
 from .lang.builtins import BUILTINS, NAMESPACES
@@ -104,10 +105,19 @@ def configure(options: Options) -> None:
     MODE.dtype = DTYPES[options.dtype]
     MODE.max_elements = options.max_elements
     MODE.detect_nan = options.detect_nan
+    MODE.max_memory = options.max_memory or default_max_memory()
+    MODE.timeout = options.timeout
+    MODE.deadline = None if options.timeout is None else time.monotonic() + options.timeout
     MODE.grad_enabled, MODE.training = True, False
     MODE.nan_reports = []
     creation.seed(options.seed)
     engine.watch_floating_point()   # forward NaN/Inf are values, not warnings
+
+
+def default_max_memory() -> Optional[int]:
+    """A quarter of physical memory (SPEC 4), or no limit where unknown."""
+    total = physical_memory()
+    return None if total is None else total // 4
 
 
 def load(source: str) -> A.Program:

@@ -163,3 +163,64 @@ def test_detect_nan_catches_a_nan_that_came_in_with_an_input():
         api.gradient(api.load("input x\nsum(x)"), {"x": [1.0, "nan"]},
                      api.Options(detect_nan=True))
     assert info.value.span.line == 1
+
+
+# --------------------------------------------- 4. memory, 7. time
+
+def rss():
+    from gradcli.core.tensor import memory_in_use
+    return memory_in_use()
+
+
+def test_many_live_arrays_stop_at_max_memory():
+    source = "t = ()\nfor i in range(200):\n    t = t + (ones(1000000) * i,)\n"
+    with pytest.raises(LimitError, match="over the --max-memory limit") as info:
+        run(source, max_memory=rss() + 300 * 2 ** 20)
+    assert info.value.span.line in (2, 3)
+
+
+def test_one_array_too_big_for_max_memory_is_refused_before_it_is_made():
+    exc = refused("x = ones(50000000)", "would need 381 MiB more memory",
+                  max_memory=rss() + 100 * 2 ** 20)
+    assert exc.message.endswith("(raise it with --max-memory)")
+
+
+def test_a_growing_recorded_graph_stops_at_max_memory():
+    source = "x = ones(())\nx.attach_grad()\ny = x\nwhile True:\n    y = y * 1.0000001\n"
+    with pytest.raises(LimitError, match="recorded graph"):
+        run(source, max_memory=rss() + 20 * 2 ** 20)
+
+
+def test_a_tuple_doubled_again_and_again_is_refused():
+    with pytest.raises(LimitError, match="tuple of 134,217,728 elements exceeds") as info:
+        run("t = (1,)\nfor i in range(60):\n    t = t + t")
+    assert info.value.span.line == 3
+
+
+def test_timeout_stops_a_loop_at_its_position():
+    with pytest.raises(LimitError) as info:
+        run("n = 0\nwhile True:\n    n = n + 1", timeout=0.3)
+    assert info.value.message == "program stopped by --timeout after 0.3 s"
+    assert info.value.span.line in (2, 3)
+
+
+def test_timeout_stops_exponential_recursion():
+    source = "def f(n):\n    if n < 1:\n        return 1\n    return f(n - 1) + f(n - 1)\nf(60)"
+    with pytest.raises(LimitError, match="--timeout"):
+        run(source, timeout=0.3)
+
+
+def test_timeout_stops_a_long_backward():
+    from gradcli.core import autodiff, ops
+    from gradcli.core.tensor import MODE, Tensor
+    import time as clock
+    x = Tensor(np.array(1.0)).attach_grad()
+    y = x
+    for _ in range(20000):
+        y = ops.mul(y, 1.0)
+    MODE.timeout, MODE.deadline = 0.001, clock.monotonic() - 1
+    try:
+        with pytest.raises(LimitError, match="--timeout"):
+            autodiff.backward(y)
+    finally:
+        MODE.timeout = MODE.deadline = None

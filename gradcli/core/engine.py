@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import GradError, NumericError, ShapeError, Span
 from .ops import repeated_value, sum_to
-from .tensor import MODE, Node, Tensor, shape_str, site_str
+from .tensor import MODE, Node, Tensor, check_time, shape_str, site_str
 
 
 def topological_order(roots):
@@ -123,7 +123,9 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
     outer = MODE.grad_enabled, MODE.backward_node
     MODE.grad_enabled = create_graph
     try:
-        for node in order:
+        for count, node in enumerate(order):
+            if not count & 255:
+                check_time()
             grad = grads.pop(node, None)
             if grad is None:
                 continue

@@ -10,6 +10,9 @@ so a graph dies with the last tensor that reaches it.
 from __future__ import annotations
 
 
+import os
+import time
+
 import numpy as np
 
 from ..errors import GradError, LimitError, ShapeError
@@ -27,6 +30,9 @@ class Mode:
     nan_reports: list = []   # messages about non-finite values made in backward
     backward_node = None     # the node whose VJPs are running, if any
     written_leaves: list = []  # leaves whose .grad the last backward wrote
+    max_memory = None        # bytes of process memory a run may use (None: no limit)
+    deadline = None          # time.monotonic() by which a run must end (None: none)
+    timeout = None           # the --timeout it came from, for the message
 
 
 MODE = Mode()
@@ -195,6 +201,54 @@ def check_size(n: int, what: str = "array") -> None:
         raise LimitError(
             f"{what} of {n:,} elements exceeds the limit of "
             f"{MODE.max_elements:,} (raise it with --max-elements)")
+    if MODE.max_memory is not None and n >= _BIG:
+        check_memory(n * np.dtype(MODE.dtype).itemsize, what)
+
+
+_BIG = 1 << 18      # arrays of this many numbers and more are checked against --max-memory
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def memory_in_use() -> int | None:
+    """This process's resident memory in bytes (None where it cannot be read):
+    every live array and the recorded graph are in it."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def gigabytes(n: int) -> str:
+    return f"{n / 2 ** 30:.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:.0f} MiB"
+
+
+def check_memory(more: int = 0, what: str | None = None) -> None:
+    """Refuse to go past --max-memory: memory in use now, plus `more` bytes
+    that `what` is about to allocate."""
+    limit, used = MODE.max_memory, memory_in_use()
+    if limit is None or used is None or used + more <= limit:
+        return
+    if more:
+        raise LimitError(f"{what} would need {gigabytes(more)} more memory, taking the run to "
+                         f"{gigabytes(used + more)}, over the --max-memory limit of "
+                         f"{gigabytes(limit)} (raise it with --max-memory)")
+    raise LimitError(f"memory in use reached {gigabytes(used)}, over the --max-memory limit "
+                     f"of {gigabytes(limit)}: live arrays and the recorded graph of every "
+                     "operation on tracked values count; keep fewer values, compute under "
+                     "`with no_grad:`, or raise --max-memory")
+
+
+def check_time() -> None:
+    if MODE.deadline is not None and time.monotonic() > MODE.deadline:
+        raise LimitError(f"program stopped by --timeout after {MODE.timeout:g} s")
 
 
 _BOOL = np.dtype(bool)
@@ -230,6 +284,8 @@ def apply(op, args, params=None):
         raise LimitError(f"{op.label}: the result does not fit in memory") from None
     if out.size > MODE.max_elements:
         check_size(out.size, f"the result of {op.label}")
+    if out.size >= _BIG and MODE.max_memory is not None:
+        check_memory()
     if MODE.grad_enabled and op.vjps is not None:
         for a in args:
             if a.requires_grad:
@@ -259,6 +315,8 @@ def apply2(op, a, b, reuse_left=False):
             raise LimitError(f"{op.label}: the result does not fit in memory") from None
     if out.size > MODE.max_elements:
         check_size(out.size, f"the result of {op.label}")
+    if out.size >= _BIG and MODE.max_memory is not None:
+        check_memory()
     if MODE.grad_enabled and (a.requires_grad or b.requires_grad) and op.vjps is not None:
         return Tensor(out, record(op, (a, b), None, out))
     return Tensor(out)

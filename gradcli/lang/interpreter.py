@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ..core import ops
-from ..core.tensor import MODE, Tensor, apply2, grad_mode
+from ..core.tensor import MODE, Tensor, apply2, check_memory, check_time, grad_mode
 from ..errors import (EvalError, GradcliError, GradError, LimitError, NumericError,
                       SyntaxProblem)
 from . import ast as A
@@ -141,6 +141,8 @@ class Interpreter:
                     raise LimitError(f"program stopped after {interp.max_steps:,} statements "
                                      "(a runaway loop?); raise the budget with --max-steps",
                                      span)
+                if not interp.steps & 1023:
+                    _budgets(span)
                 MODE.site = span
                 try:
                     status = code(scope)
@@ -297,6 +299,8 @@ class Interpreter:
         def passes(scope):
             while _condition(cond(scope), "while condition", span):
                 interp.steps += 1     # an empty-bodied spin still spends the budget
+                if not interp.steps & 1023:
+                    _budgets(span)
                 yield None
 
         return lambda scope: _loop(passes(scope), None, body, scope)
@@ -692,6 +696,16 @@ def _loop(items, var, body, scope):
             if status is RETURN:
                 return status
     return None
+
+
+def _budgets(span):
+    """Every 1024 statements: the wall clock (--timeout) and the memory in
+    use (--max-memory), which grows with the recorded graph too."""
+    try:
+        check_time()
+        check_memory()
+    except GradcliError as exc:
+        raise exc.at(span)
 
 
 def _rows(array):

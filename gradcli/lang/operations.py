@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import ops
-from ..core.tensor import MODE, Tensor, check_writable, mark_written, shape_str
+from ..core.tensor import MODE, Tensor, check_size, check_writable, mark_written, shape_str
 from ..errors import EvalError, GradError, ShapeError
 from .values import to_int, to_tensor, type_name
 
@@ -26,6 +26,7 @@ def binary(opname, a, b):
     """`a op b` for any operands: tuples concatenate, Python numbers (shape
     arithmetic) stay numbers, everything else becomes a tensor."""
     if isinstance(a, tuple) and isinstance(b, tuple) and opname == "+":
+        check_size(len(a) + len(b), "tuple")
         return a + b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not (
             isinstance(a, bool) or isinstance(b, bool)) and opname in ("+", "-", "*"):
