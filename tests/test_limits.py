@@ -224,3 +224,18 @@ def test_timeout_stops_a_long_backward():
             autodiff.backward(y)
     finally:
         MODE.timeout = MODE.deadline = None
+
+
+# ------------------------------------------------ 8. slow or huge input
+
+def test_a_long_string_literal_lexes_in_linear_memory():
+    api.load("1")       # the parser itself, built or loaded, is not what is measured
+    source = 'x = "' + "a" * 2_000_000 + '\\"b"\nprint(len(x))'
+    tracemalloc.start()
+    try:
+        out = printed(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out == [[2_000_002]]
+    assert peak < 60e6, f"{peak / 1e6:.0f} MB to lex a 2 MB string"
