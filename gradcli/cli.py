@@ -6,7 +6,9 @@ document (JSON Lines stream through one run each), and renders the result
 as rich tables or, with `--json`, one JSON line per run.
 
 Exit codes: 0 success, 1 an error in the program or its data (any
-`GradcliError`, a failed `check`, an internal error), 2 a usage error.
+`GradcliError`, a failed `check`, an internal error) or output that cannot
+be written (stdout closed or full), 2 a usage error, 130 Ctrl-C, 141 a
+broken pipe (the reader of stdout left, as `head -1` does).
 The api (numpy, lark) and rich are imported when a command runs, so
 `--help` and `--version` start quickly.
 """
@@ -14,6 +16,8 @@ The api (numpy, lark) and rich are imported when a command runs, so
 from __future__ import annotations
 
 import copy
+import errno
+import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -25,7 +29,9 @@ import typer
 
 from . import __version__
 
-USAGE, FAILURE = 2, 1
+USAGE, FAILURE, INTERRUPTED = 2, 1, 130
+# 128 + SIGPIPE: the status the shell reports for `seq 100000 | head -1`.
+BROKEN_PIPE = 141
 
 app = typer.Typer(
     name="gradcli",
@@ -208,11 +214,12 @@ class Session:
                     self.console.print()
                 each(program, inputs)
                 sys.stdout.flush()
-        except (typer.Exit, BrokenPipeError):
+        except typer.Exit:
             raise
         except KeyboardInterrupt:
+            sys.stdout.flush()
             sys.stderr.write("gradcli: interrupted\n")
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED) from None
         except Exception as exc:     # noqa: BLE001 - the edge: report, never trace
             self._report(exc)
             raise typer.Exit(FAILURE) from None
@@ -523,12 +530,164 @@ def repl_command(
     raise typer.Exit(repl.main(options, debug=debug))
 
 
+# ----------------------------------------------------------------- streams
+
+class OutputLost(BaseException):
+    """Writing to stdout failed: it is closed, full, or a pipe nobody reads.
+
+    A BaseException, as KeyboardInterrupt is, so that it passes every
+    `except Exception` edge (the REPL's per-input report, the interpreter
+    calling a print hook) and ends the run in `main`, which knows the exit
+    status it means."""
+
+    def __init__(self, error: OSError, fd: int):
+        super().__init__(error)
+        self.error = error
+        self.fd = fd
+
+
+class _Stdout:
+    """sys.stdout with its write errors raised as OutputLost. A stdout that
+    Python found closed at start-up (None) fails every write."""
+
+    fd = 1
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _fail(self, error: OSError):
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, ValueError, OSError):
+            fd = self.fd
+        return OutputLost(error, fd)
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            raise self._fail(OSError(errno.EBADF, "stdout is closed"))
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def __getattr__(self, name):
+        if self._stream is None:
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+class _Stderr(_Stdout):
+    """sys.stderr, best effort: when messages cannot be written (closed,
+    full, a broken pipe) they are dropped, and the exit status still tells."""
+
+    fd = 2
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            return len(text)
+        try:
+            return super().write(text)
+        except OutputLost as lost:
+            _silence(lost.fd)
+            self._stream = None
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OutputLost as lost:
+            _silence(lost.fd)
+            self._stream = None
+
+
+def _guard_streams() -> None:
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            # A descriptor closed at start-up would be given to the next file
+            # opened (the program, the REPL history), and writes meant for
+            # the terminal would land in it: hold it open on /dev/null,
+            # read-only for stdout so that its writes still fail.
+            _hold(fd, os.O_WRONLY if fd == 2 else os.O_RDONLY)
+    sys.stdout = _Stdout(sys.stdout)
+    sys.stderr = _Stderr(sys.stderr)
+
+
+def _hold(fd: int, flags: int) -> None:
+    try:
+        os.fstat(fd)
+        return                      # open after all
+    except OSError:
+        pass
+    try:
+        null = os.open(os.devnull, flags)
+    except OSError:
+        return
+    if null != fd:
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _silence(fd: int) -> None:
+    """Point `fd` at /dev/null: what is still buffered for it is flushed at
+    exit, and would fail again there, with a traceback of Python's own."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    if null == fd:
+        return
+    try:
+        os.dup2(null, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(null)
+
+
 # -------------------------------------------------------------------- main
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point."""
     args = sys.argv[1:] if argv is None else argv
-    _app_for(args)(args=args, prog_name="gradcli")
+    streams = sys.stdout, sys.stderr
+    _guard_streams()
+    try:
+        code = _run(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+    sys.exit(code)
+
+
+def _run(args: list[str]):
+    """The exit status of the command; output that cannot be written ends
+    it wherever that happens (in a command, in --help, in the last flush)."""
+    try:
+        try:
+            _app_for(args)(args=args, prog_name="gradcli")
+            code = 0
+        except SystemExit as done:
+            code = done.code
+        sys.stdout.flush()
+    except OutputLost as lost:
+        _silence(lost.fd)
+        if lost.error.errno == errno.EPIPE:
+            return BROKEN_PIPE      # the reader left: nothing to say, nobody to say it to
+        sys.stderr.write("gradcli: error: cannot write the output: "
+                         f"{lost.error.strerror or lost.error}\n")
+        sys.stderr.flush()
+        return FAILURE
+    return code
 
 
 def _app_for(args: list[str]) -> typer.Typer:
