@@ -6,10 +6,14 @@ without a lark tree in between; every lark error becomes a `SyntaxProblem`
 with a plain-words message and a 1-based span.
 
 Start-up: importing lark pulls in its grammar compiler even when the LALR
-tables come from a cache. So the first run has lark write a stand-alone
-parser for our grammar (lark's own generator), compiled and kept in the
-user's cache directory; later runs load that instead of lark (about 20 ms
-less per start). Any trouble with it falls back to lark itself.
+tables come from a cache. So a run's first parse has lark write a
+stand-alone parser for our grammar (lark's own generator), compiled and kept
+in the user's cache directory; later runs load that instead of lark (about
+20 ms less per start). That file is code, so it is executed only when
+nobody but the user can have written it (`_cache_folder`, `_read_trusted`),
+and it is written without following links (`_write_private`). Lark's own
+table cache is a pickle and is not used. Any trouble with the cache falls
+back to lark itself.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import io
 import marshal
 import os
 import re
+import stat
 import sys
 import threading
 import types
@@ -63,19 +68,110 @@ def _digest(key: bytes) -> str:
     return f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
 
 
-def _cache_folder() -> Path | None:
-    """A per-user cache directory, rather than lark's default in the shared
-    temp directory, whose files another user could plant."""
+# Every cache file is opened without following a link (and not inherited
+# by child processes).
+_NO_LINKS = (os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)) if hasattr(os, "O_NOFOLLOW") else 0
+_SHARED = 0o022         # mode bits that let the group or others write
+
+
+def _cache_folder(create: bool = False) -> int | None:
+    """`$XDG_CACHE_HOME/gradcli` (by default ~/.cache/gradcli), opened: a
+    directory descriptor that the cache's files are opened relative to, so
+    a rename of the path or a link planted in it cannot redirect them.
+
+    None when there is none that can be trusted: it must be a real directory
+    (not a link), this user's own, and writable by nobody else. A relative
+    XDG_CACHE_HOME is ignored, as the XDG spec asks. With `create` (only a
+    run that is about to write), missing directories are made 0700 and an
+    older, more open one of ours is narrowed to 0700.
+    """
+    if not _NO_LINKS or os.open not in os.supports_dir_fd:
+        return None             # no safe way to open files here: no cache
     try:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        folder = base / "gradcli"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-    except (OSError, RuntimeError, KeyError):
+        base = os.environ.get("XDG_CACHE_HOME", "")
+        if not os.path.isabs(base):
+            home = os.path.expanduser("~")
+            if not os.path.isabs(home):
+                return None
+            base = os.path.join(home, ".cache")
+        path = os.path.join(base, "gradcli")
+        if create:
+            os.makedirs(base, mode=0o700, exist_ok=True)
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NO_LINKS)
+    except (OSError, ValueError):
         return None
+    try:
+        status = os.fstat(folder)
+        if status.st_uid != os.geteuid() or status.st_mode & _SHARED:
+            os.close(folder)
+            return None
+        if create and status.st_mode & 0o077:
+            os.fchmod(folder, 0o700)
+    except OSError:
+        os.close(folder)
+        return None
+    return folder
 
 
-def _standalone_path(grammar: str, folder: Path) -> Path:
+def _read_trusted(folder: int, name: str) -> bytes | None:
+    """The file's bytes, when it is a regular file (not a link), this user's
+    own and writable by nobody else; else None, and it is not read at all.
+    The checks are made on the opened file, so it cannot be swapped after."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NO_LINKS, dir_fd=folder)
+    except OSError:
+        return None
+    try:
+        status = os.fstat(fd)
+        if (not stat.S_ISREG(status.st_mode) or status.st_uid != os.geteuid()
+                or status.st_mode & _SHARED):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write_private(folder: int, name: str, data: bytes) -> None:
+    """Put `data` in the folder under `name`, all or nothing: written to a
+    new file that only this user can read or write (O_EXCL, so no existing
+    file or link is ever opened), then renamed over `name`. On any failure
+    the temporary file is removed."""
+    for _ in range(5):
+        temporary = f".{name}.{os.urandom(8).hex()}.tmp"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_LINKS,
+                         0o600, dir_fd=folder)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"no fresh temporary name for {name}")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        try:
+            os.unlink(temporary, dir_fd=folder)
+        except OSError:
+            pass
+        raise
+
+
+def _standalone_name(grammar: str) -> str:
     """Named after everything it depends on: the grammar, this Python, and
     the installed lark, recognised by its files without importing it (nor
     importlib.metadata, which costs ~30 ms)."""
@@ -84,44 +180,68 @@ def _standalone_path(grammar: str, folder: Path) -> Path:
     origin = os.stat(spec.origin) if spec and spec.origin else None
     stamp = (spec.origin, origin.st_mtime_ns, origin.st_size) if origin else None
     key = f"{_FORMAT}{grammar}{stamp}{sys.version}".encode()
-    return folder / f"ag-{_digest(key)}.standalone"
+    return f"ag-{_digest(key)}.standalone"
 
 
-def _generate_standalone(grammar: str, path: Path) -> None:
-    """Have lark write a stand-alone LALR parser for the grammar; keep its
-    compiled code (marshal, so no .pyc machinery is needed)."""
+def _generate_standalone(grammar: str, name: str) -> bytes:
+    """A stand-alone LALR parser for the grammar, written by lark's own
+    generator, compiled and marshalled (so no .pyc machinery is needed)."""
     import lark
     from lark.tools.standalone import gen_standalone
 
     text = io.StringIO()
     gen_standalone(lark.Lark(grammar, parser="lalr", lexer="basic",
                              maybe_placeholders=True), out=text)
-    code = compile(text.getvalue(), str(path), "exec")
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_bytes(marshal.dumps(code))
-    os.replace(partial, path)     # atomic: a concurrent run sees all or nothing
+    return marshal.dumps(compile(text.getvalue(), name, "exec"))
 
 
-def _load_standalone():
-    folder = _cache_folder()
+def _load_standalone(make: bool = True):
+    """The stand-alone parser module kept in the cache, or None.
+
+    Only a file `_read_trusted` accepts, in a folder `_cache_folder` accepts,
+    is executed. With `make`, a missing, damaged or untrusted one is made
+    again (and put in the cache for later runs); without it nothing is
+    written.
+    """
+    folder = _cache_folder(create=make)
     if folder is None:
         return None
-    grammar = _grammar_text()
-    path = _standalone_path(grammar, folder)
-    if path.is_file():
-        try:
-            return _exec_standalone(path)
-        except Exception:   # noqa: BLE001 - a damaged cache file: make it again
-            path.unlink(missing_ok=True)
-    _generate_standalone(grammar, path)
-    return _exec_standalone(path)
+    try:
+        grammar = _grammar_text()
+        name = _standalone_name(grammar)
+        kept = _read_trusted(folder, name)
+        if kept is not None:
+            try:
+                return _exec_standalone(kept)
+            except Exception:   # noqa: BLE001 - a damaged cache file: make it again
+                pass
+        if not make:
+            return None
+        made = _generate_standalone(grammar, name)
+        _write_private(folder, name, made)
+        return _exec_standalone(made)
+    finally:
+        os.close(folder)
 
 
-def _exec_standalone(path: Path):
+def _save_standalone(grammar: str) -> None:
+    """Make the stand-alone parser and keep it for later runs (this one has
+    imported lark already and parses with it)."""
+    folder = _cache_folder(create=True)
+    if folder is None:
+        return
+    try:
+        name = _standalone_name(grammar)
+        _write_private(folder, name, _generate_standalone(grammar, name))
+    finally:
+        os.close(folder)
+
+
+def _exec_standalone(compiled: bytes):
     runtime = types.ModuleType("gradcli._ag_standalone")
     sys.modules[runtime.__name__] = runtime     # its dataclasses look themselves up
     try:
-        exec(marshal.loads(path.read_bytes()), runtime.__dict__)
+        exec(marshal.loads(compiled), runtime.__dict__)
         runtime.Lark_StandAlone        # the generator's entry point, or fail here
     except BaseException:
         del sys.modules[runtime.__name__]
@@ -140,8 +260,11 @@ def _lark_runtime():
 
 
 def _runtime():
+    """The stand-alone parser if the cache holds one to trust, else lark.
+    Importing this module only reads the cache: a run writes it, at its
+    first parse (see `_parser`)."""
     try:
-        standalone = _load_standalone()
+        standalone = _load_standalone(make=False)
     except Exception:   # noqa: BLE001 - a cache problem must never stop parsing
         standalone = None
     return standalone or _lark_runtime()
@@ -183,12 +306,21 @@ def _parser() -> tuple:
                        indenter)
         else:
             grammar = _grammar_text()
-            _PARSER = _new_parser(grammar, _cache_file(grammar))
+            _PARSER = _new_parser(grammar)
+            try:
+                _save_standalone(grammar)   # so that later runs need not import lark
+            except Exception:   # noqa: BLE001 - a cache problem must never stop parsing
+                pass
     return _PARSER
 
 
-def _new_parser(grammar: str, cache: str | bool) -> tuple:
-    """A parser made by lark itself (when no stand-alone one can be had)."""
+def _new_parser(grammar: str, cache: str | bool = False) -> tuple:
+    """A parser made by lark itself (when no stand-alone one can be had).
+
+    Its tables are built afresh (about 0.15 s): lark's own cache file is a
+    pickle, and gradcli unpickles nothing. (`cache` is passed to lark as it
+    is; gradcli itself never gives one.)
+    """
     import lark
     indenter = _Indenter()
     # Nodes are built as lark reduces each rule, with spans taken from the
@@ -197,18 +329,6 @@ def _new_parser(grammar: str, cache: str | bool) -> tuple:
     parser = lark.Lark(grammar, parser="lalr", lexer="basic", postlex=indenter,
                        transformer=_Builder(), maybe_placeholders=True, cache=cache)
     return parser, indenter
-
-
-def _cache_file(grammar: str) -> str | bool:
-    """Where lark keeps the LALR tables between runs (building them takes
-    about 0.15 s). Lark checks a hash stored in the file and rebuilds when
-    it does not match."""
-    import lark
-    folder = _cache_folder()
-    if folder is None:
-        return False
-    key = f"{grammar}{lark.__version__}{sys.version_info[:2]}".encode()
-    return str(folder / f"ag-{_digest(key)}.lark-cache")
 
 
 # ---------------------------------------------------------- the postlexer
