@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import copy
 import errno
+import itertools
 import os
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -94,6 +95,10 @@ DebugOpt = Annotated[bool, typer.Option(
 DetectNanOpt = Annotated[bool, typer.Option(
     "--detect-nan", rich_help_panel=COMMON,
     help="Make NaN or Inf produced during backward an error, not a warning.")]
+KeepGoingOpt = Annotated[bool, typer.Option(
+    "--keep-going", rich_help_panel=COMMON,
+    help="JSON Lines: a line that fails gives its error (with --json an "
+         '{"error": ...} line) and the next line runs; exit 1 at the end.')]
 WrtOpt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAMES", show_default=False,
     help="Variables to differentiate with respect to, comma separated "
@@ -119,11 +124,13 @@ class Common:
     max_elements: int = DEFAULT_ELEMENTS
     debug: bool = False
     detect_nan: bool = False
+    keep_going: bool = False
 
 
-def _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan) -> Common:
+def _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
+            keep_going) -> Common:
     return Common(_parse_sets(sets), json, DType(dtype).value, seed, max_steps,
-                  max_elements, debug, detect_nan)
+                  max_elements, debug, detect_nan, keep_going)
 
 
 def _names(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -179,8 +186,12 @@ class Session:
     def __init__(self, common: Common, source: Source):
         self.common = common
         self.source = source
-        self.failed = False          # a non-error failure, e.g. check mismatch
-        self.record = None           # the stdin document being run, if any
+        self.failed = False          # a run failed, or e.g. a check mismatched
+        self.running = False         # a run (the program on one input) is under way
+        self.record = None           # the stdin document it runs on, if any
+        # What it has produced, for the JSON object its failure writes (eval:
+        # what it printed); None when there is nothing to keep.
+        self.partial: Optional[Callable[[], dict]] = None
         self._console = None
 
     @property
@@ -203,25 +214,41 @@ class Session:
 
     def run(self, each) -> None:
         """Load the program and call `each(program, inputs)` once per input
-        document; translate every failure into a report and an exit code."""
+        document; translate every failure into a report and an exit code.
+
+        With --keep-going a run that fails (its JSON is bad, or the program
+        fails on its inputs) is reported and the next document runs."""
+        from .errors import GradcliError
         try:
             from . import api
             given = self._given()
             program = api.load(self.source.text)
-            for count, (inputs, record) in enumerate(self._inputs(program, given)):
-                self.record = record
-                if count and not self.common.json:
-                    self.console.print()
-                each(program, inputs)
+            shown = False            # some run has written to stdout
+            for inputs, record, problem in self._inputs(program, given):
+                if shown and problem is None and not self.common.json:
+                    self.console.print()     # a blank line between runs' tables
+                shown = shown or problem is None
+                self.running, self.record, self.partial = True, record, None
+                try:
+                    if problem is not None:
+                        raise problem
+                    each(program, inputs)
+                except GradcliError as exc:
+                    if not self.common.keep_going:
+                        raise
+                    self._fail(exc, exc.message)
+                self.running, self.record, self.partial = False, None, None
                 sys.stdout.flush()
         except typer.Exit:
             raise
         except KeyboardInterrupt:
+            self._emit_failure(None, "interrupted")
             sys.stdout.flush()
             sys.stderr.write("gradcli: interrupted\n")
             raise typer.Exit(INTERRUPTED) from None
         except Exception as exc:     # noqa: BLE001 - the edge: report, never trace
-            self._report(exc)
+            self._fail(exc, exc.message if isinstance(exc, GradcliError)
+                       else f"internal error: {type(exc).__name__}: {exc}")
             raise typer.Exit(FAILURE) from None
         if self.failed:
             raise typer.Exit(FAILURE)
@@ -232,22 +259,33 @@ class Session:
                 for name, text in self.common.sets}
 
     def _inputs(self, program, given):
-        """(inputs, stdin record) per run; `--set` wins over stdin."""
+        """(inputs, stdin record, problem) per run; `--set` wins over stdin.
+        With --keep-going a document that cannot be read or bound is the
+        problem of its run, not the end of the stream."""
         from . import api, jsonio
 
         stdin = sys.stdin
         if self.source.from_stdin or stdin is None or _is_terminal(stdin):
-            yield dict(given), None
+            yield dict(given), None, None
             return
         declared = api.declared_inputs(program)
         any_document = False
-        for record in jsonio.read_records(_lines(stdin)):
+        for record in _documents(_lines(stdin), self.common.keep_going):
             any_document = True
+            if isinstance(record, jsonio.JsonInputError):
+                yield None, None, record
+                continue
             first = record.text.splitlines()[0] if record.text else ""
-            bound = jsonio.bind(record.value, declared, "<stdin>", record.line, first)
-            yield {**bound, **given}, record
+            try:
+                bound = jsonio.bind(record.value, declared, "<stdin>", record.line, first)
+            except jsonio.JsonInputError as exc:
+                if not self.common.keep_going:
+                    raise
+                yield None, None, exc
+                continue
+            yield {**bound, **given}, record, None
         if not any_document:
-            yield dict(given), None     # empty stdin (CI, /dev/null): no inputs
+            yield dict(given), None, None     # empty stdin (CI, /dev/null): no inputs
 
     def warn(self, warnings) -> None:
         for text in warnings or ():
@@ -257,6 +295,31 @@ class Session:
         from . import jsonio
         sys.stdout.write(jsonio.dumps(obj) + "\n")
         sys.stdout.flush()
+
+    def _fail(self, exc: BaseException, message: str) -> None:
+        self.failed = True
+        self._emit_failure(exc, message)
+        self._report(exc)
+
+    def _emit_failure(self, exc: Optional[BaseException], message: str) -> None:
+        """With --json, the failed run's object: what the run produced (eval:
+        what it printed) and `"error": {"line": n, "message": ...}`, `line`
+        being the stdin line of its input. Written for every failed run with
+        --keep-going, else only when the run had produced something."""
+        from . import jsonio
+        if not (self.common.json and self.running
+                and (self.partial is not None or self.common.keep_going)):
+            return
+        error: dict = {"message": message}
+        if isinstance(exc, jsonio.JsonInputError):
+            error = {"line": exc.span.line, **error}
+        elif self.record is not None:
+            error = {"line": self.record.line, **error}
+        try:
+            produced = self.partial() if self.partial is not None else {}
+        except Exception:            # noqa: BLE001 - what cannot be written is left out
+            produced = {}
+        self.emit_json({**produced, "error": error})
 
     def _report(self, exc: BaseException) -> None:
         from . import jsonio, render
@@ -280,6 +343,41 @@ class Session:
         if self.record is not None and not isinstance(exc, jsonio.JsonInputError):
             sys.stderr.write(f"gradcli: note: while running the input on line "
                              f"{self.record.line} of <stdin>\n")
+
+
+def _documents(lines, keep_going: bool):
+    """The JSON documents of stdin (`jsonio.Record`s). With `keep_going` a
+    document that does not parse comes as its JsonInputError, and reading
+    goes on at the line after the one the error is on: a bad JSON Lines
+    record costs its own line only."""
+    from . import jsonio
+
+    if not keep_going:
+        yield from jsonio.read_records(lines)
+        return
+    source = iter(lines)
+    replay: list[str] = []           # lines read past an error, to read again
+    first = 1                        # the stream's number of the reader's first line
+    while True:
+        pulled: list[tuple[int, str]] = []   # read since the last document
+        reader = jsonio.read_records(_numbered(itertools.chain(replay, source), first, pulled))
+        try:
+            for record in reader:
+                pulled.clear()
+                yield replace(record, line=first + record.line - 1)
+            return
+        except jsonio.JsonInputError as exc:
+            bad = max(first + exc.span.line - 1, first)
+            yield jsonio.JsonInputError(exc.message, exc.origin, bad, exc.span.column,
+                                        exc.line_text, exc.span.end_column)
+            replay = [text for number, text in pulled if number > bad]
+            first = bad + 1
+
+
+def _numbered(lines, first: int, pulled: list):
+    for number, line in enumerate(lines, first):
+        pulled.append((number, line))
+        yield line
 
 
 def _is_terminal(stream) -> bool:
@@ -322,7 +420,7 @@ def eval_command(
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
     max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False,
+    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
 ) -> None:
     """Run a program: show each print as it happens, then the gradients.
 
@@ -332,7 +430,8 @@ def eval_command(
 
     Example:  gradcli eval -e 'x = arange(3); attach_grad(x); sum(x * x).backward()'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
+                     keep_going)
     session = Session(common, _read_source(file, expr, "eval"))
     session.run(lambda program, inputs: _eval_once(session, program, inputs))
 
@@ -341,13 +440,20 @@ def _eval_once(session: Session, program, inputs) -> None:
     from . import api, jsonio, render
 
     if session.common.json:
-        result = api.run(program, inputs, session.options())
+        printed: list = []
+
+        def shown() -> dict:
+            return {"printed": [[jsonio.value(s.value) for s in line] for line in printed]}
+
+        session.partial = shown      # a failure keeps what was printed
+        result = api.run(program, inputs, session.options(), on_print=printed.append)
         session.warn(result.warnings)
         session.emit_json({
-            "printed": [[jsonio.value(s.value) for s in line] for line in result.printed],
+            **shown(),
             "variables": {n: jsonio.value(s.value) for n, s in result.variables.items()},
             "grads": {n: jsonio.array(g) for n, g in result.grads.items()},
         })
+        session.partial = None
         return
     console = session.console
     result = api.run(program, inputs, session.options(),
@@ -369,7 +475,7 @@ def grad_command(
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
     max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False,
+    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
 ) -> None:
     """Differentiate the program's result with respect to its inputs.
 
@@ -379,7 +485,8 @@ def grad_command(
 
     Example:  gradcli grad -e 'input x; 2 * x * x' --set 'x=[1, 2]' --head '[10, 0.1]'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
+                     keep_going)
     session = Session(common, _read_source(file, expr, "grad"))
     names = _names(wrt)
     session.run(lambda program, inputs: _grad_once(session, program, inputs, names, of, head))
@@ -421,7 +528,7 @@ def check_command(
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
     max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False,
+    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
 ) -> None:
     """Check autodiff against central finite differences (float64).
 
@@ -430,7 +537,8 @@ def check_command(
 
     Example:  gradcli check -e 'input x = [0.5, 2]; sum(sin(x) * x)'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
+                     keep_going)
     session = Session(common, _read_source(file, expr, "check"))
     names = _names(wrt)
     session.run(lambda program, inputs: _check_once(session, program, inputs, names, of,
@@ -477,7 +585,7 @@ def graph_command(
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
     max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False,
+    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
 ) -> None:
     """Show the recorded graph of the result: operations, inputs, shapes.
 
@@ -486,7 +594,8 @@ def graph_command(
 
     Example:  gradcli graph -e 'input x = [1, 2]; sum(x * x + x)' --dot | dot -Tsvg
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan)
+    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
+                     keep_going)
     if dot and json:
         raise _usage_error("--dot and --json cannot be used together", "graph")
     session = Session(common, _read_source(file, expr, "graph"))

@@ -624,3 +624,150 @@ def test_plain_text_elides_long_arrays():
 def test_empty_arrays():
     result = gradcli("eval", "-e", "print(zeros(0))")
     assert (result.exit_code, result.stdout) == (0, "(empty)\nshape (0,) · float64\n")
+
+
+# ------------------------------------------------- failing runs and --keep-going
+
+SUM_SQUARES = "input x\nsum(x * x)"
+# Good, bad JSON, an input that is not an array, an unknown input, good.
+MIXED_LINES = '{"x": [1, 2]}\n{"x": [1,,2]}\n{"x": [[1], [2, 3]]}\n{"y": 1}\n[3]\n'
+MIXED_ERRORS = (
+    "<stdin>:2:10: error: invalid JSON: Expecting value\n"
+    '{"x": [1,,2]}\n'
+    "         ^\n"
+    "gradcli: error: input 'x': expected a number or a (rectangular) nested list of numbers\n"
+    "gradcli: note: while running the input on line 3 of <stdin>\n"
+    "gradcli: error: unknown input 'y': the program declares 'x'\n"
+    "gradcli: note: while running the input on line 4 of <stdin>\n")
+
+
+def test_keep_going_json_gives_an_error_object_in_place_of_each_bad_line():
+    result = gradcli("grad", "-e", SUM_SQUARES, "--json", "--keep-going", input=MIXED_LINES)
+    assert result.exit_code == 1
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"value": 5.0, "grads": {"x": [2.0, 4.0]}},
+        {"error": {"line": 2, "message": "invalid JSON: Expecting value"}},
+        {"error": {"line": 3, "message": "input 'x': expected a number or a (rectangular) "
+                                         "nested list of numbers"}},
+        {"error": {"line": 4, "message": "unknown input 'y': the program declares 'x'"}},
+        {"value": 9.0, "grads": {"x": [6.0]}},
+    ]
+    assert result.stderr == MIXED_ERRORS
+
+
+def test_keep_going_tables_report_bad_lines_on_stderr_and_go_on():
+    result = gradcli("grad", "-e", SUM_SQUARES, "--keep-going", input=MIXED_LINES)
+    assert result.exit_code == 1
+    assert result.stdout.count("gradients of result") == 2
+    assert result.stdout.startswith("result = 5\n")
+    assert "\n\nresult = 9\n" in result.stdout
+    assert result.stderr == MIXED_ERRORS
+
+
+def test_without_keep_going_the_first_bad_line_ends_the_stream():
+    result = gradcli("grad", "-e", SUM_SQUARES, "--json", input=MIXED_LINES)
+    assert result.exit_code == 1
+    assert result.stdout == '{"value": 5.0, "grads": {"x": [2.0, 4.0]}}\n'
+    assert result.stderr == MIXED_ERRORS.split("gradcli: error")[0]
+
+
+def test_keep_going_with_only_good_lines_succeeds():
+    result = gradcli("grad", "-e", SUM_SQUARES, "--json", "--keep-going", input="[1]\n[2]\n")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == ['{"value": 1.0, "grads": {"x": [2.0]}}',
+                                          '{"value": 4.0, "grads": {"x": [4.0]}}']
+
+
+def test_keep_going_after_a_truncated_record_reads_the_next_line():
+    result = gradcli("grad", "-e", SUM_SQUARES, "--json", "--keep-going",
+                     input='{"x": [1, 2]\n{"x": [3]}\n')
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        '{"error": {"line": 1, "message": "invalid JSON: unexpected end of input '
+        '(expecting \',\' delimiter)"}}',
+        '{"value": 9.0, "grads": {"x": [6.0]}}',
+    ]
+    assert result.stderr == ("<stdin>:1:13: error: invalid JSON: unexpected end of input "
+                             "(expecting ',' delimiter)\n"
+                             '{"x": [1, 2]\n'
+                             "            ^\n")
+
+
+def test_keep_going_in_a_bad_pretty_printed_document_goes_on_line_by_line():
+    """JSON Lines is what --keep-going is for: after an error, reading starts
+    again on the next line, so the rest of a broken multi-line document gives
+    errors of its own before the next good line runs."""
+    result = gradcli("grad", "-e", SUM_SQUARES, "--json", "--keep-going",
+                     input='{\n  "x": [1,,2]\n}\n[4]\n')
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        '{"error": {"line": 2, "message": "invalid JSON: Expecting value"}}',
+        '{"error": {"line": 3, "message": "invalid JSON: Expecting value"}}',
+        '{"value": 16.0, "grads": {"x": [8.0]}}',
+    ]
+
+
+def test_keep_going_eval_keeps_what_a_failed_line_printed():
+    result = gradcli("eval", "--json", "--keep-going", "-e",
+                     "input x\nprint(x)\ny = ones(2) @ x\nprint(y)", input="[1, 1]\n[1, 2, 3]\n")
+    assert result.exit_code == 1
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"printed": [[[1.0, 1.0]], [2.0]], "variables": {"x": [1.0, 1.0], "y": 2.0},
+         "grads": {}},
+        {"printed": [[[1.0, 2.0, 3.0]]],
+         "error": {"line": 2, "message": "'@': shapes (2,) and (3,) are not aligned "
+                                         "(inner dimensions differ)"}},
+    ]
+
+
+def test_keep_going_does_not_go_past_a_syntax_error():
+    result = gradcli("grad", "-e", "sum(x", "--json", "--keep-going", input="[1]\n[2]\n")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.startswith("<expr>:1:4: error: ")
+
+
+def test_eval_json_error_keeps_what_was_printed():
+    result = gradcli("eval", "--json", "-e", "print(1)\nprint([1, 2])\nx = ones(2) @ ones(3)")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "printed": [[1.0], [[1.0, 2.0]]],
+        "error": {"message": "'@': shapes (2,) and (3,) are not aligned (inner dimensions "
+                             "differ)"}}
+    assert result.stderr == ("<expr>:3:5: error: '@': shapes (2,) and (3,) are not aligned "
+                             "(inner dimensions differ)\n"
+                             "x = ones(2) @ ones(3)\n"
+                             "    ^~~~~~~~~~~~~~~~~\n")
+
+
+def test_eval_json_error_on_a_stdin_line_names_the_line():
+    result = gradcli("eval", "--json", "-e", "input x\nprint(x)\nx @ ones(2)",
+                     input="[1, 2]\n[1]\n[3, 4]\n")
+    assert result.exit_code == 1
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [
+        {"printed": [[[1.0, 2.0]]], "variables": {"x": [1.0, 2.0]}, "grads": {}},
+        {"printed": [[[1.0]]], "error": {"line": 2, "message": "'@': shapes (1,) and (2,) "
+                                                               "are not aligned (inner "
+                                                               "dimensions differ)"}},
+    ]
+
+
+def test_other_commands_write_no_object_for_a_failed_run_without_keep_going():
+    result = gradcli("grad", "--json", "-e", "x = ones(2) @ ones(3)\nsum(x)")
+    assert (result.exit_code, result.stdout) == (1, "")
+
+
+def test_eval_json_internal_error_keeps_what_was_printed(monkeypatch):
+    real_run = api.run
+
+    def print_then_break(program, inputs=None, options=None, on_print=None):
+        def hook(shown):
+            on_print(shown)
+            raise RuntimeError("boom")
+        return real_run(program, inputs, options, on_print=hook)
+
+    monkeypatch.setattr(api, "run", print_then_break)
+    result = gradcli("eval", "--json", "-e", "print(7)")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "printed": [[7.0]], "error": {"message": "internal error: RuntimeError: boom"}}
+    assert result.stderr.startswith("gradcli: internal error: RuntimeError: boom\n")

@@ -211,6 +211,16 @@ def interrupt_second_run(args):
     return [first] + rest.splitlines(keepends=True), stderr, process.returncode
 
 
+def test_ctrl_c_in_eval_json_keeps_what_was_printed():
+    lines, stderr, status = interrupt_second_run(["eval", "--json"])
+    assert status == 130
+    assert [json.loads(line) for line in lines] == [
+        {"printed": [[1.0]], "variables": {"n": 1.0}, "grads": {}},
+        {"printed": [[2.0]], "error": {"line": 2, "message": "interrupted"}},
+    ]
+    assert stderr == "gradcli: interrupted\n"
+
+
 def test_ctrl_c_in_eval_tables_keeps_what_was_printed():
     lines, stderr, status = interrupt_second_run(["eval"])
     assert status == 130
