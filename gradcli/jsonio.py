@@ -117,9 +117,59 @@ class Record:
 def parse_text(text: str, origin: str, first_line: int = 1):
     """Parse one JSON document; errors name the line and column."""
     try:
-        return json.loads(text)
+        return decode(text)
     except json.JSONDecodeError as exc:
         raise _located(exc, text, origin, first_line) from None
+
+
+MAX_DEPTH = 500          # nested arrays/objects; Python's decoder recurses per level
+_BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+class _BadNumber(ValueError):
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+def _number(text: str):
+    """A JSON number as Python's decoder would give it, but bounded: up to
+    18 digits an int, beyond that a float (whose decoding has no digit
+    limit), and one that overflows to inf is refused."""
+    if len(text) <= 18 and text.lstrip("-").isdigit():
+        return int(text)
+    value = float(text)
+    if math.isinf(value):
+        raise _BadNumber(text)
+    return value
+
+
+def decode(text: str):
+    """json.loads, with SPEC 7's bounds: nesting deeper than MAX_DEPTH and
+    numbers too large for a float are JSON errors with a position."""
+    if text.startswith("\ufeff"):      # a byte order mark, as Python's own files allow
+        text = " " + text[1:]          # (a space keeps every column where it was)
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(text)
+    try:
+        return json.loads(text, parse_int=_number, parse_float=_number)
+    except _BadNumber as bad:
+        where = re.search(r"(?<![\w.+-])" + re.escape(bad.text) + r"(?![\w.])", text)
+        raise json.JSONDecodeError(f"the number {bad.text} is too large (it would be inf)",
+                                   text, where.start() if where else 0) from None
+
+
+def _check_depth(text: str) -> None:
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        bracket = match.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise json.JSONDecodeError(f"arrays and objects nested deeper than "
+                                           f"{MAX_DEPTH} levels", text, match.start())
+        elif bracket in "]}":
+            depth -= 1
 
 
 def read_records(stream: Iterable[str], origin: str = "<stdin>") -> Iterator[Record]:
@@ -152,7 +202,7 @@ def read_records(stream: Iterable[str], origin: str = "<stdin>") -> Iterator[Rec
 
 # The strings of one line of JSON (they cannot span lines), escapes included,
 # so that brackets inside them are not counted.
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_STRING = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')     # unrolled: linear
 
 
 class _Document:
@@ -189,7 +239,7 @@ class _Document:
         lines may complete it (never `at_end`, the stream's end)."""
         text = "".join(self.lines)
         try:
-            return Record(json.loads(text), self.start, text)
+            return Record(decode(text), self.start, text)
         except json.JSONDecodeError as exc:
             error = self._failure(exc, text, origin, at_end)
         if error is None:

@@ -239,3 +239,43 @@ def test_a_long_string_literal_lexes_in_linear_memory():
         tracemalloc.stop()
     assert out == [[2_000_002]]
     assert peak < 60e6, f"{peak / 1e6:.0f} MB to lex a 2 MB string"
+
+
+# ------------------------------------------------- JSON at the edges
+
+def json_error(text):
+    from gradcli import jsonio
+    with pytest.raises(jsonio.JsonInputError) as info:
+        list(jsonio.read_records(iter(text.splitlines(keepends=True))))
+    exc = info.value
+    return exc.message, (exc.span.line, exc.span.column)
+
+
+def test_json_nested_too_deeply_is_a_data_error_with_its_position():
+    text = '{"x": ' + "[" * 600 + "1" + "]" * 600 + "}\n"
+    assert json_error(text) == ("invalid JSON: arrays and objects nested deeper than 500 "
+                                "levels", (1, 506))
+    from gradcli import jsonio
+    (record,) = jsonio.read_records(iter(['{"x": ' + "[" * 400 + "1" + "]" * 400 + "}\n"]))
+    assert record.value["x"][0][0][0] is not None
+
+
+def test_json_numbers_too_large_are_data_errors():
+    assert json_error('{"x": [1, 1e400]}\n') == (
+        "invalid JSON: the number 1e400 is too large (it would be inf)", (1, 11))
+    digits = "9" * 5000
+    message, where = json_error('{"x": ' + digits + "}\n")
+    assert message.startswith("invalid JSON: the number 999") and where == (1, 7)
+
+
+def test_json_long_integers_become_floats():
+    from gradcli import jsonio
+    (record,) = jsonio.read_records(iter(['{"x": [12345678901234567890123, 7]}\n']))
+    assert record.value == {"x": [1.2345678901234568e22, 7]}
+
+
+def test_json_with_a_byte_order_mark_is_accepted():
+    from gradcli import jsonio
+    (record,) = jsonio.read_records(iter(['\ufeff{"x": 1}\n']))
+    assert record.value == {"x": 1}
+    assert jsonio.parse_text('\ufeff[1, 2]', "--set x") == [1, 2]
