@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 import program_gen as pg
 from gradcli import api
 
-# About 25 s on the slow 2-core CI machine (each program runs ~40 times).
-CI_EXAMPLES = 300
+# About 25 s on the slow 2-core CI machine when it is otherwise idle (each
+# program is parsed 2-3 times and run about 30 times).
+CI_EXAMPLES = 400
 
 
 def test_generated_programs():
@@ -284,3 +285,14 @@ def test_f3_repeated_index_write_keeps_the_last_value():
     np.testing.assert_allclose(untracked.result.value, [15.0, 2.0, 3.0])
     np.testing.assert_allclose(tracked.value.value, [15.0, 2.0, 3.0])
     np.testing.assert_allclose(tracked.grads["x"], [0.0, 1.0, 6.0])
+
+
+@pytest.mark.xfail(reason="F4: x.requires_grad_() does not accumulate across backward calls",
+                   strict=False)
+def test_f4_requires_grad_accumulates():
+    source = ("x = [2.0]\n"
+              "x.requires_grad_()\n"
+              "out = x * x\n"
+              "out.backward(retain_graph=True)\n"
+              "out.backward()\n")
+    np.testing.assert_allclose(api.run(api.load(source)).grads["x"], [8.0])
