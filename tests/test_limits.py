@@ -279,3 +279,10 @@ def test_json_with_a_byte_order_mark_is_accepted():
     (record,) = jsonio.read_records(iter(['\ufeff{"x": 1}\n']))
     assert record.value == {"x": 1}
     assert jsonio.parse_text('\ufeff[1, 2]', "--set x") == [1, 2]
+
+
+def test_detect_nan_in_a_gradient_taken_by_grad_has_the_ops_position():
+    with pytest.raises(GradcliError, match="in SqrtBackward at line 2") as info:
+        api.gradient(api.load("input x = 0.0\ny = sqrt(x)\ny * 2"), None,
+                     api.Options(detect_nan=True))
+    assert (info.value.span.line, info.value.span.column) == (2, 1)
