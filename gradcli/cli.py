@@ -148,9 +148,15 @@ class Source:
     from_stdin: bool = False
 
 
+def _say(line: str) -> None:
+    """One line on stderr, with what it quotes from the input escaped."""
+    from .render import printable
+    sys.stderr.write(printable(line) + "\n")
+
+
 def _usage_error(message: str, command: str) -> typer.Exit:
-    sys.stderr.write(f"gradcli: error: {message}\n"
-                     f"Try 'gradcli {command} --help' for help.\n")
+    _say(f"gradcli: error: {message}")
+    sys.stderr.write(f"Try 'gradcli {command} --help' for help.\n")
     return typer.Exit(USAGE)
 
 
@@ -171,11 +177,13 @@ def _read_source(file: Optional[str], expr: Optional[str], command: str) -> Sour
     except IsADirectoryError:
         raise _usage_error(f"cannot read '{file}': it is a directory", command) from None
     except UnicodeDecodeError as exc:
-        sys.stderr.write(f"gradcli: error: cannot read '{file}': not UTF-8 text "
-                         f"(byte {exc.object[exc.start]:#04x} at offset {exc.start})\n")
+        _say(f"gradcli: error: cannot read '{file}': not UTF-8 text "
+             f"(byte {exc.object[exc.start]:#04x} at offset {exc.start})")
         raise typer.Exit(FAILURE) from None
     except OSError as exc:
         raise _usage_error(f"cannot read '{file}': {exc.strerror or exc}", command) from None
+    except ValueError:              # a NUL in the name
+        raise _usage_error(f"cannot read '{file}': not a valid file name", command) from None
 
 
 # ----------------------------------------------------------------- session
@@ -289,7 +297,7 @@ class Session:
 
     def warn(self, warnings) -> None:
         for text in warnings or ():
-            sys.stderr.write(f"gradcli: warning: {text}\n")
+            _say(f"gradcli: warning: {text}")
 
     def emit_json(self, obj) -> None:
         from . import jsonio
@@ -329,7 +337,7 @@ class Session:
         if self.common.debug:
             traceback.print_exception(exc, file=sys.stderr)
         if not isinstance(exc, GradcliError):
-            sys.stderr.write(f"gradcli: internal error: {type(exc).__name__}: {exc}\n")
+            _say(f"gradcli: internal error: {type(exc).__name__}: {exc}")
             if not self.common.debug:
                 sys.stderr.write("(this is a bug in gradcli; --debug shows the traceback)\n")
             return
@@ -570,8 +578,7 @@ def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, ato
     if not result.ok:
         bad = [name for name, row in result.vars.items() if not row["ok"]]
         sys.stdout.flush()
-        sys.stderr.write(f"gradcli: error: gradient check failed for "
-                         f"{', '.join(repr(n) for n in bad)}\n")
+        _say(f"gradcli: error: gradient check failed for {', '.join(repr(n) for n in bad)}")
         session.failed = True
 
 

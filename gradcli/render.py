@@ -1,4 +1,4 @@
-"""What gradcli shows on the terminal: values as rich tables, error reports.
+r"""What gradcli shows on the terminal: values as rich tables, error reports.
 
 Numbers: a scalar is written in the shortest form that reads back to the
 same float (4.0 -> `4`, 0.1 -> `0.1`); the elements of one array share one
@@ -6,12 +6,18 @@ format, as numpy does (`1.50  2.25`, or all scientific). Arrays with more
 than `EDGE_LIMIT` rows or columns are elided to their first and last
 `EDGE` items, with the shape in the caption.
 
+Text that came from the input (strings, names, source lines, JSON keys) is
+shown through `printable`: a control character is spelled out as its
+escape (`\x1b`), so the terminal shows it and never obeys it. Such text is
+given to rich as `Text`, never parsed as markup.
+
 Rich is imported when something is drawn, not when gradcli starts.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Iterable, Optional
@@ -23,6 +29,27 @@ EDGE = 3               # ... to this many items at each end
 SLICE_LIMIT = 10       # leading indices of a rank>2 array before eliding
 ROW_GAP, COL_GAP = "⋮", "…"
 SCI_DIGITS = 8         # most significant digits when shortening
+
+
+# -------------------------------------------------------------------- text
+
+# C0 controls, DEL, C1 controls (CSI is \x9b), and lone surrogates (bytes
+# that were not UTF-8, which would be written back as those raw bytes).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str, keep: str = "") -> str:
+    r"""`text` with each control character spelled out as Python writes it
+    in a string (`\x1b`, `\n`, `\udc9b`), except the ones in `keep`."""
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: m[0] if m[0] in keep else _escape(m[0]), text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 # ----------------------------------------------------------------- numbers
@@ -123,7 +150,8 @@ def plain(value) -> str:
         return "[" + ", ".join(plain(v) for v in value) + "]"
     if isinstance(value, (bool, int, float, np.generic)):
         return format_scalar(value)
-    return str(value)
+    # As print() writes them, line ends and tabs included.
+    return printable(str(value), keep="\n\t")
 
 
 def _nest(axes, texts) -> str:
@@ -188,14 +216,15 @@ def array_view(data: np.ndarray, *, name: str = "", grad_fn: Optional[str] = Non
     from rich.console import Group
     from rich.text import Text
 
-    label = Text(caption(data.shape, data.dtype, grad_fn), style="dim", no_wrap=True)
+    label = Text(printable(caption(data.shape, data.dtype, grad_fn)), style="dim",
+                 no_wrap=True)
     if data.size == 0:
         return Group(Text("(empty)"), label) if boxed else Text("(empty)")
     write = element_format(_shown_part(data))
     if data.ndim <= 2:
         if not boxed:
             return _grid(data, boxed, write)
-        head = [Text(name, style="bold")] if name else []
+        head = [Text(printable(name), style="bold")] if name else []
         return Group(*head, _grid(data, boxed, write), label)
     parts = []
     for lead in _slices(data.shape[:-2]):
@@ -203,7 +232,7 @@ def array_view(data: np.ndarray, *, name: str = "", grad_fn: Optional[str] = Non
             parts.append(Text(ROW_GAP))
             continue
         index = ", ".join(str(i) for i in lead) + ", :, :"
-        parts.append(Text(f"{name}[{index}]", style="bold" if boxed else "dim"))
+        parts.append(Text(printable(f"{name}[{index}]"), style="bold" if boxed else "dim"))
         parts.append(_grid(data[lead], boxed, write))
     if boxed:
         parts.append(label)
@@ -303,7 +332,7 @@ def titled(console, name: str, shown) -> None:
     from rich.text import Text
 
     if is_inline(shown):
-        console.print(Text(f"{name} = {plain(shown.value)}"), soft_wrap=True)
+        console.print(Text(f"{printable(name)} = {plain(shown.value)}"), soft_wrap=True)
     else:
         console.print(value_view(shown, name=name))
 
@@ -323,9 +352,9 @@ def gradient_table(rows: Iterable[tuple], *, title: Optional[str] = None):
     table.add_column("gradient")
     for name, value, grad in rows:
         value, grad = np.asarray(value), np.asarray(grad)
-        table.add_row(name, shape_text(value.shape), _cell(value, name),
+        table.add_row(Text(printable(name)), shape_text(value.shape), _cell(value, name),
                       _cell(grad, f"{name}.grad"))
-    return Group(Text(title, style="bold"), table) if title else table
+    return Group(Text(printable(title), style="bold"), table) if title else table
 
 
 def _cell(data: np.ndarray, name: str):
@@ -349,7 +378,8 @@ def check_table(result):
         table.add_column(heading, justify=justify, no_wrap=True)
     for name, row in result.vars.items():
         checked = f"{row.get('checked', '?')}/{row.get('size', '?')}"
-        table.add_row(name, checked, _err(row["max_abs_err"]), _err(row["max_rel_err"]),
+        table.add_row(Text(printable(name)), checked, _err(row["max_abs_err"]),
+                      _err(row["max_rel_err"]),
                       Text("ok", style="green") if row["ok"]
                       else Text("MISMATCH", style="bold red"))
     return table
@@ -369,7 +399,7 @@ def graph_tree(root):
     from rich.tree import Tree
 
     def label(node):
-        text = Text(node.label, style="bold" if node.children else "")
+        text = Text(printable(node.label), style="bold" if node.children else "")
         text.append(f"  {shape_text(node.shape)}", style="dim")
         if node.repeat:
             text.append("  (shown above)", style="dim italic")
@@ -407,7 +437,7 @@ def graph_dot(root) -> str:
 
 def _dot_string(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return f'"{printable(escaped)}"'
 
 
 def graph_json(root) -> dict:
@@ -443,18 +473,23 @@ class Located:
 
 def error_report(message: str, where: Optional[Located], kind: str = "error") -> str:
     """`FILE:LINE:COL: error: message`, the source line and a caret line; or
-    `gradcli: error: message` when there is no place to point at."""
+    `gradcli: error: message` when there is no place to point at. Escapes
+    widen the line; the caret and its tildes stay under the span."""
+    message = printable(message)
     if where is None:
         return f"gradcli: {kind}: {message}\n"
-    out = [f"{where.origin}:{where.line}:{where.column}: {kind}: {message}"]
+    out = [f"{printable(where.origin)}:{where.line}:{where.column}: {kind}: {message}"]
     if where.line_text is not None:
-        text = where.line_text.rstrip("\r\n")
-        lead = "".join(ch if ch == "\t" else " " for ch in text[:where.column - 1])
-        lead += " " * max(0, where.column - 1 - len(text))
-        tail = ""
-        if where.end_line == where.line and where.end_column > where.column + 1:
-            tail = "~" * (where.end_column - where.column - 1)
-        out += [text, lead + "^" + tail]
+        # Each character as shown; tabs are kept, so that the caret line,
+        # made of the same tabs, lines up under any tab width.
+        shown = [printable(ch, keep="\t") for ch in where.line_text.rstrip("\r\n")]
+        start = where.column - 1
+        stop = (where.end_column - 1 if where.end_line == where.line else start + 1)
+        stop = max(stop, start + 1)
+        lead = "".join("\t" if ch == "\t" else " " * len(ch) for ch in shown[:start])
+        lead += " " * max(0, start - len(shown))
+        width = sum(len(ch) for ch in shown[start:stop]) + max(0, stop - max(start, len(shown)))
+        out += ["".join(shown), lead + "^" + "~" * (width - 1)]
     return "\n".join(out) + "\n"
 
 
@@ -464,7 +499,10 @@ def locate(span, origin: str, source: Optional[str]) -> Optional[Located]:
         return None
     line_text = None
     if source is not None:
-        lines = source.splitlines()
+        # Lines as the parser counts them: CR LF and CR are line feeds, and
+        # nothing else ends a line (str.splitlines would split at \x0c, \x1c,
+        # \x85, U+2028 ...).
+        lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         if 1 <= span.line <= len(lines):
             line_text = lines[span.line - 1]
     return Located(origin, span.line, span.column, span.end_line, span.end_column, line_text)

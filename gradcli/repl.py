@@ -270,7 +270,8 @@ class Repl:
         if self.debug:
             traceback.print_exception(exc, file=self.errors)
         if not isinstance(exc, GradcliError):
-            self.errors.write(f"gradcli: internal error: {type(exc).__name__}: {exc}\n")
+            self.errors.write(render.printable(
+                f"gradcli: internal error: {type(exc).__name__}: {exc}") + "\n")
             if not self.debug:
                 self.errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
             return
@@ -291,7 +292,7 @@ class Repl:
         if warnings:
             self._flush()
         for text in warnings:
-            self.errors.write(f"gradcli: warning: {text}\n")
+            self.errors.write(render.printable(f"gradcli: warning: {text}") + "\n")
 
     def _flush(self) -> None:
         for stream in (self.console.file, sys.stdout):
@@ -349,14 +350,15 @@ def vars_table(rows: list[dict]):
     """`:vars`: one row per variable (see `api.Session.variables`)."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.ROUNDED)
     for heading in ("name", "shape", "dtype", "tracked", "has grad"):
         table.add_column(heading, no_wrap=True)
     for row in rows:
         shape = "-" if row["shape"] is None else render.shape_text(row["shape"])
-        table.add_row(row["name"], shape, row["dtype"], "yes" if row["tracked"] else "no",
-                      "yes" if row["has_grad"] else "no")
+        table.add_row(Text(render.printable(row["name"])), shape, Text(row["dtype"]),
+                      "yes" if row["tracked"] else "no", "yes" if row["has_grad"] else "no")
     return table
 
 

@@ -12,6 +12,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gradcli import __version__, api, jsonio, render
@@ -771,3 +773,156 @@ def test_eval_json_internal_error_keeps_what_was_printed(monkeypatch):
     assert json.loads(result.stdout) == {
         "printed": [[7.0]], "error": {"message": "internal error: RuntimeError: boom"}}
     assert result.stderr.startswith("gradcli: internal error: RuntimeError: boom\n")
+
+
+# ------------------------------------------------- input echoed to the terminal
+
+# What reaches stdout or stderr may hold line ends and tabs, and nothing else
+# that a terminal acts on: no C0 control, DEL, C1 control, lone surrogate.
+FORBIDDEN = {chr(c) for c in [*range(0x20), *range(0x7f, 0xa0)]} - {"\n", "\t"}
+FORBIDDEN |= {chr(c) for c in range(0xd800, 0xe000)}
+
+
+def raw_controls(text: str) -> set:
+    return set(text) & FORBIDDEN
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("plain", "plain"),
+    ("\x1b]0;TITLE\x07\x1b[2J", "\\x1b]0;TITLE\\x07\\x1b[2J"),
+    ("a\nb\tc\rd", "a\\nb\\tc\\rd"),
+    ("\x00\x7f\x9b\x85", "\\x00\\x7f\\x9b\\x85"),
+    ("\udc9b", "\\udc9b"),
+    ("é ü 中 \\x1b", "é ü 中 \\x1b"),      # printable text, a backslash included, stays
+])
+def test_printable_spells_out_control_characters(text, shown):
+    assert render.printable(text) == shown
+
+
+def test_printable_can_keep_line_ends_and_tabs():
+    assert render.printable("a\nb\tc\x1b", keep="\n\t") == "a\nb\tc\\x1b"
+
+
+def test_a_json_key_cannot_retitle_or_clear_the_terminal():
+    result = gradcli("eval", "-e", "input x = 1\nx", input='{"\\u001b]0;TITLE\\u0007\\u001b[2J": 1}')
+    assert result.exit_code == 1
+    assert result.stderr == ("gradcli: error: unknown input '\\x1b]0;TITLE\\x07\\x1b[2J': the "
+                             "program declares 'x'\n"
+                             "gradcli: note: while running the input on line 1 of <stdin>\n")
+
+
+def test_an_echoed_source_line_is_escaped_with_the_caret_still_under_the_span():
+    result = gradcli("eval", "-e", 's = "\x1b[2J"\nt = "\x07" + 1')
+    assert result.exit_code == 1
+    assert result.stderr == ("<expr>:2:5: error: left operand of '+' must be a number or an "
+                             "array, not a string\n"
+                             't = "\\x07" + 1\n'
+                             "    ^~~~~~~~~~\n")
+
+
+def test_the_caret_after_an_escaped_character_moves_with_it():
+    where = render.Located("f.ag", 1, 11, 1, 14, 's = "\x1b" + abc')
+    assert render.error_report("bad", where) == ('f.ag:1:11: error: bad\n'
+                                                 's = "\\x1b" + abc\n'
+                                                 "             ^~~\n")
+    one = render.Located("f.ag", 1, 2, 1, 3, "a\x9bb")
+    assert render.error_report("bad", one).splitlines()[1:] == ["a\\x9bb", " ^~~~"]
+
+
+def test_bad_json_echoed_on_stderr_is_escaped():
+    result = gradcli("grad", "-e", SUM_SQUARES, input='{"x\x1b[2J": [1,,2]}\n')
+    assert result.exit_code == 1
+    assert result.stderr == ("<stdin>:1:4: error: invalid JSON: Invalid control character at\n"
+                             '{"x\\x1b[2J": [1,,2]}\n'
+                             "   ^~~~\n")
+    after = gradcli("grad", "-e", SUM_SQUARES, input='["\x9b", 1,,2]\n')
+    assert after.stderr == ("<stdin>:1:9: error: invalid JSON: Expecting value\n"
+                            '["\\x9b", 1,,2]\n'
+                            "           ^\n")
+
+
+def test_lines_are_counted_as_the_parser_counts_them():
+    """Only line feeds (after CR LF and CR became one) end a line: a form
+    feed or a file separator in a string does not move the echoed line."""
+    result = gradcli("eval", "-e", 'x = "\x1c\x0c"\ny = 1 + "a"')
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[1:] == ['y = 1 + "a"', "    ^~~~~~~"]
+
+
+def test_printed_strings_are_escaped_but_keep_line_ends_and_tabs():
+    """(rich expands the tab, as a terminal would.)"""
+    result = gradcli("eval", "-e", 'print("\x1b[2Jhi\x07")\nprint("a\\tb\\nc")\n"\x9b"')
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == "\\x1b[2Jhi\\x07\na       b\nc\n\\x9b\n"
+
+
+def test_a_string_printed_beside_an_array_is_escaped():
+    result = gradcli("eval", "-e", 'print("\x1b[31m", ones(2))')
+    assert result.exit_code == 0
+    assert result.stdout.startswith("\\x1b[31m")
+    assert not raw_controls(result.stdout)
+
+
+def test_json_output_escapes_control_characters_itself():
+    result = gradcli("eval", "--json", "-e", 'print("\x1b[2J\x7f\x9b")')
+    assert result.exit_code == 0
+    assert result.stdout == '{"printed": [["\\u001b[2J\\u007f\\u009b"]], "variables": {}, ' \
+                            '"grads": {}}\n'
+
+
+def test_a_file_name_is_escaped_in_the_usage_error(tmp_path):
+    result = gradcli("eval", "no\x1b[2J.ag")
+    assert result.exit_code == 2
+    assert result.stderr == ("gradcli: error: cannot read 'no\\x1b[2J.ag': no such file\n"
+                             "Try 'gradcli eval --help' for help.\n")
+
+
+def test_a_file_name_with_a_nul_is_a_usage_error():
+    result = gradcli("eval", "a\x00b.ag")
+    assert result.exit_code == 2
+    assert result.stderr == ("gradcli: error: cannot read 'a\\x00b.ag': not a valid file name\n"
+                             "Try 'gradcli eval --help' for help.\n")
+
+
+def test_an_internal_error_message_is_escaped(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bad \x1b[2J")
+    monkeypatch.setattr(api, "run", broken)
+    result = gradcli("eval", "-e", "1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("gradcli: internal error: RuntimeError: bad \\x1b[2J\n")
+
+
+@pytest.mark.parametrize("text", ["[bold]x[/bold]", "[/]", "[red", "[link=x]y[/link]", ":smile:"])
+def test_rich_markup_in_user_strings_prints_literally(text):
+    result = gradcli("eval", "-e", f'print("{text}")\nprint("{text}", ones(2))\n"{text}"')
+    assert (result.exit_code, result.stderr) == (0, "")
+    lines = result.stdout.splitlines()
+    assert lines[0] == text and lines[-1] == text
+    assert lines[1].startswith(text)
+
+
+CONTROL_TEXT = st.text(st.characters(codec="utf-8", exclude_characters='"\\\n\r')
+                       | st.sampled_from(sorted(FORBIDDEN - {chr(c) for c in
+                                                             range(0xd800, 0xe000)})),
+                       min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=CONTROL_TEXT)
+def test_no_control_character_from_the_input_reaches_the_terminal(text):
+    """The same text as a printed string, in a line that fails and is echoed,
+    as a JSON key, and as a file name."""
+    runs = [
+        gradcli("eval", "-e", f'print("{text}")\n"{text}"'),
+        gradcli("eval", "-e", f'print(1)\nx = "{text}" + 1'),
+        gradcli("eval", "-e", f'x = 1 + "{text}', input=""),
+        gradcli("eval", "-e", "input x = 1\nx", input=json.dumps({text: 1})),
+        gradcli("grad", "-e", "input x\nx", input='{"x": "' + text + '"}\n'),
+        gradcli("eval", "-e", "input x\nx", input='{"' + text + '": [1,,2]}\n'),
+        gradcli("eval", text + ".ag"),
+    ]
+    for result in runs:
+        assert not raw_controls(result.stdout), result.stdout
+        assert not raw_controls(result.stderr), result.stderr
+        assert "Traceback" not in result.stderr

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
@@ -305,6 +307,76 @@ def test_completer_replaces_the_word_being_typed():
     found = list(completer.get_completions(Document(":gr"),
                                            CompleteEvent(completion_requested=True)))
     assert [(c.text, c.start_position) for c in found] == [(":grad", -3), (":graph", -3)]
+
+
+# ------------------------------------------- input echoed to the terminal
+
+FORBIDDEN = {chr(c) for c in [*range(0x20), *range(0x7f, 0xa0), *range(0xd800, 0xe000)]}
+FORBIDDEN -= {"\n", "\t"}
+
+
+def test_printed_strings_and_values_are_escaped():
+    status, out, err, _ = run_lines(['print("\x1b[2J", 1)', '"\x9b"'])
+    assert (status, err) == (0, "")
+    assert out == "\\x1b[2J 1\n\\x9b\n"
+
+
+def test_an_error_echoes_its_line_escaped_with_the_caret_aligned():
+    status, out, err, _ = run_lines(['s = "\x07" + 1'])
+    assert status == 1
+    assert err == ("<stdin>:1:5: error: left operand of '+' must be a number or an array, "
+                   "not a string\n"
+                   's = "\\x07" + 1\n'
+                   "    ^~~~~~~~~~\n")
+
+
+def test_an_unknown_command_is_echoed_escaped():
+    session, out, err = make_repl()
+    assert session.execute(":\x1b]0;T\x07") is False
+    assert err.getvalue() == ("<input>:1:1: error: unknown command ':\\x1b]0;T\\x07'; "
+                              ":help lists them\n"
+                              ":\\x1b]0;T\\x07\n"
+                              "^~~~~~~~~~~~~\n")
+
+
+def test_a_file_name_in_load_is_escaped():
+    session, out, err = make_repl()
+    assert session.execute(":load no\x1b[2J.ag") is False
+    assert err.getvalue() == ("<input>:1:7: error: cannot read 'no\\x1b[2J.ag': no such file\n"
+                              ":load no\\x1b[2J.ag\n"
+                              "      ^~~~~~~~~~~~\n")
+
+
+def test_an_internal_error_is_escaped(monkeypatch):
+    session, out, err = make_repl()
+
+    def broken(source):
+        raise RuntimeError("bad \x1b[2J")
+    monkeypatch.setattr(session.session, "execute", broken)
+    assert session.execute("1") is False
+    assert err.getvalue().startswith("gradcli: internal error: RuntimeError: bad \\x1b[2J\n")
+
+
+@pytest.mark.parametrize("text", ["[bold]x[/bold]", "[/]", "[red", ":smile:"])
+def test_rich_markup_in_strings_prints_literally_even_on_a_markup_console(text):
+    """The test console parses markup (rich's default): strings still do not."""
+    status, out, err, _ = run_lines([f's = "{text}"', "print(s)", "s", "print(s, ones(2))",
+                                     ":vars"])
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:2] == [text, text] and lines[2].startswith(text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=st.text(st.characters(codec="utf-8", exclude_characters='"\\\n\r')
+                    | st.sampled_from(sorted(FORBIDDEN - {chr(c) for c in
+                                                          range(0xd800, 0xe000)})),
+                    min_size=1, max_size=12))
+def test_no_control_character_from_an_input_reaches_the_terminal(text):
+    status, out, err, _ = run_lines([f'print("{text}")', f'"{text}"', f'x = "{text}" + 1',
+                                     f':{text}', f":load {text}", f'y = "{text}'])
+    assert not set(out) & FORBIDDEN, out
+    assert not set(err) & FORBIDDEN, err
 
 
 # ------------------------------------------------ prompt_toolkit, in process
