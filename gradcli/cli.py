@@ -18,10 +18,13 @@ from __future__ import annotations
 import copy
 import errno
 import itertools
+import math
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -81,15 +84,74 @@ JsonOpt = Annotated[bool, typer.Option(
     "--json", rich_help_panel=COMMON, help="Print one JSON object per run instead of tables.")]
 DTypeOpt = Annotated[DType, typer.Option(
     "--dtype", rich_help_panel=COMMON, help="Floating-point type of the whole run.")]
+
+
+def _seed(value: Optional[int]) -> Optional[int]:
+    if value is not None and not 0 <= value < 2 ** 64:
+        raise typer.BadParameter(f"expected a whole number from 0 to 2**64 - 1, got {value}")
+    return value
+
+
 SeedOpt = Annotated[Optional[int], typer.Option(
-    "--seed", metavar="N", show_default=False, rich_help_panel=COMMON,
-    help="Seed of the random generator (runs are reproducible; default fixed seed).")]
+    "--seed", metavar="N", show_default=False, rich_help_panel=COMMON, callback=_seed,
+    help="Seed of the random generator, 0 to 2**64 - 1 (runs are reproducible; default "
+         "fixed seed).")]
 MaxStepsOpt = Annotated[int, typer.Option(
     "--max-steps", metavar="N", min=1, rich_help_panel=COMMON,
     help="Statement budget; a runaway loop stops here.")]
 MaxElementsOpt = Annotated[int, typer.Option(
     "--max-elements", metavar="N", min=1, rich_help_panel=COMMON,
     help="Largest array allowed, in elements.")]
+
+
+# Binary units by default, as ulimit, systemd and docker read them; KB, MB,
+# GB, TB are decimal.
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1,
+          **{prefix + suffix: 1024 ** power for power, prefix in enumerate("kmgt", 1)
+             for suffix in ("", "ib")},
+          **{prefix + "b": 1000 ** power for power, prefix in enumerate("kmgt", 1)}}
+
+
+def parse_size(text: Optional[str]) -> Optional[int]:
+    """`--max-memory`: bytes, or a number with a unit (512M, 4G, 1.5GiB)."""
+    if text is None:
+        return None
+    match = _SIZE.fullmatch(text)
+    unit = _UNITS.get(match[2].lower()) if match else None
+    if unit is None:
+        raise typer.BadParameter(f"expected a size in bytes such as 1000000, 512M, 4G or "
+                                 f"1.5GiB, got {text!r}")
+    size = int(Decimal(match[1]) * unit)
+    if size < 1:
+        raise typer.BadParameter(f"a size must be at least 1 byte, got {text!r}")
+    return size
+
+
+def parse_seconds(text: Optional[str]) -> Optional[float]:
+    """`--timeout`: a positive, finite number of seconds."""
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise typer.BadParameter(f"expected a positive number of seconds, got {text!r}")
+    return seconds
+
+
+MaxMemoryOpt = Annotated[Optional[str], typer.Option(
+    "--max-memory", metavar="SIZE", show_default=False, rich_help_panel=COMMON,
+    callback=parse_size,
+    help="Memory allowed for all live arrays and the recorded graph: bytes, or with a "
+         "unit as in 512M, 4G, 1.5GiB (K, M, G, T are powers of 1024; KB, MB, GB, TB of "
+         "1000). Default: a quarter of physical memory.")]
+TimeoutOpt = Annotated[Optional[str], typer.Option(
+    "--timeout", metavar="SECONDS", show_default=False, rich_help_panel=COMMON,
+    callback=parse_seconds,
+    help="Stop a run (each JSON Lines record is one) after this much wall-clock time. "
+         "Default: none.")]
 DebugOpt = Annotated[bool, typer.Option(
     "--debug", rich_help_panel=COMMON, help="Show a Python traceback with errors.")]
 DetectNanOpt = Annotated[bool, typer.Option(
@@ -112,6 +174,7 @@ HeadOpt = Annotated[Optional[str], typer.Option(
 
 DEFAULT_STEPS = 10_000_000
 DEFAULT_ELEMENTS = 100_000_000
+GRAPH_NODES = 500
 
 
 @dataclass
@@ -125,12 +188,24 @@ class Common:
     debug: bool = False
     detect_nan: bool = False
     keep_going: bool = False
+    max_memory: Optional[int] = None
+    timeout: Optional[float] = None
 
 
 def _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-            keep_going) -> Common:
+            keep_going, max_memory, timeout) -> Common:
     return Common(_parse_sets(sets), json, DType(dtype).value, seed, max_steps,
-                  max_elements, debug, detect_nan, keep_going)
+                  max_elements, debug, detect_nan, keep_going, max_memory, timeout)
+
+
+def _api_options(common: Common):
+    from . import api
+    options = api.Options(dtype=common.dtype, max_steps=common.max_steps,
+                          max_elements=common.max_elements, detect_nan=common.detect_nan,
+                          max_memory=common.max_memory, timeout=common.timeout)
+    if common.seed is not None:
+        options.seed = common.seed
+    return options
 
 
 def _names(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -210,13 +285,7 @@ class Session:
         return self._console
 
     def options(self):
-        from . import api
-        c = self.common
-        options = api.Options(dtype=c.dtype, max_steps=c.max_steps,
-                              max_elements=c.max_elements, detect_nan=c.detect_nan)
-        if c.seed is not None:
-            options.seed = c.seed
-        return options
+        return _api_options(self.common)
 
     # ------------------------------------------------------------ running
 
@@ -427,8 +496,9 @@ def eval_command(
     expr: ExprOpt = None,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
+    keep_going: KeepGoingOpt = False,
 ) -> None:
     """Run a program: show each print as it happens, then the gradients.
 
@@ -439,7 +509,7 @@ def eval_command(
     Example:  gradcli eval -e 'x = arange(3); attach_grad(x); sum(x * x).backward()'
     """
     common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going)
+                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "eval"))
     session.run(lambda program, inputs: _eval_once(session, program, inputs))
 
@@ -482,8 +552,9 @@ def grad_command(
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
+    keep_going: KeepGoingOpt = False,
 ) -> None:
     """Differentiate the program's result with respect to its inputs.
 
@@ -494,7 +565,7 @@ def grad_command(
     Example:  gradcli grad -e 'input x; 2 * x * x' --set 'x=[1, 2]' --head '[10, 0.1]'
     """
     common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going)
+                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "grad"))
     names = _names(wrt)
     session.run(lambda program, inputs: _grad_once(session, program, inputs, names, of, head))
@@ -535,8 +606,9 @@ def check_command(
     atol: Annotated[float, typer.Option("--atol", min=0.0, help="Absolute tolerance.")] = 1e-6,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
+    keep_going: KeepGoingOpt = False,
 ) -> None:
     """Check autodiff against central finite differences (float64).
 
@@ -546,7 +618,7 @@ def check_command(
     Example:  gradcli check -e 'input x = [0.5, 2]; sum(sin(x) * x)'
     """
     common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going)
+                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "check"))
     names = _names(wrt)
     session.run(lambda program, inputs: _check_once(session, program, inputs, names, of,
@@ -588,11 +660,16 @@ def graph_command(
     expr: ExprOpt = None,
     dot: Annotated[bool, typer.Option("--dot", help="Write Graphviz DOT instead of a tree.")
                    ] = False,
+    max_nodes: Annotated[int, typer.Option(
+        "--max-nodes", metavar="N", min=1,
+        help="Expand this many nodes; the rest are drawn without their inputs, and the "
+             "output says the graph was cut.")] = GRAPH_NODES,
     wrt: WrtOpt = None, of: OfOpt = None,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
     seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, debug: DebugOpt = False,
-    detect_nan: DetectNanOpt = False, keep_going: KeepGoingOpt = False,
+    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
+    keep_going: KeepGoingOpt = False,
 ) -> None:
     """Show the recorded graph of the result: operations, inputs, shapes.
 
@@ -602,30 +679,36 @@ def graph_command(
     Example:  gradcli graph -e 'input x = [1, 2]; sum(x * x + x)' --dot | dot -Tsvg
     """
     common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going)
+                     keep_going, max_memory, timeout)
     if dot and json:
         raise _usage_error("--dot and --json cannot be used together", "graph")
     session = Session(common, _read_source(file, expr, "graph"))
     names = _names(wrt)
-    session.run(lambda program, inputs: _graph_once(session, program, inputs, names, of, dot))
+    session.run(lambda program, inputs: _graph_once(session, program, inputs, names, of, dot,
+                                                    max_nodes))
 
 
-def _graph_once(session: Session, program, inputs, wrt, of, dot: bool) -> None:
+def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes: int) -> None:
     from . import api, render
 
-    root = api.graph(program, inputs, session.options(), wrt, of)
+    root = api.graph(program, inputs, session.options(), wrt, of, max_nodes=max_nodes)
+    cut = render.graph_cut(root, max_nodes)
+    note = render.cut_note(max_nodes) + " (--max-nodes N draws more)" if cut else None
     if dot:
-        sys.stdout.write(render.graph_dot(root))
+        sys.stdout.write(render.graph_dot(root, note))
     elif session.common.json:
-        session.emit_json(render.graph_json(root))
+        session.emit_json(render.graph_json(root, cut))
     else:
-        session.console.print(render.graph_tree(root))
+        render.print_graph(session.console, root, note)
+    if note is not None and (dot or session.common.json):
+        session.warn([note])        # DOT and JSON are read by programs, not people
 
 
 @app.command("repl")
 def repl_command(
     dtype: DTypeOpt = DType.float64, seed: SeedOpt = None,
     max_steps: MaxStepsOpt = DEFAULT_STEPS, max_elements: MaxElementsOpt = DEFAULT_ELEMENTS,
+    max_memory: MaxMemoryOpt = None, timeout: TimeoutOpt = None,
     debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
 ) -> None:
     """Interactive session: variables persist, values show as tables.
@@ -637,13 +720,11 @@ def repl_command(
 
     Example:  printf 'x = arange(3)\\nx * 2\\n' | gradcli repl
     """
-    from . import api, repl     # prompt_toolkit loads only for a terminal
+    from . import repl          # prompt_toolkit loads only for a terminal
 
-    options = api.Options(dtype=DType(dtype).value, max_steps=max_steps,
-                          max_elements=max_elements, detect_nan=detect_nan)
-    if seed is not None:
-        options.seed = seed
-    raise typer.Exit(repl.main(options, debug=debug))
+    common = _common(None, False, dtype, seed, max_steps, max_elements, debug, detect_nan,
+                     False, max_memory, timeout)
+    raise typer.Exit(repl.main(_api_options(common), debug=debug))
 
 
 # ----------------------------------------------------------------- streams

@@ -393,32 +393,61 @@ def _err(value: float) -> str:
 
 # ------------------------------------------------------------------- graph
 
-def graph_tree(root):
-    """The recorded graph as a rich tree; nodes met again say so."""
+def graph_cut(root, max_nodes: int) -> bool:
+    """Whether the api stopped expanding `root`'s graph at `max_nodes`: it
+    numbers the nodes it meets, and expands only the first `max_nodes`."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        seen.add(node.ident)
+        stack.extend(node.children)
+    return len(seen) > max_nodes
+
+
+def cut_note(max_nodes: int) -> str:
+    return f"graph cut at {max_nodes} nodes: the nodes past them are drawn without their inputs"
+
+
+def print_graph(console, root, note: Optional[str] = None) -> None:
+    """The recorded graph as a tree, one line per node, nodes met again
+    marked; then `note` (the graph was cut), if any. Lines are as wide as
+    the depth needs: rich's Tree would leave out, without a word, every
+    node too deep for the terminal's width."""
+    console.print(graph_tree(root, note), soft_wrap=True)
+
+
+def graph_tree(root, note: Optional[str] = None):
+    """The text `print_graph` prints."""
     from rich.text import Text
-    from rich.tree import Tree
 
-    def label(node):
-        text = Text(printable(node.label), style="bold" if node.children else "")
-        text.append(f"  {shape_text(node.shape)}", style="dim")
-        if node.repeat:
-            text.append("  (shown above)", style="dim italic")
-        return text
-
-    tree = Tree(label(root))
-    stack = [(root, tree)]
+    out = Text()
+    stack = [(root, "", "")]  # node, guides before it, guides before its inputs
     while stack:              # no recursion: graphs can be thousands deep
-        node, branch = stack.pop()
-        children = [(child, branch.add(label(child))) for child in node.children]
-        stack.extend(reversed(children))
-    return tree
+        node, guides, inner = stack.pop()
+        if out:
+            out.append("\n")
+        out.append(guides)
+        out.append(printable(node.label), style="bold" if node.children else "")
+        out.append(f"  {shape_text(node.shape)}", style="dim")
+        if node.repeat:
+            out.append("  (shown above)", style="dim italic")
+        last = len(node.children) - 1
+        for i in range(last, -1, -1):
+            stack.append((node.children[i], inner + ("└── " if i == last else "├── "),
+                          inner + ("    " if i == last else "│   ")))
+    if note is not None:
+        out.append("\n" + note)
+    return out
 
 
-def graph_dot(root) -> str:
+def graph_dot(root, note: Optional[str] = None) -> str:
     """Graphviz DOT: one node per `ident`, an edge from each node to each of
-    its inputs (so x*x draws two edges to x)."""
+    its inputs (so x*x draws two edges to x); a `note` is the graph's label."""
     lines = ["digraph gradcli {",
              '  node [fontname="monospace"];']
+    if note is not None:
+        lines.append(f"  label={_dot_string(note)};")
     declared: set[int] = set()
     edges: list[str] = []
     stack = [root]
@@ -440,8 +469,9 @@ def _dot_string(text: str) -> str:
     return f'"{printable(escaped)}"'
 
 
-def graph_json(root) -> dict:
-    """The tree as nested objects: label, shape, id, repeat, children."""
+def graph_json(root, cut: bool = False) -> dict:
+    """The tree as nested objects: label, shape, id, repeat, children; and
+    at the top `"truncated": true` when the graph was cut."""
     def node_dict(node):
         return {"label": node.label, "shape": list(node.shape), "id": node.ident,
                 "repeat": node.repeat, "children": []}
@@ -454,6 +484,8 @@ def graph_json(root) -> dict:
             child_dict = node_dict(child)
             shown["children"].append(child_dict)
             stack.append((child, child_dict))
+    if cut:
+        out["truncated"] = True
     return out
 
 

@@ -926,3 +926,154 @@ def test_no_control_character_from_the_input_reaches_the_terminal(text):
         assert not raw_controls(result.stdout), result.stdout
         assert not raw_controls(result.stderr), result.stderr
         assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------ option values
+
+def usage_message(stderr: str) -> str:
+    """The message inside typer's error box, its wrapped lines joined."""
+    lines = [line.strip("│ ").strip() for line in stderr.splitlines() if line.startswith("│")]
+    return " ".join(lines)
+
+
+@pytest.mark.parametrize("command", ["eval", "grad", "check", "graph", "repl"])
+def test_a_negative_or_huge_seed_is_a_usage_error(command):
+    negative = gradcli(command, "--seed", "-1", "-e", "1") if command != "repl" else \
+        gradcli(command, "--seed", "-1")
+    assert (negative.exit_code, negative.stdout) == (2, "")
+    assert usage_message(negative.stderr) == ("Invalid value for '--seed': expected a whole "
+                                              "number from 0 to 2**64 - 1, got -1")
+    huge = gradcli(command, "--seed", str(2 ** 64))
+    assert huge.exit_code == 2
+    assert usage_message(huge.stderr).endswith(f"got {2 ** 64}")
+
+
+def test_the_largest_seed_is_accepted():
+    result = gradcli("eval", "--seed", str(2 ** 64 - 1), "-e", "rand(2)")
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("text, size", [
+    ("1000000", 1_000_000), ("512M", 512 * 2 ** 20), ("4G", 4 * 2 ** 30),
+    ("1.5GiB", 3 * 2 ** 29), ("64k", 65536), ("2 MiB", 2 * 2 ** 20), ("1T", 2 ** 40),
+    ("5MB", 5_000_000), ("1gb", 10 ** 9), ("100B", 100), (".5K", 512),
+])
+def test_max_memory_sizes(text, size):
+    from gradcli.cli import parse_size
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "", "-1G", "0", "0.1", "1.5.2G", "12Q", "G", "inf",
+                                  "nan", "1e9", "1 2G"])
+def test_a_bad_max_memory_is_a_usage_error(text):
+    result = gradcli("eval", "--max-memory", text, "-e", "1")
+    assert (result.exit_code, result.stdout) == (2, "")
+    message = usage_message(result.stderr)
+    assert message.startswith("Invalid value for '--max-memory': ")
+    if text in ("0", "0.1"):
+        assert message.endswith(f"a size must be at least 1 byte, got {text!r}")
+    else:
+        assert message.endswith(f"expected a size in bytes such as 1000000, 512M, 4G or "
+                                f"1.5GiB, got {text!r}")
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "soon", "inf", "nan", ""])
+def test_a_bad_timeout_is_a_usage_error(text):
+    result = gradcli("eval", "--timeout", text, "-e", "1")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert usage_message(result.stderr) == (f"Invalid value for '--timeout': expected a "
+                                            f"positive number of seconds, got {text!r}")
+
+
+def test_memory_and_time_limits_reach_the_api(monkeypatch):
+    seen = []
+    real_configure = api.configure
+
+    def configure(options):
+        seen.append((options.max_memory, options.timeout))
+        return real_configure(options)
+
+    monkeypatch.setattr(api, "configure", configure)
+    for command in ("eval", "grad", "check", "graph"):
+        seen.clear()
+        result = gradcli(command, "-e", "input x = 1.0\nx * x", "--max-memory", "1.5GiB",
+                         "--timeout", "2.5")
+        assert result.exit_code == 0, result.stderr
+        assert seen and set(seen) == {(3 * 2 ** 29, 2.5)}
+    seen.clear()
+    assert gradcli("eval", "-e", "1").exit_code == 0
+    assert set(seen) == {(None, None)}
+
+
+def test_repl_passes_memory_and_time_limits(monkeypatch):
+    from gradcli import repl
+    seen = []
+    monkeypatch.setattr(repl, "main", lambda options, debug=False: seen.append(options) or 0)
+    result = gradcli("repl", "--max-memory", "2G", "--timeout", "3")
+    assert result.exit_code == 0
+    assert (seen[0].max_memory, seen[0].timeout) == (2 * 2 ** 30, 3.0)
+
+
+@pytest.mark.parametrize("command", ["eval", "grad", "check", "graph", "repl"])
+def test_every_command_documents_memory_and_time_limits(command):
+    result = gradcli(command, "--help")
+    assert result.exit_code == 0
+    for option in ("--max-memory", "--timeout", "--seed", "--max-steps", "--max-elements"):
+        assert option in result.stdout
+    if command != "repl":
+        assert "--keep-going" in result.stdout
+
+
+# -------------------------------------------------------- a graph cut short
+
+LONG_CHAIN = "input x = 1.0\ny = x\nfor i in range(300):\n    y = y * 1.01 + x\ny"
+CUT_NOTE = ("graph cut at 500 nodes: the nodes past them are drawn without their inputs "
+            "(--max-nodes N draws more)")
+
+
+def test_a_graph_over_the_node_limit_says_it_was_cut():
+    result = gradcli("graph", "-e", LONG_CHAIN)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[-1] == CUT_NOTE
+    whole = gradcli("graph", "-e", LONG_CHAIN, "--max-nodes", "2000")
+    assert whole.exit_code == 0
+    assert "graph cut" not in whole.stdout
+    assert len(whole.stdout.splitlines()) > len(result.stdout.splitlines())
+
+
+def test_a_small_graph_is_not_cut():
+    result = gradcli("graph", "-e", GRAPH)
+    assert "graph cut" not in result.stdout + result.stderr
+
+
+def test_a_cut_graph_in_dot_and_json_says_so_too():
+    dot = gradcli("graph", "-e", LONG_CHAIN, "--dot")
+    assert dot.exit_code == 0
+    assert f'  label="{CUT_NOTE}";\n' in dot.stdout
+    assert dot.stderr == f"gradcli: warning: {CUT_NOTE}\n"
+    as_json = gradcli("graph", "-e", LONG_CHAIN, "--json")
+    assert as_json.exit_code == 0
+    assert '"truncated": true' in as_json.stdout
+    assert as_json.stderr == f"gradcli: warning: {CUT_NOTE}\n"
+    small = gradcli("graph", "-e", GRAPH, "--json")
+    assert "truncated" not in small.stdout
+
+
+def test_max_nodes_must_be_positive():
+    result = gradcli("graph", "-e", GRAPH, "--max-nodes", "0")
+    assert result.exit_code == 2
+
+
+def test_a_deep_graph_draws_every_node_however_narrow_the_terminal():
+    """A node deeper than the width allows is still drawn (rich's Tree would
+    leave it out without a word)."""
+    chain = "input x = 1.0\ny = x\nfor i in range(100):\n    y = y * 1.01 + x\ny"
+    tree = gradcli("graph", "-e", chain)
+    nodes = json.loads(gradcli("graph", "-e", chain, "--json").stdout)
+    count, stack = 0, [nodes]
+    while stack:
+        count += 1
+        stack.extend(stack.pop()["children"])
+    assert tree.exit_code == 0
+    assert len(tree.stdout.splitlines()) == count == 301
+    assert max(len(line) for line in tree.stdout.splitlines()) > 4 * 199

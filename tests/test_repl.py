@@ -586,3 +586,17 @@ def test_terminal_history_survives_the_session(tmp_path):
     second.run("\x1b[A")                      # Up recalls it; Enter runs it again
     assert second.run("remember").strip().endswith("42")
     assert second.leave() == 0
+
+
+def test_graph_says_when_it_was_cut():
+    session, out, err = make_repl()
+    session.execute("x = ones(1)\nattach_grad(x)\ny = x\nfor i in range(300):\n"
+                    "    y = y * 1.01 + x\n")
+    assert session.execute(":graph y") is True
+    assert out.getvalue().splitlines()[-1] == (
+        "graph cut at 500 nodes: the nodes past them are drawn without their inputs")
+    session.execute("z = sum(x * x)")
+    out.truncate(0)
+    out.seek(0)
+    session.execute(":graph z")
+    assert "graph cut" not in out.getvalue()
