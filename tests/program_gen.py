@@ -11,20 +11,23 @@ variable, so almost every example gets as far as a gradient.
   1. the first-order backward (`run_backward`, `retain_graph=True`),
   2. the recorded backward on the same graph (`create_graph=True`),
   3. the public path (`api.gradient`, a fresh run),
-  4. central differences in float64 (re-running the program with one input
+  4. the program rewritten to run its own backward (`Case.own_source`),
+  5. central differences in float64 (the program re-run with one input
      element moved by +-h),
 
-and also the forward value of the tracked run against an untracked one,
-and a Hessian-vector product through the recorded gradient against central
-differences of the first-order gradient. A gradcli error (`GradcliError`)
-is an acceptable outcome and is counted; any other exception, and any
-disagreement, raises `Finding` with the whole program, its inputs and the
-gradients, ready to paste into a regression test.
+and also the tracked run's value against an untracked one, a float32 run,
+`api.graph`, sometimes `api.check`, and a Hessian-vector product through
+the recorded gradient against central differences of the first-order
+gradient. A gradcli error (`GradcliError`) is an acceptable outcome and is
+counted; any other exception, and any disagreement, raises `Finding` with
+the whole program, its inputs and the gradients, ready to paste into a
+regression test (`make_case` turns pasted source back into a case).
 
 Finite differences lie near kinks (relu, abs, max, clip, a branch that
-flips): each element is also differenced at a fifth of the step and one-
-sidedly, and when those estimates disagree with each other the element is
-skipped (not compared) and counted in `STATS`, so the net cannot go blind
+flips). Each central difference comes with both one-sided differences;
+half their gap bounds the error a kink within the step can cause, and an
+element is compared only where that bound is within the tolerance. The
+elements skipped are counted in `Stats`, so the net cannot go blind
 unnoticed.
 
 Detached values. Autodiff treats `detach(E)` as a constant; central
@@ -35,6 +38,9 @@ differences run (`Case.fd_source`) declares it as an input instead
 both sides hold it fixed. `with no_grad:` blocks only add constants (built
 from such frozen values) to tracked values, or write into untracked
 buffers, which is what keeps them comparable with differences too.
+
+Known bugs: a feature that one breaks is generated only once a probe in
+`detect_flags()` sees it fixed (`FLAGS`; GRADCLI_FUZZ_<NAME>=1/0 forces it).
 """
 
 from __future__ import annotations
@@ -66,6 +72,22 @@ def _probe(source, expected, wrt=("x",)):
         got = api.gradient(api.load(source), None, api.Options(), wrt=list(wrt)).grads["x"]
         return bool(np.allclose(got, expected, rtol=1e-12, atol=1e-12, equal_nan=False))
     except Exception:       # noqa: BLE001 - a probe only asks "fixed yet?"
+        return False
+
+
+def _parses(source) -> bool:
+    try:
+        api.load(source)
+        return True
+    except Exception:       # noqa: BLE001
+        return False
+
+
+def _runs(source) -> bool:
+    try:
+        api.run(api.load(source))
+        return True
+    except Exception:       # noqa: BLE001
         return False
 
 
@@ -146,6 +168,9 @@ def detect_flags() -> dict:
                                 [10.0, 20.0]),
         "ellipsis": _probe("input x = [[1.0, 2.0], [3.0, 4.0]]\nx[..., 0]",
                            [[1.0, 0.0], [1.0, 0.0]]),
+        "triple_quotes": _parses('"""A docstring."""\nx = 1\n'),
+        "print_sep": _runs("print(1, 2, sep=' ', end='')\n"),
+        "fstrings": _runs("x = 2.0\nprint(f'loss {float(x):f}')\n"),
         # second-order check: a Hessian-vector product through create_graph
         "hvp": True,
         # ... also computed by one run_backward over all the gradients at
@@ -236,6 +261,7 @@ class Case:
     frozen: list                  # names bound by `cK = detach(...)`
     features: frozenset = frozenset()
     style: int = 0                # spelling of own_source (attach_grad, record...)
+    run_check: bool = False       # also run api.check (what `gradcli check` prints)
 
     @property
     def own_source(self) -> str:
@@ -268,6 +294,7 @@ class Case:
             return f"backward({', '.join(['out'] + args)})"
         calls = [call(True), call(False)] if self.twice else [call(False)]
         return "\n".join(lines[:n_in] + marks + body + calls) + "\n"
+
 
     @property
     def undeclared(self) -> bool:
@@ -577,6 +604,9 @@ class Gen:
             "power(1 + {e} ** 2, 0.5)", "({e} ** 0)", "({e} ** 1)",
             "pow(1.5 + sin({e}), {e2})", "((1 + {e} ** 2) ** tanh({e2}))",
             "({e} * ones_like({e2}))", "(zeros_like({e}) + {e2})",
+            "(+{e} * 2)", "({e} * (1 + {e2} ** 2) ** -1)", "({e} / {e2}.size)",
+            "(lambda p, q: p * q + p)({e}, {e2})", "(lambda p: tanh(p) * 2)({e})",
+            "{e}[::-1]" if len(shape) == 1 else "{e}",
         ]
         if self.flags.get("mod"):
             forms.append("({e} % (1.5 + sin({e2})))")
@@ -869,6 +899,11 @@ class Gen:
             return f"{fn.name}({a})"
         sb = self.pick([shape, ()] + ([shape[-1:], (1,)] if shape else []))
         b = self.expr(sb, d - 1, c)
+        form = self.int(0, 3)
+        if form == 2:
+            return f"{fn.name}({a}, b={b})"
+        if form == 3:
+            return f"{fn.name}(b={b}, a={a})"
         return f"{fn.name}({a}, {b})"
 
     def stacked(self, shape, d, c) -> str:
@@ -1009,9 +1044,6 @@ class Gen:
         return self.pick([f"({code} + {anchor})", f"({code} * tanh({anchor}))",
                           f"({anchor} * {code})"])
 
-    def body_line(self, text):
-        self.lines.append((self.indent, text, text))
-
     def define_function(self):
         kind = self.pick(["ew", "scalar", "rec", "lam", "ew", "pair"])
         name = self.fresh({"ew": "f", "scalar": "g", "rec": "r", "lam": "h", "pair": "p"}[kind])
@@ -1088,9 +1120,6 @@ class Gen:
 
     # ---------------------------------------------------------- statements
 
-    def tracked_targets(self):
-        return [v for v in self.vars if v.kind == "tracked"]
-
     def add_var(self, name, shape, kind):
         self.vars = [v for v in self.vars if v.name != name]
         self.vars.append(Var(name, shape, kind))
@@ -1112,6 +1141,8 @@ class Gen:
             (2 if self.flags.get("masks") else 0, self.st_mask_write),
             (3, self.st_transform),
             (3 if any(f.kind == "pair" for f in self.funcs) else 0, self.st_unpack),
+            (2, self.st_record),
+            (2, self.st_noise),
         ]
         self.weighted(kinds)(depth)
 
@@ -1258,10 +1289,19 @@ class Gen:
         e = self.expr(shape, self.int(0, depth))
         k = self.pick(["0", "0.5", "(-0.5)", "1", "2"])
         red = self.pick(["sum", "mean", "max", "min"]) if shape else ""
-        cond = f"{red}({e}) {self.pick(['>', '<'])} {k}"
-        form = self.int(0, 6)
+        value = f"{red}({e})"
+        spelled = self.int(0, 5)
+        if spelled == 4:
+            value = f"{atomic(value)}.item()"
+        elif spelled == 5:
+            value = f"float({value})"
+        cond = f"{value} {self.pick(['>', '<'])} {k}"
+        form = self.int(0, 7)
         if form == 5:
             cond = f"not {cond}"
+        elif form == 7:
+            other = self.expr((), self.int(0, depth - 1))
+            cond = f"{cond} or {other} > {self.pick(['1', '(-1)'])}"
         elif form == 6:
             frozen = [v for v in self.vars if v.kind in ("tracked", "input")]
             if frozen:
@@ -1345,8 +1385,62 @@ class Gen:
         self.emit(f"{name} = {self.pick([f'{name} * 1.5 + 0.25', f'{name} + sigmoid({name})'])}"
                   f" + {self.expr(shape, self.int(0, depth - 2))} * 0.25")
         self.emit(f"{k} = {k} + 1")
+        if self.chance(20):
+            self.feature("break")
+            self.emit(f"if {self.pick(['max', 'min'])}({name}) > {self.pick(['1', '3'])}:")
+            self.indent += 1
+            self.emit("break")
+            self.indent -= 1
         self.indent -= 1
         self.add_var(name, shape, "tracked")
+
+    def st_record(self, depth):
+        """Recording switched back on inside `with no_grad:` (record /
+        enable_grad), or plainly `with record:`: a tracked assignment."""
+        self.feature("record")
+        shape = self.shape()
+        name = self.fresh("v")
+        outer = self.int(0, 2)
+        if outer:
+            self.emit(f"with {self.pick(['no_grad', 'pause', 'torch.no_grad()'])}:")
+            self.indent += 1
+        self.emit(f"with {self.pick(['record', 'enable_grad', 'autograd.record()'])}:")
+        self.indent += 1
+        self.emit(f"{name} = {self.fresh_value(shape, self.int(1, depth))}")
+        self.indent -= 1 + (1 if outer else 0)
+        self.add_var(name, shape, "tracked")
+
+    def st_noise(self, depth):
+        """Statements that compute nothing: print, comments, docstrings, pass,
+        `;`-joined assignments."""
+        self.feature("noise")
+        form = self.int(0, 4)
+        names = [v.name for v in self.vars]
+        if form == 0 and names:
+            v = self.pick(names)
+            forms = [f"print({v})", f"print({v}, {self.pick(names)})", f"print({v}.shape)"]
+            if self.flags.get("fstrings"):
+                forms.append(f"print(f'{{float(sum({v})):f}}')")
+            if self.flags.get("print_sep"):
+                forms.append(f"print({v}, {self.pick(names)}, sep=' ', end='')")
+            self.emit(self.pick(forms))
+        elif form == 1:
+            self.emit(f"# a comment {self.int(0, 9)}")
+        elif form == 2:
+            self.emit(self.pick(['"A docstring."', "pass", "'just a string'"]
+                                + (['"""A docstring."""'] if self.flags.get("triple_quotes")
+                                   else [])))
+        elif form == 3:
+            a, b = self.fresh("v"), self.fresh("v")
+            ea, eb = self.expr((), 1), self.expr((2,), 1)
+            self.emit(f"{a} = {ea}; {b} = {eb}")
+            for n, e in ((a, ea), (b, eb)):
+                if set(IDENTIFIER.findall(e)) & self.dep:
+                    self.dep.add(n)
+            self.add_var(a, (), "tracked")
+            self.add_var(b, (2,), "tracked")
+        else:
+            self.emit(f"{self.fresh('n')} = {self.pick(names) if names else 'x'}.size")
 
     def st_aug(self, depth):
         """`v += e` (-=, *=, /=) while recording: on a computed value."""
@@ -1498,6 +1592,11 @@ class Gen:
         if frozen:
             f = self.pick(frozen)
             forms.append(f"{self.fit(f.name, f.shape, shape)} * 1.0")
+        like = [v for v in self.vars if v.shape == shape and v.shape]
+        if like:
+            v = self.pick(like)
+            forms += [f"zeros({v.name}.shape)", f"zeros_like({v.name})",
+                      f"ones_like({v.name}) * 0.5"]
         self.emit(f"{name} = {self.pick(forms)}")
         self.add_var(name, shape, "buffer")
 
@@ -1541,7 +1640,7 @@ class Gen:
         source = "".join("    " * i + t + "\n" for i, t, _ in self.lines)
         fd_source = "".join("    " * i + t + "\n" for i, _, t in self.lines)
         return Case(source, fd_source, inputs, head, list(self.frozen), frozenset(self.features),
-                    self.int(0, 127))
+                    self.int(0, 127), self.chance(30))
 
 
 @st.composite
@@ -1564,6 +1663,7 @@ class Stats:
     skipped: int = 0                # ... of which skipped as unreliable (kinks)
     hvp: int = 0                    # Hessian-vector products compared
     hvp_skipped: int = 0
+    checks: int = 0                 # api.check runs (smooth programs only)
     untracked: int = 0              # results that depend on no input
     features: Counter = field(default_factory=Counter)
     side_errors: Counter = field(default_factory=Counter)   # own backward, float32 runs
@@ -1588,15 +1688,7 @@ class Stats:
                 f"{self.untracked} untracked results; {self.elements} input elements, "
                 f"{self.skipped} skipped near kinks ({100 * self.skip_rate():.1f}%); "
                 f"{self.hvp} Hessian-vector products, {self.hvp_skipped} skipped "
-                f"({100 * self.hvp_skip_rate():.1f}%)")
-
-    def merge(self, other: "Stats"):
-        for name in ("examples", "ok", "elements", "skipped", "hvp", "hvp_skipped",
-                     "untracked"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.gradcli_errors.update(other.gradcli_errors)
-        self.features.update(other.features)
-        self.side_errors.update(other.side_errors)
+                f"({100 * self.hvp_skip_rate():.1f}%); {self.checks} api.check runs")
 
 
 # Features that make a program's value depend on a decision (a branch, a
@@ -1622,12 +1714,13 @@ class Computed:
     public: dict                        # api.gradient, a fresh run
     own: object = None                  # own_source's .grad, or the gradcli error it raised
     float32: object = None              # (value, grads) of a float32 run, or its error
+    check: object = None                # api.check's result, or the gradcli error it raised
     fd: dict = field(default_factory=dict)          # central differences
     spread: dict = field(default_factory=dict)      # half |forward - backward| difference
     noise: dict = field(default_factory=dict)       # rounding noise of the differences
+    half: dict = field(default_factory=dict)        # ... at half the step, where suspect
     reliable: dict = field(default_factory=dict)    # decided by compare()
-    hvp: Optional[tuple] = None         # (through create_graph, differences, spread, noise,
-    #                                        all outputs at once)
+    hvp: Optional["Hvp"] = None
     hvp_reliable: bool = False
 
 
@@ -1683,11 +1776,17 @@ def differences(f, h, f0):
     return float(central), float(spread), float(noise)
 
 
-def fd_gradient(f, x, f0):
-    """Elementwise central differences of the scalar f at the array x. A
-    moved point where the program stops with a gradcli error (a mask that
-    selects another number of elements...) makes that element unusable."""
+def fd_gradient(f, x, f0, suspect=lambda flat, estimate, noise: False):
+    """Elementwise central differences of the scalar f at the array x, as
+    (estimate, spread, noise, half). Where `suspect` says an estimate
+    disagrees with autodiff, it is confirmed at half the step (`half`,
+    NaN where not needed): a jump at the point with f there the midpoint of
+    both sides (sign(0) = 0, a tie of maximum) fools the one-sided test but
+    not that one. A moved point where the program stops with a gradcli
+    error (a mask that selects another number of elements...) makes that
+    element unusable."""
     grad, spread, noise = (np.zeros(x.shape) for _ in range(3))
+    half = np.full(x.shape, np.nan)
     for flat in range(x.size):
         def along(t, flat=flat):
             moved = x.copy()
@@ -1696,9 +1795,47 @@ def fd_gradient(f, x, f0):
         h = H * max(1.0, abs(float(x.flat[flat])))
         try:
             grad.flat[flat], spread.flat[flat], noise.flat[flat] = differences(along, h, f0)
+            if suspect(flat, grad.flat[flat], noise.flat[flat]):
+                half.flat[flat] = confirm(along, h)
         except GradcliError:
             grad.flat[flat], spread.flat[flat] = np.nan, np.inf
-    return grad, spread, noise
+    return grad, spread, noise, half
+
+
+def confirm(f, h) -> float:
+    """The central difference at half the step."""
+    with np.errstate(all="ignore"):
+        return float((f(h / 2) - f(-h / 2)) / h)
+
+
+def fd_tolerance(ad, fd, gscale, noise):
+    """How far autodiff and central differences may be apart."""
+    with np.errstate(all="ignore"):
+        return RTOL * np.maximum(np.abs(ad), np.abs(fd)) + ATOL * gscale + 16 * noise
+
+
+def trusted(fd, spread, half, tol):
+    """Where differences can be trusted: finite, a kink's error bound within
+    the tolerance, and (where it was asked for) the half step agreeing."""
+    with np.errstate(all="ignore"):
+        return (np.isfinite(fd) & (spread <= tol / 2)
+                & (np.isnan(half) | (np.abs(fd - half) <= tol)))
+
+
+def gradient_scale(grads) -> float:
+    """The largest gradient element (at least 1): absolute tolerances scale with it."""
+    return max([1.0] + [float(np.max(np.abs(g), initial=0)) for g in grads
+                        if np.all(np.isfinite(g))])
+
+
+@dataclass
+class Hvp:
+    ad: float               # u . H v through the recorded gradient
+    fd: float               # central differences of v . gradient along u
+    spread: float
+    noise: float
+    together: Optional[float] = None    # all gradients in one run_backward
+    half: float = np.nan                # the differences at half the step, if asked
 
 
 def compute(case: Case, hvp: bool = True) -> Computed:
@@ -1770,13 +1907,28 @@ def compute(case: Case, hvp: bool = True) -> Computed:
 
     base = {**{n: v.copy() for n, v in case.inputs.items()}, **frozen}
     f0 = _objective(fd_program, base, case.head)
+    gscale = gradient_scale(out.first.values())
     for n in wrt:
         def f(moved, n=n):
             return _objective(fd_program, {**base, n: moved}, case.head)
-        out.fd[n], out.spread[n], out.noise[n] = fd_gradient(f, case.inputs[n], f0)
+
+        def suspect(flat, estimate, noise, n=n):
+            ad = out.first[n].flat[flat]
+            return not abs(ad - estimate) <= fd_tolerance(ad, estimate, gscale, noise)
+        out.fd[n], out.spread[n], out.noise[n], out.half[n] = fd_gradient(
+            f, case.inputs[n], f0, suspect)
 
     if hvp and result.requires_grad:
         out.hvp = _hvp(case, fd_program, targets, recorded, frozen, out.public)
+    # `gradcli check` differences the program as written, so only a smooth
+    # program with nothing detached (and a modest value) must pass it.
+    if (case.run_check and result.requires_grad and not case.frozen
+            and not case.features & (FRAGILE | {"no_grad", "detach", "big"})
+            and abs(f0) < 1e3):
+        try:
+            out.check = api.check(program, None, OPTIONS, wrt=wrt, head=head)
+        except GradcliError as exc:
+            out.check = exc
     return out
 
 
@@ -1813,10 +1965,12 @@ def _hvp(case, fd_program, targets, recorded, frozen, g_at_0):
 
     step = H * max([1.0] + [float(np.max(np.abs(case.inputs[n]), initial=0)) for n in wrt])
     try:
-        fd, spread, noise = differences(s, step, v_dot(g_at_0))
+        out = Hvp(ad, *differences(s, step, v_dot(g_at_0)), together)
+        if not close(ad, out.fd, RTOL, ATOL * max(1.0, abs(out.fd)) + 16 * out.noise):
+            out.half = confirm(s, step)
     except GradcliError:        # the program stops at a moved point: no verdict
-        fd, spread, noise = np.nan, np.inf, 0.0
-    return ad, fd, spread, noise, together
+        out = Hvp(ad, np.nan, np.inf, 0.0, together)
+    return out
 
 
 def compare(case: Case, c: Computed) -> list:
@@ -1827,8 +1981,7 @@ def compare(case: Case, c: Computed) -> list:
                                                               1e-12, 1e-12)):
         problems.append(f"forward value: tracked run {_short(c.value)} vs untracked run "
                         f"{_short(c.base_value)}")
-    gscale = max([1.0] + [float(np.max(np.abs(g), initial=0)) for g in c.first.values()
-                          if np.all(np.isfinite(g))])
+    gscale = gradient_scale(c.first.values())
     for n, x in case.inputs.items():
         for label, g in (("first-order", c.first[n]), ("create_graph", c.recorded[n]),
                          ("api.gradient", c.public[n])):
@@ -1842,10 +1995,8 @@ def compare(case: Case, c: Computed) -> list:
         if not np.all(close(c.first[n], c.recorded[n], 1e-9, 1e-9 * gscale)):
             problems.append(f"d/d{n}: first-order vs recorded (create_graph) backward")
         if n in c.fd:
-            with np.errstate(all="ignore"):
-                tol = (RTOL * np.maximum(np.abs(c.first[n]), np.abs(c.fd[n]))
-                       + ATOL * gscale + 16 * c.noise[n])
-            c.reliable[n] = np.isfinite(c.fd[n]) & (c.spread[n] <= tol / 2)
+            tol = fd_tolerance(c.first[n], c.fd[n], gscale, c.noise[n])
+            c.reliable[n] = trusted(c.fd[n], c.spread[n], c.half.get(n, np.nan), tol)
             for label, g in (("first-order", c.first[n]), ("create_graph", c.recorded[n])):
                 bad = c.reliable[n] & ~close(g, c.fd[n], RTOL, ATOL * gscale + 16 * c.noise[n])
                 if np.any(bad):
@@ -1874,14 +2025,21 @@ def compare(case: Case, c: Computed) -> list:
                 problems.append(f"float32 run: d/d{n} is {g.dtype}")
             elif smooth and not np.all(close(g, c.first[n], 1e-3, 1e-3 * gscale)):
                 problems.append(f"float32 run: d/d{n} {_short(g)} vs float64")
+    if isinstance(c.check, api.CheckResult) and not c.check.ok and not problems and all(
+            np.all(r) for r in c.reliable.values()):
+        worst = {n: (v["max_abs_err"], v["max_rel_err"]) for n, v in c.check.vars.items()}
+        problems.append(f"api.check (gradcli check) fails a gradient that agrees with "
+                        f"central differences: max abs/rel error {worst}")
     if c.hvp is not None and not problems:
-        ad, fd, spread, noise, together = c.hvp
-        tol = RTOL * max(abs(ad), abs(fd)) + ATOL * max(1.0, abs(fd)) + 16 * noise
-        c.hvp_reliable = bool(np.isfinite(fd) and spread <= tol / 2)
-        if c.hvp_reliable and not close(ad, fd, RTOL, ATOL * max(1.0, abs(fd)) + 16 * noise):
+        h = c.hvp
+        tol = fd_tolerance(h.ad, h.fd, max(1.0, abs(h.fd)), h.noise)
+        c.hvp_reliable = bool(trusted(h.fd, h.spread, h.half, tol))
+        if c.hvp_reliable and not close(h.ad, h.fd, RTOL, ATOL * max(1.0, abs(h.fd))
+                                        + 16 * h.noise):
             problems.append("u.Hv through the recorded gradient vs central differences "
                             "of the first-order gradient")
-        if together is not None and not close(ad, together, 1e-9, 1e-9 * max(1.0, abs(ad))):
+        if h.together is not None and not close(h.ad, h.together, 1e-9,
+                                                1e-9 * max(1.0, abs(h.ad))):
             problems.append("u.Hv: one run_backward over all gradients vs one per gradient")
     return problems
 
@@ -1911,10 +2069,11 @@ def message(case: Case, c: Computed, problems) -> str:
         lines.append("float32 run: value " + _short(c.float32[0]) + ", " + ", ".join(
             f"d/d{n}={_short(g)} ({np.asarray(g).dtype})" for n, g in c.float32[1].items()))
     if c.hvp is not None:
-        ad, fd, _, _, together = c.hvp
-        lines.append(f"u.Hv: through create_graph {ad!r}, central differences {fd!r}"
+        h = c.hvp
+        lines.append(f"u.Hv: through create_graph {h.ad!r}, central differences {h.fd!r}"
+                     f"{'' if np.isnan(h.half) else f' ({h.half!r} at half the step)'}"
                      f"{'' if c.hvp_reliable else ' (unreliable, not compared)'}"
-                     f"{'' if together is None else f', all outputs at once {together!r}'}")
+                     f"{'' if h.together is None else f', all outputs at once {h.together!r}'}")
     return "\n".join(lines)
 
 
@@ -1936,13 +2095,15 @@ def check_case(case: Case, stats: Stats = STATS, hvp: Optional[bool] = None) -> 
     except Exception as exc:        # noqa: BLE001 - any other exception is a finding
         raise Finding(f"gradcli raised {type(exc).__name__}: {exc}\n{case.describe()}\n\n"
                       f"{traceback.format_exc()}") from exc
-    for label, got in (("own backward", c.own), ("float32", c.float32)):
+    for label, got in (("own backward", c.own), ("float32", c.float32), ("check", c.check)):
         if isinstance(got, GradcliError):
             stats.side_errors[f"{label}: {_error_key(got)}"] += 1
     problems = compare(case, c)
     for n, reliable in c.reliable.items():
         stats.elements += reliable.size
         stats.skipped += int(np.sum(~reliable))
+    if isinstance(c.check, api.CheckResult):
+        stats.checks += 1
     if c.hvp is not None and not problems:
         stats.hvp += 1
         stats.hvp_skipped += 0 if c.hvp_reliable else 1
