@@ -144,6 +144,8 @@ for sc, sx, sy in [((3, 4), (3, 4), (3, 4)), ((3, 4), (4,), ()), ((4,), (3, 4), 
                    ((), (4,), (4,)), ((1, 4), (3, 1), (1, 4)), ((), (), ())]:
     cond = R.uniform(size=sc) > 0.5
     row("WhereBackward", f"{shp(sc)}|{shp(sx)}|{shp(sy)}", ops.where, cond, anyv(sx), anyv(sy))
+row("CopySlices", "3x4", lambda c, x, y: ops.where(c, x, y, op=ops.COPY_SLICES),
+    R.uniform(size=(3, 4)) > 0.5, anyv((3, 4)), anyv((3, 4)))
 
 # reductions
 REDUCTIONS = [

@@ -334,3 +334,47 @@ def test_clip_with_tracked_bounds_at_and_beyond_them():
                  "sum(clip(x, lo, hi) * [1., 10., 100., 1000., 10000.])")
     assert np.array_equal(g["x"], [1.0, 0.0, 100.0, 1000.0, 0.0])
     assert (g["lo"], g["hi"]) == (10.0, 10000.0)
+
+
+# ------------------- found by the program fuzzer (tests/program_gen.py)
+
+def test_f1_backward_from_an_output_given_twice():
+    # Each output's edges were counted once per time it was listed, so the
+    # nodes below it never became ready: no gradient at all.
+    from gradcli.core import engine
+    x = Tensor(np.array(2.0))
+    x.requires_grad = True
+    y = ops.sin(ops.mul(x, x))
+    (g,) = engine.run_backward([y, y], [None, None], inputs=[x])
+    assert g.data == pytest.approx(2 * np.cos(4.0) * 4.0, rel=1e-15)
+    y = ops.sin(ops.mul(x, x))
+    z = ops.mul(y, 3.0)          # one output below another
+    (g,) = engine.run_backward([y, z], [None, None], inputs=[x])
+    assert g.data == pytest.approx(4 * np.cos(4.0) * 4.0, rel=1e-15)
+
+
+def test_f2_max_gradients_keep_the_runs_float32():
+    result = api.gradient(api.load("input x = [0.5, 1.5, 1.5]\nmax(x)"), None,
+                          api.Options(dtype="float32"))
+    assert result.grads["x"].dtype == np.float32
+    assert np.array_equal(result.grads["x"], [0.0, 0.5, 0.5])
+
+
+def test_f3_a_repeated_index_write_keeps_the_last_value_and_its_gradient():
+    # numpy: y[[0, 0]] = v writes v[0], then v[1]: the last one stays
+    source = "input x = [1.0, 2.0, 3.0]\ny = x * 1\ny[[0, 0]] = x[1:] * 5\ny"
+    value, g = grads(source)
+    assert np.array_equal(value, [15.0, 2.0, 3.0])
+    assert np.array_equal(g["x"], [0.0, 1.0, 6.0])
+    untracked = "x = array([1.0, 2.0, 3.0])\ny = x * 1\ny[[0, 0]] = x[1:] * 5\nprint(y)"
+    assert np.array_equal(printed(untracked)[0][0], [15.0, 2.0, 3.0])
+
+
+def test_f4_requires_grad_accumulates_across_backward_calls():
+    # PyTorch: x.requires_grad_(); out.backward(retain_graph=True); out.backward() -> 2 * 2x
+    out = run("x = array([2.0])\nx.requires_grad_()\nout = x * x\n"
+              "out.backward(retain_graph=True)\nout.backward()\n").grads["x"]
+    assert np.array_equal(out, [8.0])
+    out = run("x = ones(1, requires_grad=True)\nsum(x * 3).backward()\n"
+              "sum(x * 3).backward()\n").grads["x"]
+    assert np.array_equal(out, [6.0])

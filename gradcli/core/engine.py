@@ -24,7 +24,8 @@ def topological_order(roots):
     """Nodes reachable from `roots`, each before all of its parents
     (Kahn's algorithm: a node is ready once all its children are done)."""
     children = {}
-    stack = list(roots)
+    stack = list(dict.fromkeys(roots))
+    expanded = set(stack)   # each node's edges are counted once, roots included
     while stack:
         node = stack.pop()
         for parent in node.parents:
@@ -33,7 +34,9 @@ def topological_order(roots):
                     children[parent] += 1
                 else:
                     children[parent] = 1
-                    stack.append(parent)
+                    if parent not in expanded:
+                        expanded.add(parent)
+                        stack.append(parent)
     ready = [r for r in dict.fromkeys(roots) if r not in children]
     order = []
     while ready:

@@ -394,18 +394,27 @@ def _where_forward(cond, x, y):
     return np.where(cond, x, y)
 
 
-WHERE = defop("WhereBackward", "where", _where_forward,
-              None,
-              lambda g, ans, c, x, y: where(c, g, 0.0),
-              lambda g, ans, c, x, y: where(c, 0.0, g),
+def _chosen(g, ans, c, x, y):
+    return where(c, g, 0.0)
+
+
+def _not_chosen(g, ans, c, x, y):
+    return where(c, 0.0, g)
+
+
+WHERE = defop("WhereBackward", "where", _where_forward, None, _chosen, _not_chosen,
               saves=("value", None, None))
+# `x[i] = v` while recording: the written elements from v, the rest from
+# the old x (PyTorch's name for it).
+COPY_SLICES = defop("CopySlices", "indexed assignment", _where_forward,
+                    None, _chosen, _not_chosen, saves=("value", None, None))
 
 
-def where(cond, x, y):
+def where(cond, x, y, op=WHERE):
     cond = raw(operand(cond))
     if cond.dtype != bool:
         cond = cond != 0
-    return run(WHERE, [cond, operand(x), operand(y)])
+    return run(op, [cond, operand(x), operand(y)])
 
 
 # ----------------------------------------------------------------- reductions
@@ -430,7 +439,7 @@ def _extreme_vjp(g, ans, x, axis, keepdims):
     # NaN wins: where the result is NaN, the NaNs share it (PyTorch's max).
     x, best = raw(x), np.asarray(unreduce(raw(ans), x.shape, axis, keepdims))
     hits = (x == best) | (np.isnan(x) & np.isnan(best))
-    count = np.sum(hits, axis=axis, keepdims=True)
+    count = np.sum(hits, axis=axis, keepdims=True, dtype=x.dtype)   # not int64: float32 stays
     return unreduce(g, x.shape, axis, keepdims) * hits / count
 
 

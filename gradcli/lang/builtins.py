@@ -64,8 +64,8 @@ def creating(*names, nondiff=None):
                 raise EvalError(f"dtype={dtype}: this run computes in {np.dtype(MODE.dtype).name} "
                                 "throughout (choose with --dtype)")
             out = fn(*args, **kwargs)
-            if tracked:
-                out.attach_grad()
+            if tracked:     # PyTorch spelling: gradients accumulate
+                out.attach_grad("add")
             return out
         for name in names:
             BUILTINS[name] = Builtin(name, create, nondiff=nondiff)
@@ -449,7 +449,7 @@ def _attach_grad(x, grad_req="write"):
 @builtin("requires_grad_", nondiff={0: NEW_LEAF})
 def _requires_grad_(x, requires_grad=True):
     x = _tensor_arg(x, "requires_grad_")   # PyTorch returns the tensor itself
-    return x.attach_grad() if requires_grad else x
+    return x.attach_grad("add") if requires_grad else x     # and accumulates
 
 
 @builtin("backward", nondiff=dict.fromkeys(

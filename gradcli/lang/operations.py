@@ -6,6 +6,8 @@ The interpreter decides *when* to evaluate; this module says what `a + b`,
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..core import ops
@@ -74,11 +76,15 @@ def write_index(target: Tensor, index, value: Tensor, name):
     if MODE.grad_enabled and (target.requires_grad or value.requires_grad):
         before = Tensor(target.data, target.node)
         before.requires_grad = target.requires_grad
-        mask = np.ones(target.shape, dtype=target.dtype)
-        mask[index] = 0
+        # Which element of the value lands where: numpy's assignment decides
+        # (a repeated index keeps the last write), on the elements' numbers.
         region = target.data[index].shape
-        spread = ops.scatter(ops.broadcast_to(value, region), index, target.shape)
-        _take(target, ops.add(ops.mul(before, Tensor(mask)), spread), name)
+        source = np.full(target.shape, -1, dtype=np.intp)
+        source[index] = np.arange(math.prod(region)).reshape(region)
+        written = source >= 0
+        flat = ops.reshape(ops.broadcast_to(value, region), (-1,))
+        landed = ops.getitem(flat, (np.where(written, source, 0),))
+        _take(target, ops.where(written, landed, before, op=ops.COPY_SLICES), name)
         return
     data = target.data.copy() if isinstance(target.data, np.ndarray) else np.array(target.data)
     try:
