@@ -619,7 +619,7 @@ class Gen:
                 forms.append(form)
         form = self.pick(forms)
         e2 = self.leaf(shape, c) if "{e2}" in form else ""
-        return form.format(e=atomic(e), e2=e2)
+        return form.format(e=atomic(e), e2=atomic(e2))
 
     def operand_shapes(self, shape):
         """Two shapes that broadcast to `shape`."""
