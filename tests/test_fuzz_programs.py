@@ -366,8 +366,6 @@ def test_f5_a_list_of_arrays_holds_references():
     np.testing.assert_allclose(api.run(api.load(source)).result.value, [0.0, 1.0])
 
 
-@pytest.mark.xfail(reason="F6: a masked write that selects nothing fails while recording",
-                   strict=False)
 def test_f6_a_masked_write_that_selects_nothing():
     source = ("input x = [1.7637, 0.7791]\n"
               "v = x * 1\n"
@@ -376,8 +374,6 @@ def test_f6_a_masked_write_that_selects_nothing():
     np.testing.assert_allclose(_grads(source)["x"], [1.0, 1.0])
 
 
-@pytest.mark.xfail(reason="F7: jvp of a function whose tangent is v returns v itself",
-                   strict=False)
 def test_f7_a_jvp_tangent_is_a_new_value():
     source = ("x = [1.0, 2.0]\n"
               "v = [3.0, 4.0]\n"

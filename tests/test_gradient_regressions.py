@@ -378,3 +378,15 @@ def test_f4_requires_grad_accumulates_across_backward_calls():
     out = run("x = ones(1, requires_grad=True)\nsum(x * 3).backward()\n"
               "sum(x * 3).backward()\n").grads["x"]
     assert np.array_equal(out, [6.0])
+
+
+def test_f6_an_empty_mask_write_while_recording_writes_nothing():
+    value, g = grads("input x = [1.7637, 0.7791]\nv = x * 1\nv[v < 0.5] = sum(x)\nv")
+    assert np.array_equal(value, [1.7637, 0.7791])
+    assert np.array_equal(g["x"], [1.0, 1.0])
+
+
+def test_f7_a_jvp_tangent_is_a_new_value_not_the_tangent_given():
+    out = printed("x = array([1.0, 2.0])\nv = array([3.0, 4.0])\n"
+                  "val, tan = jvp(lambda t: t + 1, x, v)\ntan *= 10\nprint(v, tan)")
+    assert np.array_equal(out[0][0], [3.0, 4.0]) and np.array_equal(out[0][1], [30.0, 40.0])

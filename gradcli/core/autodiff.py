@@ -136,4 +136,7 @@ def jvp(f, x, v):
     (tangent,) = run_backward([ujac], [v], inputs=[u], create_graph=keep, retain_graph=keep)
     if tangent is None:
         return _cut_if_local(value, x_in), _zeros(y.shape)
+    if tangent is v:        # f is the identity plus constants: J v is v, as a new value
+        from .ops import identity
+        tangent = identity(v) if v.requires_grad and MODE.grad_enabled else Tensor(v.data)
     return _cut_if_local(value, x_in), _cut_if_local(tangent, x_in, u)

@@ -79,6 +79,8 @@ def write_index(target: Tensor, index, value: Tensor, name):
         # Which element of the value lands where: numpy's assignment decides
         # (a repeated index keeps the last write), on the elements' numbers.
         region = target.data[index].shape
+        if not math.prod(region):
+            return      # an empty selection (a mask with no True): nothing is written
         source = np.full(target.shape, -1, dtype=np.intp)
         source[index] = np.arange(math.prod(region)).reshape(region)
         written = source >= 0
