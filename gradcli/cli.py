@@ -24,7 +24,6 @@ import re
 import sys
 import traceback
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
@@ -115,6 +114,8 @@ _UNITS = {"": 1, "b": 1,
 
 def parse_size(text: Optional[str]) -> Optional[int]:
     """`--max-memory`: bytes, or a number with a unit (512M, 4G, 1.5GiB)."""
+    from decimal import Decimal      # exact: 1.5GiB is 1610612736 bytes
+
     if text is None:
         return None
     match = _SIZE.fullmatch(text)
