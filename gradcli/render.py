@@ -27,6 +27,8 @@ import numpy as np
 EDGE_LIMIT = 10        # axes longer than this are elided ...
 EDGE = 3               # ... to this many items at each end
 SLICE_LIMIT = 10       # leading indices of a rank>2 array before eliding
+MAX_SLICES = 24        # 2-d slices shown in all (half from each end): a rank-18 array
+                       # has 65,536 of them
 ROW_GAP, COL_GAP = "⋮", "…"
 SCI_DIGITS = 8         # most significant digits when shortening
 
@@ -220,14 +222,17 @@ def array_view(data: np.ndarray, *, name: str = "", grad_fn: Optional[str] = Non
                  no_wrap=True)
     if data.size == 0:
         return Group(Text("(empty)"), label) if boxed else Text("(empty)")
-    write = element_format(_shown_part(data))
     if data.ndim <= 2:
+        write = element_format(_shown_part(data))
         if not boxed:
             return _grid(data, boxed, write)
         head = [Text(printable(name), style="bold")] if name else []
         return Group(*head, _grid(data, boxed, write), label)
+    leads = _capped(_slices(data.shape[:-2]))
+    shown = [lead for lead in leads if lead is not None]
+    write = element_format(np.stack([_shown_part(data[lead]) for lead in shown]))
     parts = []
-    for lead in _slices(data.shape[:-2]):
+    for lead in leads:
         if lead is None:
             parts.append(Text(ROW_GAP))
             continue
@@ -259,6 +264,15 @@ def _slices(lead_shape) -> list:
                     grown.append(prefix + (i,))
         out = grown
     return out
+
+
+def _capped(leads: list) -> list:
+    """At most MAX_SLICES slices, the first and last halves, one gap between."""
+    kept_leads = [lead for lead in leads if lead is not None]
+    if len(kept_leads) <= MAX_SLICES:
+        return leads
+    half = MAX_SLICES // 2
+    return kept_leads[:half] + [None] + kept_leads[-half:]
 
 
 def _shown_part(data: np.ndarray) -> np.ndarray:

@@ -1077,3 +1077,13 @@ def test_a_deep_graph_draws_every_node_however_narrow_the_terminal():
     assert tree.exit_code == 0
     assert len(tree.stdout.splitlines()) == count == 301
     assert max(len(line) for line in tree.stdout.splitlines()) > 4 * 199
+
+
+def test_a_high_rank_array_prints_a_bounded_number_of_slices():
+    # 2**16 two-by-two slices: 24 are shown, the first and last 12, one gap
+    result = gradcli("eval", "-e", "print(ones(" + ", ".join(["2"] * 18) + "))")
+    assert result.exit_code == 0
+    labels = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(labels) == 24
+    assert labels[0].startswith("[0, 0, 0,") and labels[-1].startswith("[1, 1, 1,")
+    assert result.stdout.count("⋮") == 1
