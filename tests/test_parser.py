@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
@@ -789,3 +790,124 @@ def test_without_a_cache_directory_lark_itself_parses(monkeypatch):
     monkeypatch.setattr(parser_module, "_cache_folder", lambda: None)
     runtime = parser_module._runtime()
     assert runtime.Lark.__module__.startswith("lark")
+
+
+# ------------------------------------------------- the engine against lark
+# parse() runs lark's tables with a loop and a lexer of its own (about twice
+# as fast); lark itself, given the same grammar and builders, is the
+# reference for every token, tree, span and error.
+
+ROOT = Path(__file__).resolve().parent.parent
+BLOCK = dedent("""\
+    def f(a, b=2):
+        # a comment
+        c = a * b + 3 ** -x[1:3, ::2] @ w.T
+        if sum(c) < 15 and not done:
+            c = c * 2
+        elif c[0] >= 1:
+            c[0] += 1
+        else:
+            c = [[1, 2], [3, 4]]
+        return c, norm(c, ord=1)
+    """)
+
+
+def corpus() -> list[str]:
+    texts = [path.read_text() for path in sorted((ROOT / "samples").glob("*.ag"))]
+    texts += list(SAMPLES.values()) + [source for source, *_ in ERRORS] + [BLOCK]
+    texts += ["x = 1 \\\n  + 2", "s = 'a\\'b' + \"c\"\n\n\n", "\ty = 1", "x = 1\f\n", "",
+              "f(x,\n  # comment\n  y)", "x = .5 + 1. + 1e-3 + 1_000 + 2E+4",
+              "x = 1 + \\\n" + " " * 300 + "`", "f(" + " \t" * 200 + "$"]
+    return [normal(text) for text in texts]
+
+
+def normal(text: str) -> str:
+    """The text as parse() hands it to the parser."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
+
+
+def mutants(text: str) -> list[str]:
+    """The text with one token left out, and with one token doubled."""
+    tokens = []
+    try:
+        tokens.extend(parser_module._engine()._lex(text))
+    except parser_module.UnexpectedCharacters:
+        pass
+    out = []
+    for token in tokens[:: max(1, len(tokens) // 20)]:
+        out.append(text[:token.start_pos] + text[token.end_pos:])
+        out.append(text[:token.end_pos] + " " + str(token) + text[token.end_pos:])
+    return [normal(text) for text in out]
+
+
+@pytest.fixture(scope="module")
+def by_lark():
+    """Parse with lark's own parser and lexer (our builders and postlexer)."""
+    import lark.exceptions as lark_errors
+    lark_parser, indenter = parser_module._new_parser(parser_module._grammar_text())
+
+    def outcome(text: str):
+        try:
+            return lark_parser.parse(text)
+        except lark_errors.UnexpectedInput as exc:
+            with pytest.MonkeyPatch.context() as patch:   # lark's, not the stand-alone's
+                patch.setattr(parser_module, "UnexpectedCharacters",
+                              lark_errors.UnexpectedCharacters)
+                problem = parser_module._translate(exc, text, indenter)
+        except SyntaxProblem as exc:
+            problem = exc
+        return problem.message, problem.span
+
+    outcome.lex = lambda text: lark_parser.lex(text)
+    return outcome
+
+
+def by_engine(text: str):
+    try:
+        return parse(text)
+    except SyntaxProblem as exc:
+        return exc.message, exc.span
+
+
+def token_list(tokens):
+    try:
+        return [(t.type, str(t), t.start_pos, t.end_pos, t.line, t.column, t.end_line,
+                 t.end_column) for t in tokens]
+    except SyntaxProblem as exc:
+        return exc.message, exc.span
+    except Exception as exc:    # UnexpectedCharacters, of lark or of the stand-alone parser
+        return type(exc).__name__, exc.pos_in_stream, exc.line, exc.column
+
+
+def test_the_engine_lexes_as_lark_does(by_lark):
+    engine = parser_module._engine()
+    for text in corpus():
+        ours = token_list(engine.indenter.process(engine._lex(text)))
+        assert ours == token_list(by_lark.lex(text)), text
+
+
+def test_the_engine_parses_and_fails_as_lark_does(by_lark):
+    texts = corpus()
+    for text in texts[:]:
+        if text.count("\n") > 5:
+            texts += mutants(text)
+    assert len(texts) > 1000
+    for text in texts:
+        assert by_engine(text) == by_lark(text), text
+
+
+def test_unit_rules_are_skipped_and_every_other_rule_is_built():
+    engine = parser_module._engine()
+    units = [rule for rule in engine.rules if rule[2] is None]
+    assert 5 <= len(units) < len(engine.rules) / 4
+
+
+def test_an_engine_that_cannot_read_the_tables_lets_lark_parse():
+    lark_parser, indenter = parser_module._parser()
+
+    class Unusual:                   # a lark whose insides look different
+        lexer_conf = lark_parser.lexer_conf
+        parse = lark_parser.parse
+
+    engine = parser_module._Engine(Unusual(), indenter)
+    assert engine.parse("x = 1\n") == parse("x = 1")

@@ -19,6 +19,7 @@ back to lark itself.
 from __future__ import annotations
 
 import io
+import itertools
 import marshal
 import os
 import re
@@ -251,11 +252,12 @@ def _exec_standalone(compiled: bytes):
 
 def _lark_runtime():
     import lark
-    from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
     from lark.indenter import Indenter
     return types.SimpleNamespace(Lark=lark.Lark, Token=lark.Token, Tree=lark.Tree,
                                  UnexpectedInput=UnexpectedInput,
                                  UnexpectedCharacters=UnexpectedCharacters,
+                                 UnexpectedToken=UnexpectedToken,
                                  Indenter=Indenter, lark=lark)
 
 
@@ -271,8 +273,9 @@ def _runtime():
 
 
 _RUNTIME = _runtime()
-Token, Tree = _RUNTIME.Token, _RUNTIME.Tree
+Token = _RUNTIME.Token
 UnexpectedInput, UnexpectedCharacters = _RUNTIME.UnexpectedInput, _RUNTIME.UnexpectedCharacters
+UnexpectedToken = _RUNTIME.UnexpectedToken
 Indenter = _RUNTIME.Indenter
 
 
@@ -283,11 +286,11 @@ def parse(source: str) -> ast.Program:
     # column numbers of the remaining text are unchanged.
     text = source.replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
     with _LOCK:  # the postlexer keeps per-parse state
-        parser, indenter = _parser()
+        engine = _engine()
         try:
-            return parser.parse(text)
+            return engine.parse(text)
         except UnexpectedInput as exc:
-            raise _translate(exc, text, indenter) from None
+            raise _translate(exc, text, engine.indenter) from None
 
 
 # ------------------------------------------------------------- the parser
@@ -302,8 +305,9 @@ def _parser() -> tuple:
     if _PARSER is None:
         if hasattr(_RUNTIME, "Lark_StandAlone"):
             indenter = _Indenter()
-            _PARSER = (_RUNTIME.Lark_StandAlone(postlex=indenter, transformer=_Builder()),
-                       indenter)
+            standalone = _RUNTIME.Lark_StandAlone(postlex=indenter, transformer=_Builder(),
+                                                  tree_class=_Spliced)
+            _PARSER = (standalone, indenter)
         else:
             grammar = _grammar_text()
             _PARSER = _new_parser(grammar)
@@ -327,8 +331,207 @@ def _new_parser(grammar: str, cache: str | bool = False) -> tuple:
     # tokens each builder receives: no lark tree, and about twice as fast
     # as building one with propagate_positions.
     parser = lark.Lark(grammar, parser="lalr", lexer="basic", postlex=indenter,
-                       transformer=_Builder(), maybe_placeholders=True, cache=cache)
+                       transformer=_Builder(), tree_class=_Spliced, maybe_placeholders=True,
+                       cache=cache)
     return parser, indenter
+
+
+# ------------------------------------------------------------- the engine
+# Lark's tables and our builders, run by a loop of our own. Lark's LALR loop
+# looks every reduction's callback up by its Rule (hashed and compared in
+# Python) and runs each unit rule (`?test: or_test`, a dozen between a name
+# and its statement) through a callback; its lexer makes a token of every
+# run of spaces and counts lines for each token through a method call. Here
+# rules are numbered, a unit rule only changes the state, spaces are skipped
+# by the token pattern itself, and tokens are plain str subclasses.
+
+
+class _Token(str):
+    """A token of the engine's lexer: the text, its kind (a terminal's name)
+    and where it lies, with the attribute names of lark's Token."""
+
+    __slots__ = ("type", "start_pos", "line", "column", "end_line", "end_column", "end_pos")
+
+
+_ENGINE = None
+
+
+def _engine() -> "_Engine":
+    """The engine for the current parser, made when the parser is."""
+    global _ENGINE
+    parser, indenter = _parser()
+    if _ENGINE is None or _ENGINE.lark is not parser:
+        _ENGINE = _Engine(parser, indenter)
+    return _ENGINE
+
+
+class _Engine:
+    """Lexes and parses as lark would with the parser it is made from (same
+    tokens, same reductions, same callbacks, same errors), in about half the
+    time."""
+
+    def __init__(self, lark_parser, indenter: "_Indenter"):
+        self.lark, self.indenter = lark_parser, indenter
+        try:
+            self._lexer(lark_parser.lexer_conf)
+            self._tables(lark_parser.parser.parser.parser)  # frontend -> LALR -> loop
+        except (AttributeError, KeyError, TypeError, ValueError):
+            self.parse = lark_parser.parse      # a lark whose insides differ: its own loop
+
+    def _lexer(self, conf) -> None:
+        """One pattern for all terminals, in the order lark's basic lexer tries
+        them, with one run of an ignored terminal that cannot hold a newline
+        (spaces) skipped in front. Once only: `(?:[ ]+)*` would try every way
+        of splitting a run of spaces before it gave up on what follows."""
+        terminals = sorted(conf.terminals, key=lambda t: (
+            -t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+        # Keywords: a string that a pattern such as NAME matches in full is
+        # matched as that pattern and renamed, as lark does.
+        self.renames: dict[str, dict[str, str]] = {}
+        embedded = set()
+        for pattern in (t for t in terminals if t.pattern.type == "re"):
+            regex = re.compile(pattern.pattern.to_regexp())
+            for word in (t for t in terminals if t.pattern.type == "str"):
+                if word.priority == pattern.priority and regex.fullmatch(word.pattern.value):
+                    self.renames.setdefault(pattern.name, {})[word.pattern.value] = word.name
+                    if set(word.pattern.flags) <= set(pattern.pattern.flags):
+                        embedded.add(word.name)
+        self.multiline = {t.name for t in terminals if _may_hold_newline(t.pattern.to_regexp())}
+        skipped = [t for t in terminals if t.name in conf.ignore and t.name not in self.multiline]
+        self.ignored = set(conf.ignore)
+        self.skip = re.compile("(?:%s)?" % "|".join(t.pattern.to_regexp() for t in skipped))
+        alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals
+                                if t.name not in embedded and t not in skipped)
+        self.token_pattern = re.compile(f"{self.skip.pattern}(?:{alternatives})")
+
+    def _tables(self, loop) -> None:
+        """The parse table as lists: a state's row maps a symbol to the next
+        state (shift, or goto after a reduction) or to ~n for rule n."""
+        table = loop.parse_table
+        callbacks = loop.callbacks
+        if any(name.isupper() for name in callbacks if isinstance(name, str)):
+            raise ValueError("terminal callbacks are not supported")
+        numbers: dict = {}
+        self.rules: list[tuple] = []
+        self.table: list[dict] = [{} for _ in range(max(table.states) + 1)]
+        for state, actions in table.states.items():
+            row = self.table[state]
+            for symbol, (_, target) in actions.items():
+                if isinstance(target, int):
+                    row[symbol] = target
+                    continue
+                if target not in numbers:
+                    numbers[target] = len(self.rules)
+                    self.rules.append((len(target.expansion), target.origin.name,
+                                       None if _is_unit(target) else callbacks[target]))
+                row[symbol] = ~numbers[target]
+        (self.start,) = table.start_states.values()
+        (self.end,) = table.end_states.values()
+
+    def parse(self, text: str):
+        tokens = self.indenter.process(self._lex(text))
+        return self._run(itertools.chain(tokens, self._end()))
+
+    def _end(self) -> Iterator:
+        """Lark's '$END' token, placed on the last token the parser got
+        (chain() asks for it only once the others are all read)."""
+        passed = self.indenter.tokens
+        yield Token.new_borrow_pos("$END", "", passed[-1]) if passed else Token("$END", "", 0, 1, 1)
+
+    def _lex(self, text: str) -> Iterator[_Token]:
+        match, renames, multiline, ignored = (self.token_pattern.match, self.renames,
+                                              self.multiline, self.ignored)
+        new = str.__new__
+        pos, size, line, line_start = 0, len(text), 1, 0
+        while pos < size:
+            found = match(text, pos)
+            if found is None:
+                skipped = self.skip.match(text, pos).end()
+                if skipped > pos:       # another ignored run (of a different terminal)
+                    pos = skipped
+                    continue
+                raise UnexpectedCharacters(text, pos, line, pos - line_start + 1)
+            kind = found.lastgroup
+            start, pos = found.span(kind)
+            token = new(_Token, text[start:pos])
+            token.type = renames[kind].get(token, kind) if kind in renames else kind
+            token.start_pos, token.end_pos = start, pos
+            token.line, token.column = line, start - line_start + 1
+            if kind in multiline and "\n" in token:
+                line += token.count("\n")
+                line_start = start + token.rindex("\n") + 1
+            token.end_line, token.end_column = line, pos - line_start + 1
+            if kind not in ignored:
+                yield token
+
+    def _run(self, tokens: Iterator) -> object:
+        """Lark's LALR loop (lark/parsers/lalr_parser_state.py, feed_token)."""
+        table, rules, end = self.table, self.rules, self.end
+        states, values = [self.start], []
+        push_state, push_value = states.append, values.append
+        row = table[self.start]
+        for token in tokens:
+            kind = token.type
+            while True:
+                try:
+                    action = row[kind]
+                except KeyError:
+                    raise self._unexpected(token, states) from None
+                if action >= 0:
+                    push_state(action)
+                    push_value(token)
+                    row = table[action]
+                    break
+                size, origin, build = rules[~action]
+                if build is None:   # a unit rule: its one child is its value
+                    state = states[-1] = table[states[-2]][origin]
+                else:
+                    if size:
+                        children = values[-size:]
+                        del values[-size:], states[-size:]
+                    else:
+                        children = []
+                    push_value(build(children))
+                    state = table[states[-1]][origin]
+                    if state == end:
+                        return values[-1]
+                    push_state(state)
+                row = table[state]
+        raise AssertionError("the parser ended without reaching its end state")
+
+    def _unexpected(self, token, states: list[int]) -> Exception:
+        """Lark's error: the token, and the terminals that the parser would
+        have shifted after its reductions (lark's `accepts`), or, when none
+        would, all those its state has actions for."""
+        expected = {symbol for symbol in self.table[states[-1]] if symbol.isupper()}
+        accepts = {kind for kind in expected if self._shifts(list(states), kind)}
+        return UnexpectedToken(token, accepts or expected)
+
+    def _shifts(self, states: list[int], kind: str) -> bool:
+        while True:
+            action = self.table[states[-1]].get(kind)
+            if action is None:
+                return False
+            if action >= 0:
+                return True
+            size, origin, _ = self.rules[~action]
+            del states[len(states) - size:]
+            states.append(self.table[states[-1]][origin])
+
+
+def _is_unit(rule) -> bool:
+    """A `?rule` alternative of one symbol that lark replaces by its child."""
+    (symbol, *more) = rule.expansion or (None, None)
+    empty = rule.options.empty_indices
+    return (rule.options.expand1 and not rule.alias and not more and not any(empty or ())
+            and not rule.options.keep_all_tokens
+            and not (symbol.is_term and symbol.filter_out)
+            and not (not symbol.is_term and symbol.name.startswith("_")))
+
+
+def _may_hold_newline(regexp: str) -> bool:
+    """Whether a terminal's match may contain a newline (lark's own test)."""
+    return any(sign in regexp for sign in ("\n", "\\n", "\\s", "[^", "."))
 
 
 # ---------------------------------------------------------- the postlexer
@@ -361,24 +564,27 @@ class _Indenter(Indenter):
 
     def _process(self, stream):
         last = None
+        record, brackets = self.tokens.append, self.brackets
         for token in stream:
-            if last is None and token.type != "_NEWLINE" and token.column > 1:
+            kind = token.type
+            if last is None and kind != "_NEWLINE" and token.column > 1:
                 raise _problem("unexpected indent", token)
             last = token
-            if token.type == "_NEWLINE":
-                if not self.brackets:  # newlines inside brackets do not count
+            if kind == "_NEWLINE":
+                if not brackets:  # newlines inside brackets do not count
                     yield from self.handle_NL(token)
                 continue
-            if token.type in _OPENERS:
-                self.brackets.append(token)
-            elif token.type in _CLOSERS:
-                if not self.brackets:
+            if kind in _OPENERS:
+                brackets.append(token)
+            elif kind in _CLOSERS:
+                if not brackets:
                     raise _problem(f"unmatched '{token}'", token)
-                opener = self.brackets.pop()
-                if _OPENERS[opener.type] != token.type:
+                opener = brackets.pop()
+                if _OPENERS[opener.type] != kind:
                     raise _problem(f"closing '{token}' does not match the opening "
                                    f"'{opener}' on line {opener.line}", token)
-            yield self._record(token)
+            record(token)
+            yield token
         while len(self.levels) > 1:  # close the blocks still open at the end
             self.levels.pop()
             yield self._record(Token.new_borrow_pos(self.DEDENT_type, "", _after(last)))
@@ -437,14 +643,37 @@ def _cover(children: list) -> Span:
 
 
 def _edge(children, end: int):
+    """The first (end 0) or last (end -1) token or node span in `children`."""
+    if children:
+        child = children[end]    # most often the edge itself
+        if isinstance(child, ast.Node):
+            return child.span
+        if isinstance(child, str):     # a token (of any lark runtime, or ours)
+            return child
     for child in children if end == 0 else reversed(children):
         if isinstance(child, (tuple, list)):
             child = _edge(child, end)
-        if isinstance(child, str):     # a token (of either lark runtime)
+        if isinstance(child, str):
             return child
         if child is not None:
             return getattr(child, "span", child)
     return None
+
+
+def _token_span(token) -> Span:
+    return Span(token.line, token.column, token.end_line, token.end_column)
+
+
+class _Spliced:
+    """Lark's tree class here: what a rule without a builder reduces to. Only
+    rules named `_x` and lark's helpers for `*` and `+` have none (a test
+    checks), and lark splices their children into the parent's. (A lark
+    Tree, or a __default__ builder making one, costs twice as much.)"""
+
+    __slots__ = ("children",)
+
+    def __init__(self, data: str, children: list):
+        self.children = children
 
 
 def _items(children: list) -> tuple:
@@ -461,13 +690,6 @@ class _Builder:
     bottom-up and without recursion, with the children already built. Tokens
     stay lark Tokens until their parent converts them; a missing optional
     part is None. Only nodes are built here, nothing is evaluated."""
-
-    def __default__(self, data, children, meta):
-        # Rules named `_x` and lark's helpers for `*` and `+` are spliced into
-        # their parent, which expects a Tree; a real rule must have a method.
-        if data.startswith("_"):
-            return Tree(data, children)
-        raise AssertionError(f"grammar rule {data!r} has no builder")
 
     # ---- statements
 
@@ -616,10 +838,10 @@ class _Builder:
         return ast.Slice(*parts, _cover(c))
 
     def name(self, c):
-        return ast.Name(str(c[0]), _cover(c))
+        return ast.Name(str(c[0]), _token_span(c[0]))
 
     def number(self, c):
-        return ast.Num(float(c[0]), _cover(c))  # float() takes `1_000`, `.5`, `1.`
+        return ast.Num(float(c[0]), _token_span(c[0]))  # float() takes `1_000`, `.5`, `1.`
 
     def string(self, c):
         body = str(c[0])[1:-1]
