@@ -911,3 +911,110 @@ def test_an_engine_that_cannot_read_the_tables_lets_lark_parse():
 
     engine = parser_module._Engine(Unusual(), indenter)
     assert engine.parse("x = 1\n") == parse("x = 1")
+
+
+# ------------------------------------------- array literals read in one go
+# A bracket literal of numbers (each perhaps negated) is read by the lexer
+# and reaches the parser as one token carrying the ListLit; the tree, every
+# span and every error are the ones lark builds from the separate tokens.
+
+ARRAYS = [
+    "x = [1, 2, 3]",
+    "x = [[1, -2.5], [3e4, 4]]",
+    "x = [1_000, .5, 1., 1E-3, 2e+10, -0.0, - 7, -\n 8]",
+    "x = []\ny = [[]]\nz = [[], [1,], [[2]]]",
+    "x = [\n    [1, 2],\n    [3, 4],\n]\ny = x @ [5, 6]\nz = q",
+    "x = [1, 2][0] + [[1, 2], [3, 4]][1][0]",
+    "y = f([1, 2], [3, [4, 5]], k=[-1])",
+    "x = [x, 1]\ny = [1, x]\nz = [[1, 2], [3, x]]\nw = [[1, 2], x]",
+    "x = [[1, 2], [3]]",
+    "x = [1, # one\n 2]\ny = [1, \\\n 2]",
+    "x = -[1, 2] ** 2\ny = [+1, --2, -(3)]",
+    "for p in [1, 2]:\n    y = [p, -p] + [0.5]\nx = y[[0, 1]]",
+    "print([1] [0], [2][0])\nx = a [1]",
+    "def f(a=[1, 2]):\n    return [[1, 2], [3, 4]]\n",
+    "x = [[[[[1]]]], [[[[2, 3]]]]]",
+    # errors in and after literals
+    "x = [1, 2] 3", "x = [1, 2,, 3]", "x = [1 2]", "x = [1, 2", "x = [1, 2]]",
+    "x = [[1, 2], [3, 4]\ny = 1", "x = [1, 2] = 3", "[1, 2] += 1", "x = [1x]",
+    "x = [1, 2]\ny = 3 +", "x = [1,\n 2]\n  y = 1", "x = (a < b) + [1, 2] + (lambda x < 1)",
+    "if [1, 2]\n    y = 1", "x = [1, 2] if y",
+]
+
+
+def array_tokens() -> list:
+    return [t for t in parser_module._engine().indenter.tokens
+            if isinstance(t, parser_module._Array)]
+
+
+@pytest.mark.parametrize("source", ARRAYS)
+def test_array_literals_give_the_trees_and_errors_lark_gives(by_lark, source):
+    text = normal(source)
+    assert by_engine(text) == by_lark(text)
+
+
+def test_only_literals_of_numbers_are_read_in_one_go():
+    parse("x = [[1, -2], [3, 4]] + f([5])\ny = [1, 2][0]")
+    assert [str(t) for t in array_tokens()] == ["[[1, -2], [3, 4]]", "[5]", "[1, 2]"]
+    parse("x = [x, 1] + a[1] + a [2] + f(1)[3] + [1, 2] [0]")
+    assert [str(t) for t in array_tokens()] == ["[1, 2]"]
+    parse("x = [[1, 2], [3, x], [-4]]")    # the complete ones inside still are
+    assert [str(t) for t in array_tokens()] == ["[1, 2]", "[-4]"]
+
+
+def test_array_literal_values_and_spans():
+    source = "x = [[1, -2.5],\n     [3e4, -\n 4]]\ny = z"
+    (assign, after) = parse(source).body
+    rows = assign.value.items
+    one, minus_two_and_a_half = rows[0].items
+    assert one == ast.Num(1.0, Span(1, 7, 1, 8))
+    assert minus_two_and_a_half == ast.UnaryOp("-", ast.Num(2.5, Span(1, 11, 1, 14)),
+                                               Span(1, 10, 1, 14))
+    assert rows[1].items[0] == ast.Num(3e4, Span(2, 7, 2, 10))
+    assert rows[1].items[1] == ast.UnaryOp("-", ast.Num(4.0, Span(3, 2, 3, 3)), Span(2, 12, 3, 3))
+    assert rows[0].span == Span(1, 6, 1, 15) and rows[1].span == Span(2, 6, 3, 4)
+    assert assign.value.span == Span(1, 5, 3, 5) and assign.span == Span(1, 1, 3, 5)
+    assert after == ast.Assign(ast.Name("y", Span(4, 1, 4, 2)), ast.Name("z", Span(4, 5, 4, 6)),
+                               Span(4, 1, 4, 6))
+
+
+def test_a_ragged_literal_is_an_error_at_the_literal():
+    from gradcli import api
+    from gradcli.errors import EvalError
+    with pytest.raises(EvalError) as caught:
+        api.run(api.load("y = 1\nx = [[1, 2],\n     [3]]\nz = 2"), options=api.Options())
+    assert "ragged" in caught.value.message and caught.value.span == Span(2, 5, 3, 10)
+
+
+def test_errors_after_a_literal_point_where_they_are():
+    error = problem("x = [1,\n     2] 3\ny = 1")
+    assert (error.message, error.span.line, error.span.column) == (
+        "unexpected '3'; is an operator missing before it?", 2, 9)
+    assert problem("x = [1,\n 2,\n 3]\ny = 2 +").span == Span(4, 8, 4, 9)
+
+
+def test_a_long_literal_is_one_token_for_the_parser():
+    numbers = ", ".join(f"{i % 7 - 3}.5" for i in range(500_000))
+    (stmt,) = parse(f"x = [{numbers}]").body
+    assert len(stmt.value.items) == 500_000
+    assert len(parser_module._engine().indenter.tokens) == 4     # x, =, the literal, end of line
+    assert stmt.value.items[-1].span == Span(1, 5 + len(numbers) - 2, 1, 5 + len(numbers) + 1)
+
+
+def test_a_literal_that_is_not_all_numbers_is_read_at_most_twice(by_lark, monkeypatch):
+    engine = parser_module._engine()
+
+    class Counting:                 # counts the parts the reader matches
+        calls = 0
+
+        def match(self, *args):
+            Counting.calls += 1
+            return part.match(*args)
+
+    part = engine.array_part
+    monkeypatch.setattr(engine, "array_part", Counting())
+    depth = 150                     # (Node.__eq__ recurses)
+    source = normal("x = " + "[" * depth + "[1, 2], -3, x" + "]" * depth)
+    assert by_engine(source) == by_lark(source)
+    assert Counting.calls <= depth + 20     # each '[' once, not once per enclosing one
+    assert [str(t) for t in array_tokens()] == ["[1, 2]"]

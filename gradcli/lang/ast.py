@@ -15,6 +15,7 @@ class Node:
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
+    _links: tuple[str, ...] = ()       # the fields that can hold nodes
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -40,14 +41,21 @@ def node(cls):
     compiles six methods per class, ~20 ms of every start-up for this
     module; here every class shares eq/hash/repr and gets an __init__ made
     from a closure (`_initializer`), nothing compiled."""
-    fields = tuple(cls.__dict__.get("__annotations__", {}))
+    annotations = cls.__dict__.get("__annotations__", {})
+    fields = tuple(annotations)
+    links = tuple(f for f in fields if f != "span" and annotations[f] not in _NOT_NODES)
     made = type(cls.__name__, (Node,), {
-        "__slots__": fields, "_fields": fields, "__match_args__": fields,
+        "__slots__": fields, "_fields": fields, "_links": links, "__match_args__": fields,
         "__doc__": cls.__doc__,
         "__module__": cls.__module__, "__qualname__": cls.__qualname__,
         "__annotations__": cls.__dict__.get("__annotations__", {})})
     made.__init__ = _initializer(*(getattr(made, field).__set__ for field in fields))
     return made
+
+
+# Field types that never hold a node (annotations are strings here): walks
+# skip them, so a number, a name or a string is a leaf.
+_NOT_NODES = {"str", "float", "Optional[bool]", "Span"}
 
 
 def _initializer(*setters):
@@ -333,11 +341,12 @@ def walk(root):
     stack = [root]
     while stack:
         item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(reversed(item))
-        elif isinstance(item, Node):
+        if isinstance(item, Node):
             yield item
-            stack.extend(reversed([getattr(item, f) for f in item._fields if f != "span"]))
+            if item._links:
+                stack.extend([getattr(item, f) for f in item._links][::-1])
+        elif isinstance(item, (tuple, list)):
+            stack.extend(reversed(item))
 
 
 def declared_inputs(program: Program) -> list[str]:
@@ -364,6 +373,7 @@ MAX_BLOCK_DEPTH = 200          # nested if/while/for/def/with bodies
 MAX_EXPRESSION_DEPTH = 1000    # nested brackets, operators, calls, indexing
 
 _COMPOUND = (If, While, For, FuncDef, With)
+_LEAVES = {Num, Str, Const, Name}
 _STATEMENTS = (Assign, AugAssign, InputDecl, ExprStmt, Break, Continue, Pass, Return) + _COMPOUND
 
 
@@ -375,21 +385,28 @@ def nesting_problem(program: Program):
     while stack:
         item, blocks, exprs = stack.pop()
         if isinstance(item, (tuple, list)):
-            stack.extend((child, blocks, exprs) for child in item)
+            children, inner = item, blocks
+        elif not isinstance(item, Node):
             continue
-        if not isinstance(item, Node):
-            continue
-        if isinstance(item, _STATEMENTS):
-            exprs = 0
-            if blocks > MAX_BLOCK_DEPTH:
-                return (f"blocks nested too deeply: more than {MAX_BLOCK_DEPTH} levels",
-                        item.span)
-            inner = blocks + 1 if isinstance(item, _COMPOUND) else blocks
         else:
-            exprs += 1
-            if exprs > MAX_EXPRESSION_DEPTH:
-                return (f"expressions nested too deeply: more than {MAX_EXPRESSION_DEPTH} "
-                        "levels of brackets, operators, calls or indexing", item.span)
-            inner = blocks
-        stack.extend((getattr(item, f), inner, exprs) for f in item._fields if f != "span")
+            if isinstance(item, _STATEMENTS):
+                exprs = 0
+                if blocks > MAX_BLOCK_DEPTH:
+                    return (f"blocks nested too deeply: more than {MAX_BLOCK_DEPTH} levels",
+                            item.span)
+                inner = blocks + 1 if isinstance(item, _COMPOUND) else blocks
+            else:
+                exprs += 1
+                if exprs > MAX_EXPRESSION_DEPTH:
+                    return (f"expressions nested too deeply: more than "
+                            f"{MAX_EXPRESSION_DEPTH} levels of brackets, operators, calls "
+                            "or indexing", item.span)
+                inner = blocks
+            children = [getattr(item, f) for f in item._links]
+        # A number or a name is one level deeper and has nothing below: unless
+        # that level is too deep, it need not be visited (a literal of 500,000
+        # numbers).
+        deep = exprs >= MAX_EXPRESSION_DEPTH
+        stack.extend((child, inner, exprs) for child in children
+                     if deep or type(child) not in _LEAVES)
     return None
