@@ -30,6 +30,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):                      # `python bench/run.py`
+    sys.path.insert(0, str(ROOT))
+
+from bench import inputs  # noqa: E402 - after the path is set
 
 THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -623,7 +627,8 @@ def loadavg():
         return ["?"]
 
 
-def report(args, info, results, cold, chain, impls, started, load_before, load_after, elapsed):
+def report(args, info, results, cold, chain, impls, started, load_before, load_after, elapsed,
+           sizes=None):
     lines = ["# Benchmarks", "",
              f"Produced by `{args.command_line}` on {started:%Y-%m-%d %H:%M} UTC in "
              f"{elapsed / 60:.1f} min (harness: bench/, see bench/README.md). "
@@ -642,6 +647,9 @@ def report(args, info, results, cold, chain, impls, started, load_before, load_a
         lines.append(f"- note: {info['coretype']} set in the environment (may slow numpy's BLAS)")
     reps = "; ".join(f"{w['key']} {args.repeats or w['repeats'][1 if args.quick else 0]}"
                      for w in WORKLOADS if w["key"] in results)
+    if not (results or cold):           # e.g. --only chain,inputs
+        lines += _sections_after(chain, sizes, results, cold)
+        return "\n".join(lines) + "\n"
     lines += ["", "## Time", "",
               f"Medians over repeats ({reps}; cold start "
               f"{args.repeats or COLD_REPEATS[1 if args.quick else 0]}), after warm-up. "
@@ -661,10 +669,20 @@ def report(args, info, results, cold, chain, impls, started, load_before, load_a
               "Each a ratio of two columns above, measured side by side in this run."
               " `met` / `not met` is a reading, not an assertion.", ""]
     lines += table(["#", "target", "measured", "goal", "status"], targets(results, cold), left=2)
+    lines += _sections_after(chain, sizes, results, cold)
+    return "\n".join(lines) + "\n"
+
+
+def _sections_after(chain, sizes, results, cold) -> list[str]:
+    """Complexity, input size, notes and method."""
+    lines = []
     if chain:
         lines += ["", "## Complexity", ""]
         clines, _, _ = complexity_section(chain)
         lines += clines
+    if sizes:
+        lines += ["", "## Input size", ""]
+        lines += inputs.inputs_section(sizes)
     n = notes(results, cold)
     if n:
         lines += ["", "## Notes", ""] + [f"- {x}" for x in n]
@@ -681,7 +699,7 @@ def report(args, info, results, cold, chain, impls, started, load_before, load_a
               "run first, so bytecode caches exist), `gradcli` being the installed console "
               "script; peers are `python -c` one-liners (bench/run.py, COLD_COMMANDS).",
               "- the harness measures and never asserts; timing is not a test."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ------------------------------------------------------------------ main
@@ -716,7 +734,8 @@ def parse_args(argv):
                    help="where --write puts the report (default: BENCHMARKS.md at the top level)")
     p.add_argument("--json", metavar="PATH", help="also dump the raw measurements as JSON")
     p.add_argument("--only", metavar="LIST",
-                   help="comma-separated subset of: " + ", ".join(WORKLOAD_KEYS + ["cold", "chain"]))
+                   help="comma-separated subset of: "
+                        + ", ".join(WORKLOAD_KEYS + ["cold", "chain", "inputs"]))
     p.add_argument("--impl", metavar="LIST",
                    help="comma-separated subset of: " + ", ".join(IMPLS) + " (default: all installed)")
     p.add_argument("--repeats", type=int, help="override every workload's number of repeats")
@@ -728,7 +747,7 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds before one worker process is abandoned (default 600)")
     args = p.parse_args(argv)
-    valid = set(WORKLOAD_KEYS + ["cold", "chain"])
+    valid = set(WORKLOAD_KEYS + ["cold", "chain", "inputs"])
     args.selected = set(args.only.split(",")) if args.only else valid
     if args.selected - valid:
         p.error(f"unknown workload(s): {', '.join(sorted(args.selected - valid))}")
@@ -767,9 +786,11 @@ def main(argv=None) -> int:
         if "cold" in args.selected else {}
     chain = measure_chain(args.quick, args.repeats, args.timeout, log) \
         if "chain" in args.selected and "gradcli" in args.impls else {}
+    sizes = inputs.measure_inputs(args.quick, args.timeout, child_env(), ROOT, log) \
+        if "inputs" in args.selected and "gradcli" in args.impls else {}
     elapsed = time.perf_counter() - t0
     text = report(args, info, results, cold, chain, args.impls, started, load_before,
-                  loadavg(), elapsed)
+                  loadavg(), elapsed, sizes)
     print(text)
     if args.write:
         Path(args.output).write_text(text)
@@ -777,7 +798,8 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": info, "started": started.isoformat(),
                                                "workloads": results, "cold": cold,
-                                               "chain": {str(k): v for k, v in chain.items()}},
+                                               "chain": {str(k): v for k, v in chain.items()},
+                                               "inputs": sizes},
                                               indent=1))
         log(f"wrote {args.json}")
     return 0
@@ -785,7 +807,6 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     if __package__ in (None, ""):                      # `python bench/run.py`
-        sys.path.insert(0, str(ROOT))
         from bench.run import main as _main
         sys.exit(_main())
     sys.exit(main())
