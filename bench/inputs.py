@@ -14,11 +14,11 @@ SPEC_JSON``, started by bench/run.py like the other workers):
   (``repl.run_stream``, the code path of ``gradcli repl < file``).
 
 Each point is the median of up to three runs (one once they add up to two
-seconds; ``time.perf_counter``, garbage collector on). The log-log slope of time against n is 1 for linear work and
-2 for quadratic; the report reads a slope below 1.2 as linear. A kind whose
-run takes longer than ``BUDGET_S`` is not run at its larger sizes (its row
-says so), so the whole section stays within about a minute. It measures and
-never asserts.
+seconds; ``time.perf_counter``, garbage collector on). The log-log slope of
+time against n is 1 for linear work and 2 for quadratic; the report reads a
+slope below 1.2 as linear. A kind whose run takes longer than ``BUDGET_S``
+is not run at its larger sizes (its row says so), so the whole section
+stays within about a minute. It measures and never asserts.
 """
 
 from __future__ import annotations
