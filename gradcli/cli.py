@@ -30,7 +30,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from . import __version__
+from . import __version__, textin
 
 USAGE, FAILURE, INTERRUPTED = 2, 1, 130
 # 128 + SIGPIPE: the status the shell reports for `seq 100000 | head -1`.
@@ -245,21 +245,40 @@ def _read_source(file: Optional[str], expr: Optional[str], command: str) -> Sour
         raise _usage_error("no program: give FILE, -e CODE, or - to read it from stdin",
                            command)
     if file == "-":
-        return Source("<stdin>", sys.stdin.read() if sys.stdin else "", from_stdin=True)
+        return _checked(Source("<stdin>", _read(lambda: textin.read_program(
+            textin.utf8(sys.stdin), "<stdin>") if sys.stdin else ""), from_stdin=True))
     try:
-        return Source(file, Path(file).read_text(encoding="utf-8"))
+        return _checked(Source(file, _read(lambda: textin.read_file(file))))
     except FileNotFoundError:
         raise _usage_error(f"cannot read '{file}': no such file", command) from None
     except IsADirectoryError:
         raise _usage_error(f"cannot read '{file}': it is a directory", command) from None
-    except UnicodeDecodeError as exc:
-        _say(f"gradcli: error: cannot read '{file}': not UTF-8 text "
-             f"(byte {exc.object[exc.start]:#04x} at offset {exc.start})")
-        raise typer.Exit(FAILURE) from None
     except OSError as exc:
         raise _usage_error(f"cannot read '{file}': {exc.strerror or exc}", command) from None
     except ValueError:              # a NUL in the name
         raise _usage_error(f"cannot read '{file}': not a valid file name", command) from None
+
+
+def _read(read: Callable[[], str]) -> str:
+    """`read()`, a program too large for it being the end of the run."""
+    from .errors import LimitError
+    try:
+        return read()
+    except LimitError as exc:
+        _say(f"gradcli: error: {exc.message}")
+        raise typer.Exit(FAILURE) from None
+
+
+def _checked(source: Source) -> Source:
+    """`source`, unless a byte of it was not UTF-8: then that byte's
+    position, with the caret under it, is the end of the run."""
+    from . import render
+    problem = textin.not_utf8(source.text)
+    if problem is None:
+        return source
+    where = render.locate(problem.span, source.origin, source.text)
+    sys.stderr.write(render.error_report(problem.message, where))
+    raise typer.Exit(FAILURE)
 
 
 # ----------------------------------------------------------------- session
@@ -467,11 +486,7 @@ def _is_terminal(stream) -> bool:
 
 def _lines(stream):
     """Lines of stdin as they arrive (iteration does not wait for EOF)."""
-    from .errors import DataError
-    try:
-        yield from stream
-    except UnicodeDecodeError:
-        raise DataError("stdin is not UTF-8 text") from None
+    return textin.lines(textin.utf8(stream))
 
 
 # ---------------------------------------------------------------- commands

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from . import textin
 from .errors import DataError, Span
 
 
@@ -178,7 +179,8 @@ def read_records(stream: Iterable[str], origin: str = "<stdin>") -> Iterator[Rec
 
     Each line is handled as soon as it arrives and nothing is read ahead, so
     a stream is answered line by line. Blank lines between documents are
-    skipped. A document's text is decoded only when it may be complete (its
+    skipped. A line holding a byte that was not UTF-8 (see `textin`) is an
+    error at that byte. A document's text is decoded only when it may be complete (its
     brackets balance at the end of a line), while it is one or two lines
     long (so a bad or truncated JSON Lines record is reported when it or the
     next line arrives), when a line leaves a string open (never valid), or
@@ -187,6 +189,10 @@ def read_records(stream: Iterable[str], origin: str = "<stdin>") -> Iterator[Rec
     """
     document: _Document | None = None
     for number_, line in enumerate(stream, 1):
+        bad = textin.not_utf8(line, number_)
+        if bad is not None:
+            raise JsonInputError(bad.message, origin, number_, bad.span.column,
+                                 line.rstrip("\r\n"))
         if document is None:
             if not line.strip():
                 continue

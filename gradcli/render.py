@@ -43,7 +43,8 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 def printable(text: str, keep: str = "") -> str:
     r"""`text` with each control character spelled out as Python writes it
-    in a string (`\x1b`, `\n`, `\udc9b`), except the ones in `keep`."""
+    in a string (`\x1b`, `\n`, `\ud800`; `\xff` for the byte 0xff that was
+    not UTF-8), except the ones in `keep`."""
     if not _CONTROL.search(text):
         return text
     return _CONTROL.sub(lambda m: m[0] if m[0] in keep else _escape(m[0]), text)
@@ -51,6 +52,8 @@ def printable(text: str, keep: str = "") -> str:
 
 def _escape(char: str) -> str:
     code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:    # a byte that was not UTF-8: shown as that byte
+        code -= 0xDC00
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 

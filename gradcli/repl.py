@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Iterable, Optional, TextIO
 
-from . import __version__, api, render
+from . import __version__, api, render, textin
 from .errors import EvalError, GradcliError, Span, SyntaxProblem
 from .lang import ast as A
 
@@ -106,6 +106,15 @@ def _reaches_probe(text: str, indent: int) -> bool:
         last_line = probe.count("\n") + 1
         return exc.span is not None and exc.span.line == last_line and _PROBE in exc.message
     return False
+
+
+def _ends_in_block(text: str) -> bool:
+    """Does `text` parse and end in a compound statement?"""
+    try:
+        program = api.load(text)
+    except SyntaxProblem:
+        return False
+    return bool(program.body) and isinstance(program.body[-1], _COMPOUND)
 
 
 def is_command(text: str) -> bool:
@@ -248,13 +257,17 @@ class Repl:
             raise EvalError("usage: :load FILE", _argument_span(line, rest))
         path = Path(os.path.expanduser(rest.strip("'\"")))
         try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = ("no such file" if isinstance(exc, FileNotFoundError) else
-                      "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else
-                      exc.strerror or str(exc))
-            raise EvalError(f"cannot read '{rest}': {reason}",
+            source = textin.read_file(path)
+        except OSError as exc:
+            reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
+            raise EvalError(f"cannot read '{rest}': {reason or exc}",
                             _argument_span(line, rest)) from None
+        except GradcliError as exc:     # too large
+            raise EvalError(exc.message, _argument_span(line, rest)) from None
+        bad = textin.not_utf8(source)
+        if bad is not None:
+            self.report(bad, str(path), source)
+            return False
         return self.run_code(source, str(path))
 
     def _about(self, line, name, ask):
@@ -373,15 +386,36 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
     goes on; the status is 1 when any input failed."""
     buffered: list[str] = []
     start = 0
+    # True while the buffer parses and ends in a compound statement. Then an
+    # indented line only extends the block, so it is appended without parsing
+    # the whole buffer again (which made a long block quadratic); the blank or
+    # dedented line that ends the block checks it once, and a syntax error
+    # inside the block is reported for the block as a whole.
+    in_block = False
 
     def flush() -> None:
+        nonlocal in_block
+        in_block = False
         if buffered:
             repl.execute("\n".join(buffered), origin, start)
             buffered.clear()
 
     try:
-        for number, line in enumerate(_decoded(lines), 1):
+        for number, line in enumerate(lines, 1):
             line = line.rstrip("\r\n")
+            bad = textin.not_utf8(line)
+            if bad is not None:     # the line cannot be read: it and its chunk fail
+                buffered.clear()
+                in_block = False
+                repl.report(bad, origin, line, first_line=number)
+                repl.failed = True
+                continue
+            if in_block and line.strip():
+                if line[0] in " \t\f":
+                    buffered.append(line)
+                    continue
+                if not needs_more("\n".join(buffered)):
+                    flush()         # a syntax error in the block: report it first
             if ends_block(buffered, line):
                 flush()
             if not buffered:
@@ -389,8 +423,11 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
                     continue
                 start = number
             buffered.append(line)
-            if not needs_more("\n".join(buffered)):
+            text = "\n".join(buffered)
+            if not needs_more(text):
                 flush()
+            else:
+                in_block = _ends_in_block(text)
             if repl.done:
                 break
         else:
@@ -402,13 +439,6 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
         repl.report(exc, origin, "")
         return FAILURE
     return FAILURE if repl.failed else OK
-
-
-def _decoded(lines: Iterable[str]):
-    try:
-        yield from lines
-    except UnicodeDecodeError:
-        raise EvalError("stdin is not UTF-8 text") from None
 
 
 # -------------------------------------------------------- on a terminal
@@ -550,7 +580,7 @@ def main(options: api.Options, debug: bool = False,
     stdin = stdin if stdin is not None else sys.stdin
     repl = Repl(options, debug=debug)
     if stdin is None or not _is_terminal(stdin):
-        return run_stream(repl, stdin or ())
+        return run_stream(repl, textin.lines(textin.utf8(stdin)) if stdin else ())
     from prompt_toolkit.output import create_output
     history = file_history(history_path(), repl.errors)
     # Prompts go to the terminal even when stdout is redirected to a file.

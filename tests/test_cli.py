@@ -792,7 +792,8 @@ def raw_controls(text: str) -> set:
     ("\x1b]0;TITLE\x07\x1b[2J", "\\x1b]0;TITLE\\x07\\x1b[2J"),
     ("a\nb\tc\rd", "a\\nb\\tc\\rd"),
     ("\x00\x7f\x9b\x85", "\\x00\\x7f\\x9b\\x85"),
-    ("\udc9b", "\\udc9b"),
+    ("\udc9b", "\\x9b"),             # the byte 0x9b that was not UTF-8 (surrogateescape)
+    ("\ud800", "\\ud800"),
     ("é ü 中 \\x1b", "é ü 中 \\x1b"),      # printable text, a backslash included, stays
 ])
 def test_printable_spells_out_control_characters(text, shown):

@@ -600,3 +600,23 @@ def test_graph_says_when_it_was_cut():
     out.seek(0)
     session.execute(":graph z")
     assert "graph cut" not in out.getvalue()
+
+
+def test_a_long_piped_block_is_parsed_a_few_times_not_once_per_line(monkeypatch):
+    """Each line of a block re-parsed the whole buffer: 1000 lines took 62 s."""
+    calls = []
+    load = api.load
+    monkeypatch.setattr(api, "load", lambda text, *a, **k: calls.append(text) or load(text, *a, **k))
+    lines = ["total = 0", "if total == 0:"] + [f"    total += {i}" for i in range(300)] + ["total"]
+    status, out, err, _ = run_lines(lines)
+    assert (status, err) == (0, "")
+    assert out == f"{sum(range(300))}\n"
+    assert len(calls) < 20
+
+
+def test_a_syntax_error_inside_a_piped_block_is_reported_for_the_block():
+    status, out, err, _ = run_lines(["if True:", "    x = 1", "    y = x +* 2", "    z = 3",
+                                     "print(7)"])
+    assert status == 1
+    assert err.startswith("<stdin>:3:12: error: ")
+    assert out == "7\n"
