@@ -246,6 +246,18 @@ def check_memory(more: int = 0, what: str | None = None) -> None:
                      "`with no_grad:`, or raise --max-memory")
 
 
+_TIMED = 1 << 14    # an op on this many numbers takes ~10 µs or more: the clock is looked at
+
+
+def _after_big_op(size: int) -> None:
+    """The budgets an op on many numbers may have used up: --timeout (the
+    statement counter looks at it only every 1024 statements, too seldom
+    for a loop of costly ones) and, past `_BIG`, --max-memory."""
+    check_time()
+    if size >= _BIG and MODE.max_memory is not None:
+        check_memory()
+
+
 def check_time() -> None:
     if MODE.deadline is not None and time.monotonic() > MODE.deadline:
         raise LimitError(f"program stopped by --timeout after {MODE.timeout:g} s")
@@ -284,8 +296,8 @@ def apply(op, args, params=None):
         raise LimitError(f"{op.label}: the result does not fit in memory") from None
     if out.size > MODE.max_elements:
         check_size(out.size, f"the result of {op.label}")
-    if out.size >= _BIG and MODE.max_memory is not None:
-        check_memory()
+    if out.size >= _TIMED or args[0].data.size >= _TIMED:
+        _after_big_op(out.size)
     if MODE.grad_enabled and op.vjps is not None:
         for a in args:
             if a.requires_grad:
@@ -315,8 +327,8 @@ def apply2(op, a, b, reuse_left=False):
             raise LimitError(f"{op.label}: the result does not fit in memory") from None
     if out.size > MODE.max_elements:
         check_size(out.size, f"the result of {op.label}")
-    if out.size >= _BIG and MODE.max_memory is not None:
-        check_memory()
+    if out.size >= _TIMED or a.data.size >= _TIMED:
+        _after_big_op(out.size)
     if MODE.grad_enabled and (a.requires_grad or b.requires_grad) and op.vjps is not None:
         return Tensor(out, record(op, (a, b), None, out))
     return Tensor(out)
@@ -329,6 +341,8 @@ def apply_to_temporary(op, a):
     data = a.data
     if op.reuses_operand and _overwritable(a) and data.dtype.kind == "f":
         out = op.forward(data, out=data)
+        if out.size >= _TIMED:
+            _after_big_op(out.size)
         if MODE.grad_enabled and a.requires_grad:
             return Tensor(out, record(op, (a,), None, out))
         return Tensor(out)
