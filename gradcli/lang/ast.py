@@ -5,9 +5,28 @@ The parser is the only producer; lark objects never appear here.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import Optional, Union
 
 from ..errors import Span
+
+
+@contextlib.contextmanager
+def collector_paused():
+    """Building a syntax tree, or the closures compiled from it, makes only
+    objects that outlive the build and no garbage cycles; a cycle collection
+    in between finds nothing yet walks everything built so far, which made a
+    long program's parse and compile superlinear (a 16,000-line program
+    spent 4 of its 8 s in full collections). The collector is restored as
+    it was."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 class Node:

@@ -125,7 +125,8 @@ class Interpreter:
         # well above all of them.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
         try:
-            code = self._block(program.body, top=True)
+            with A.collector_paused():
+                code = self._block(program.body, top=True)
         except RecursionError:
             raise LimitError("program nested too deeply to compile", program.span) from None
         code(self.globals)
@@ -391,8 +392,13 @@ class Interpreter:
         return getattr(self, "_expr_" + type(node).__name__)(node)
 
     def _expr_Num(self, node):
-        with np.errstate(over="ignore"):
+        # errstate only where a literal can overflow: entering it costs more
+        # than the conversion (numpy keeps it in a context variable).
+        if abs(node.value) <= np.finfo(MODE.dtype).max:
             data = np.asarray(node.value, dtype=MODE.dtype)
+        else:
+            with np.errstate(over="ignore"):
+                data = np.asarray(node.value, dtype=MODE.dtype)
         if np.isinf(data):      # the language has no inf literal: it overflowed
             raise EvalError(f"this number is too large for {np.dtype(MODE.dtype).name}: "
                             "it would be inf", node.span)

@@ -288,9 +288,12 @@ def parse(source: str) -> ast.Program:
     with _LOCK:  # the postlexer keeps per-parse state
         engine = _engine()
         try:
-            return engine.parse(text)
+            with ast.collector_paused():
+                return engine.parse(text)
         except UnexpectedInput as exc:
             raise _translate(exc, text, engine.indenter) from None
+        finally:    # the tokens of a big program would outlive it otherwise
+            engine.indenter.tokens, engine.indenter.brackets = [], []
 
 
 # ------------------------------------------------------------- the parser
