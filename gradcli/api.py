@@ -21,7 +21,7 @@ from .lang.builtins import BUILTINS, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
 from .lang.interpreter import ATTRIBUTE_NAMES, Interpreter
 from .lang.parser import parse
-from .lang.values import Builtin, to_tensor, type_name
+from .lang.values import Builtin, a_type, to_tensor, type_name
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -283,7 +283,7 @@ def _wrt_tensor(interp, name) -> Tensor:
     if value is None:
         raise DataError(f"--wrt: the program has no variable or input '{name}'")
     if not isinstance(value, Tensor):
-        raise DataError(f"--wrt: '{name}' is a {type_name(value)}, not an array")
+        raise DataError(f"--wrt: '{name}' is {a_type(value)}, not an array")
     return value
 
 
@@ -525,7 +525,7 @@ class Session:
         if value is None:
             raise EvalError(f"no variable named '{name}'")
         if not isinstance(value, Tensor):
-            raise EvalError(f"'{name}' is a {type_name(value)}, not an array")
+            raise EvalError(f"'{name}' is {a_type(value)}, not an array")
         return value
 
     def grad(self, name) -> tuple[Shown, Shown]:

@@ -25,7 +25,6 @@ import sys
 import traceback
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer

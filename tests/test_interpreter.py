@@ -279,6 +279,18 @@ ERRORS = [
      "reshape needs a shape, e.g. reshape(x, 2, 5) or x.reshape((2, 5))"),
     ("exp(1, 2)", EvalError, (1, 1, 1, 10), "exp(): takes 1 positional argument but 2 were given"),
     ("inv(array([[1, 2], [2, 4]]))", EvalError, (1, 1, 1, 29), "inv: the matrix is singular"),
+    # Messages that used to be Python's or numpy's own text:
+    ("f = lambda t: t * t\nhessian(f)(1.0, v=2)", EvalError, (2, 1, 2, 21),
+     "hessian(<lambda>)(): got an unexpected keyword argument 'v'"),
+    ("grad(sin)(1.0, 2.0)", EvalError, (1, 1, 1, 20),
+     "sin(): takes 1 positional argument but 2 were given"),
+    ("normal(0, -1, (2,))", EvalError, (1, 1, 1, 20),
+     "normal: the standard deviation must be 0 or more, not -1"),
+    ("uniform(2, 1)", EvalError, (1, 1, 1, 14), "uniform: high (1) must not be less than low (2)"),
+    ("uniform(0, 1e308 * 10)", EvalError, (1, 1, 1, 23),
+     "uniform: the bounds must be finite numbers, not 0 and inf"),
+    ("f = None\nf(1)", EvalError, (2, 1, 2, 5), "f is None, not a function"),
+    ("x = ones(2)\nx(1)", EvalError, (2, 1, 2, 5), "x is an array of shape (2,), not a function"),
 ]
 
 

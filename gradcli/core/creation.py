@@ -74,10 +74,16 @@ def arange(start, stop=None, step=1.0) -> Tensor:
 
 
 def normal(mean=0.0, std=1.0, shape=()) -> Tensor:
+    if not std >= 0:        # NaN too
+        raise EvalError(f"normal: the standard deviation must be 0 or more, not {std:g}")
     return Tensor(_generator().normal(mean, std, _shape(shape)).astype(MODE.dtype, copy=False))
 
 
 def uniform(low=0.0, high=1.0, shape=()) -> Tensor:
+    if not high >= low:
+        raise EvalError(f"uniform: high ({high:g}) must not be less than low ({low:g})")
+    if not np.isfinite(high - low):
+        raise EvalError(f"uniform: the bounds must be finite numbers, not {low:g} and {high:g}")
     return Tensor(_generator().uniform(low, high, _shape(shape)).astype(MODE.dtype, copy=False))
 
 

@@ -12,8 +12,8 @@ import numpy as np
 from ..core import autodiff, creation, ops
 from ..core.tensor import MODE, Tensor, apply_to_temporary, constant, shape_str
 from ..errors import EvalError, GradError
-from .values import (Builtin, Context, to_axis, to_int, to_number, to_shape,
-                     to_tensor, type_name)
+from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
+                     to_tensor)
 
 BUILTINS: dict[str, object] = {}
 
@@ -437,7 +437,7 @@ for _name, _fn in [("inv", ops.inv), ("det", ops.det), ("trace", ops.trace)]:
 
 def _tensor_arg(x, name) -> Tensor:
     if not isinstance(x, Tensor):
-        raise EvalError(f"{name} needs an array, not a {type_name(x)}")
+        raise EvalError(f"{name} needs an array, not {a_type(x)}")
     return x
 
 
@@ -488,23 +488,31 @@ def _zero_(x):
 
 def _function_arg(f, name):
     if not callable(f) or isinstance(f, (Tensor, Context)):
-        raise EvalError(f"{name} needs a function, not a {type_name(f)}")
+        raise EvalError(f"{name} needs a function, not {a_type(f)}")
     return f
+
+
+def _derived(name, f, argnum, make):
+    """The function `name(f)` returns, as a built-in of that name: a wrong
+    call to it is reported as `grad(f)(): ...` like any built-in's."""
+    f = _function_arg(f, name)
+    return Builtin(f"{name}({getattr(f, 'name', None) or 'f'})",
+                   make(f, to_int(argnum, "argnum")))
 
 
 @builtin("grad")
 def _grad(f, argnum=0):
-    return autodiff.grad(_function_arg(f, "grad"), to_int(argnum, "argnum"))
+    return _derived("grad", f, argnum, autodiff.grad)
 
 
 @builtin("jacobian")
 def _jacobian(f, argnum=0):
-    return autodiff.jacobian(_function_arg(f, "jacobian"), to_int(argnum, "argnum"))
+    return _derived("jacobian", f, argnum, autodiff.jacobian)
 
 
 @builtin("hessian")
 def _hessian(f, argnum=0):
-    return autodiff.hessian(_function_arg(f, "hessian"), to_int(argnum, "argnum"))
+    return _derived("hessian", f, argnum, autodiff.hessian)
 
 
 @builtin("jvp")

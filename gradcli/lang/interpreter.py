@@ -22,7 +22,7 @@ from . import ast as A
 from .builtins import BUILTINS, NAMESPACES
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
-from .values import (Builtin, Context, Namespace, to_int, to_tensor, truth,
+from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
                      type_name)
 
 BREAK, CONTINUE, RETURN = "break", "continue", "return"
@@ -206,7 +206,7 @@ class Interpreter:
                     raise EvalError("cannot unpack a scalar")
                 items = [ops.getitem(items, (i,)) for i in range(items.shape[0])]
             elif not isinstance(items, (tuple, list)):
-                raise EvalError(f"cannot unpack a {type_name(items)}")
+                raise EvalError(f"cannot unpack {a_type(items)}")
             if len(items) != len(names):
                 raise EvalError(f"cannot unpack {len(items)} values into {len(names)} names")
             scope.vars.update(zip(names, items))
@@ -242,7 +242,7 @@ class Interpreter:
         def store(scope, value):
             dest = obj(scope)
             if not isinstance(dest, Tensor):
-                raise EvalError(f"cannot assign into a {type_name(dest)}")
+                raise EvalError(f"cannot assign into {a_type(dest)}")
             write_index(dest, index(scope), to_tensor(value, "assigned value"), name)
         return store
 
@@ -318,7 +318,7 @@ class Interpreter:
                     raise EvalError("cannot loop over a scalar", node.iterable.span)
                 items = _rows(items)
             elif not isinstance(items, (range, tuple, list)):
-                raise EvalError(f"cannot loop over a {type_name(items)}", node.iterable.span)
+                raise EvalError(f"cannot loop over {a_type(items)}", node.iterable.span)
             return _loop(items, var, body, scope)
         return run_for
 
@@ -551,7 +551,7 @@ class Interpreter:
         def run_call(scope):
             fn = callee(scope)
             if not callable(fn) or isinstance(fn, Tensor):
-                raise EvalError(f"{what} is a {type_name(fn)}, not a function")
+                raise EvalError(f"{what} is {a_type(fn)}, not a function")
             values = [a(scope) for a in args]
             if temporary and type(fn) is Builtin and fn.on_temporary is not None:
                 return fn.on_temporary(values[0])
@@ -571,7 +571,7 @@ class Interpreter:
             values = [a(scope) for a in args]
             if fn is not _MISSING:       # the program bound the name itself
                 if not callable(fn) or isinstance(fn, Tensor):
-                    raise EvalError(f"print is a {type_name(fn)}, not a function", span)
+                    raise EvalError(f"print is {a_type(fn)}, not a function", span)
                 return invoke(fn, values, None)
             interp.on_print(values, span)
             return None
@@ -648,14 +648,14 @@ class Interpreter:
             where = index(scope)
             if isinstance(target, (tuple, list, str, range)):
                 if len(where) != 1 or not isinstance(where[0], (int, slice)):
-                    raise EvalError(f"a {type_name(target)} takes a single index")
+                    raise EvalError(f"{a_type(target)} takes a single index")
                 try:
                     return target[where[0]]
                 except IndexError:
                     raise EvalError(f"index {where[0]} is out of range for a "
                                     f"{type_name(target)} of length {len(target)}") from None
             if not isinstance(target, Tensor):
-                raise EvalError(f"a {type_name(target)} cannot be indexed")
+                raise EvalError(f"{a_type(target)} cannot be indexed")
             return ops.getitem(target, tensor_index(target, where))
         return _stamped(run_index, node.span)
 
@@ -739,15 +739,7 @@ def _is_temporary(expr) -> bool:
 
 
 def invoke(fn, args, kwargs):
-    if isinstance(fn, UserFunction) or not isinstance(fn, Builtin):
-        return fn(*args, **kwargs) if kwargs else fn(*args)
-    try:
-        return fn.fn(*args, **kwargs) if kwargs else fn.fn(*args)
-    except TypeError as exc:
-        text = str(exc)
-        if "argument" in text:
-            raise EvalError(f"{fn.name}(): {text.split(') ', 1)[-1]}") from None
-        raise
+    return fn(*args, **kwargs) if kwargs else fn(*args)
 
 
 def _condition(value, what, span):

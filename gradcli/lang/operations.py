@@ -13,7 +13,7 @@ import numpy as np
 from ..core import ops
 from ..core.tensor import MODE, Tensor, check_size, check_writable, mark_written, shape_str
 from ..errors import EvalError, GradError, ShapeError
-from .values import to_int, to_tensor, type_name
+from .values import a_type, to_int, to_tensor
 
 # Parameterless binary ops with a hot path straight to the core.
 BINARY_OPS = {"+": ops.ADD, "-": ops.SUB, "*": ops.MUL, "/": ops.DIV, "**": ops.POW}
@@ -143,7 +143,7 @@ def index_value(value):
     if value is None:
         return None
     raise EvalError(f"an index must be a whole number, a slice or an index array, "
-                    f"not a {type_name(value)}")
+                    f"not {a_type(value)}")
 
 
 def _axes_taken(w) -> int:

@@ -30,7 +30,13 @@ class Builtin:
         self.nondiff = nondiff or {}
 
     def __call__(self, *args, **kwargs):
-        return self.fn(*args, **kwargs)
+        try:
+            return self.fn(*args, **kwargs) if kwargs else self.fn(*args)
+        except TypeError as exc:    # a call that does not fit the signature
+            text = str(exc)
+            if "argument" in text:
+                raise EvalError(f"{self.name}(): {text.split(') ', 1)[-1]}") from None
+            raise
 
     def __repr__(self):
         return f"<built-in {self.name}>"
@@ -86,6 +92,14 @@ def type_name(value) -> str:
     return type(value).__name__
 
 
+def a_type(value) -> str:
+    """`type_name` with its article: "a scalar", "an array of shape (2,)", "None"."""
+    name = type_name(value)
+    if name == "None":
+        return name
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
 def to_tensor(value, what="argument") -> Tensor:
     if isinstance(value, Tensor):
         return value
@@ -103,7 +117,7 @@ def to_tensor(value, what="argument") -> Tensor:
         raise EvalError(f"{what}: the items have different shapes "
                         f"({', '.join(shape_str(i.shape) for i in items)}), so they "
                         "do not form an array")
-    raise EvalError(f"{what} must be a number or an array, not a {type_name(value)}")
+    raise EvalError(f"{what} must be a number or an array, not {a_type(value)}")
 
 
 def to_number(value, what="argument") -> float:
@@ -111,7 +125,7 @@ def to_number(value, what="argument") -> float:
         return float(value)
     if isinstance(value, Tensor) and value.size == 1:
         return float(value.data.reshape(()))
-    raise EvalError(f"{what} must be a single number, not a {type_name(value)}")
+    raise EvalError(f"{what} must be a single number, not {a_type(value)}")
 
 
 def to_int(value, what="argument") -> int:
@@ -158,7 +172,7 @@ def truth(value, what="condition") -> bool:
         return bool(value.data.reshape(()))
     if isinstance(value, (bool, int, float)) or value is None:
         return bool(value)
-    raise EvalError(f"{what} must be a single number, not a {type_name(value)}")
+    raise EvalError(f"{what} must be a single number, not {a_type(value)}")
 
 
 def dtype_name() -> str:
