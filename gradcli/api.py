@@ -15,11 +15,11 @@ import numpy as np
 
 from .core import creation, engine
 from .core.tensor import MODE, Node, Tensor, physical_memory, shape_str
-from .errors import DataError, EvalError, GradError, ShapeError
+from .errors import DataError, EvalError, GradError, NumericError, ShapeError
 from .lang import ast as A
 from .lang.builtins import BUILTINS, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
-from .lang.interpreter import ATTRIBUTE_NAMES, Interpreter
+from .lang.interpreter import ATTRIBUTE_NAMES, Hooks, Interpreter
 from .lang.parser import parse
 from .lang.values import Builtin, a_type, to_tensor, type_name
 
@@ -49,6 +49,7 @@ class Shown:
 @dataclass
 class RunResult:
     interp: Interpreter
+    book: "Bookkeeping"
     printed: list[list[Shown]]
     variables: dict[str, Shown]
     grads: dict[str, np.ndarray]
@@ -158,9 +159,57 @@ def _decode_non_finite(value):
     return value
 
 
-def _prepare(program, inputs, options, track, on_print):
+class Bookkeeping(Hooks):
+    """What `grad`, `check` and `graph` need to know of a run, gathered as
+    the interpreter reports it: the inputs (given, or their defaults) and
+    the program's own backward calls."""
+
+    def __init__(self, given: dict, track=(), on_print=None, keep_call=None):
+        self.given = given                  # input values from outside, by name
+        self.track = set(track)             # inputs to make leaves with a gradient
+        self.on_print = on_print
+        self.input_values: dict = {}        # the input tensors, as declared
+        self.input_data: dict = {}          # their numbers at declaration
+        # Backward calls: how many, the last (output, head), the one numbered
+        # `keep_call` if asked, and for each leaf the call that last wrote it.
+        self.backward_count = 0
+        self.last_backward = None
+        self.keep_call = keep_call
+        self.kept_backward = None
+        self.leaf_call: dict[int, int] = {}
+
+    @property
+    def backward_ran(self) -> bool:
+        return self.backward_count > 0
+
+    def print(self, values):
+        if self.on_print is not None:
+            self.on_print([snapshot(v) for v in values])
+
+    def input(self, name, default):
+        value = self.given[name] if name in self.given else super().input(name, default)
+        data = to_tensor(value, f"input '{name}'").data
+        if MODE.detect_nan and not np.all(np.isfinite(data)):
+            raise NumericError(f"input '{name}' holds a NaN or Inf (--detect-nan)")
+        if name in self.track:
+            value = Tensor(data).attach_grad()
+        self.input_values[name] = value
+        self.input_data[name] = data
+        return value
+
+    def backward(self, output, head, written):
+        k = self.backward_count
+        self.backward_count += 1
+        self.last_backward = (output, head)
+        if k == self.keep_call:
+            self.kept_backward = self.last_backward
+        for leaf in written:
+            self.leaf_call[id(leaf)] = k
+
+
+def _prepare(program, inputs, options, track, on_print=None, keep_call=None):
+    """A fresh interpreter for one run, and the bookkeeping it reports to."""
     configure(options)
-    interp = Interpreter(max_steps=options.max_steps, on_print=on_print)
     declared = declared_inputs(program)
     given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
     if declared:
@@ -168,13 +217,15 @@ def _prepare(program, inputs, options, track, on_print):
         if unknown:
             raise DataError(f"unknown input '{unknown[0]}': the program declares "
                             f"{_names(declared)}")
-        interp.inputs = given
-        interp.track = set(track)
-    else:
+        book = Bookkeeping(given, track, on_print, keep_call)
+    else:       # no `input` lines: given values are plain variables
+        book = Bookkeeping({}, (), on_print, keep_call)
+    interp = Interpreter(max_steps=options.max_steps, hooks=book)
+    if not declared:
         for name, value in given.items():
             interp.globals.vars[name] = value.attach_grad() if name in track else value
-            interp.input_values[name] = value
-    return interp, declared
+            book.input_values[name] = value
+    return interp, book
 
 
 def _names(names):
@@ -192,15 +243,14 @@ def run(program: A.Program, inputs=None, options: Options | None = None,
     options = options or Options()
     printed: list[list[Shown]] = []
 
-    def record_print(values, span):
-        shown = [snapshot(v) for v in values]
+    def record_print(shown):
         printed.append(shown)
         if on_print is not None:
             on_print(shown)
 
-    interp, _ = _prepare(program, inputs, options, (), record_print)
+    interp, book = _prepare(program, inputs, options, (), record_print)
     interp.run(program)
-    return RunResult(interp, printed, variables_of(interp), grads_of(interp),
+    return RunResult(interp, book, printed, variables_of(interp), grads_of(interp),
                      final_value(program, interp), _warnings())
 
 
@@ -245,7 +295,7 @@ def _result_tensor(interp, of):
     return None
 
 
-def _own_backward(interp, result, wrt, head) -> GradResult:
+def _own_backward(interp, book, result, wrt, head) -> GradResult:
     """The gradients a program's own backward calls left in `.grad`.
 
     Without --wrt: every input (or, failing that, variable) that keeps a
@@ -255,20 +305,20 @@ def _own_backward(interp, result, wrt, head) -> GradResult:
         raise DataError("--head cannot be used: the program runs its own backward "
                         "(remove the backward call, or its head argument)")
     if wrt is None:
-        pool = interp.input_values if any(
+        pool = book.input_values if any(
             isinstance(v, Tensor) and v._grad is not None
-            for v in interp.input_values.values()) else interp.globals.vars
+            for v in book.input_values.values()) else interp.globals.vars
         wrt = [n for n, v in pool.items() if isinstance(v, Tensor) and v._grad is not None]
-    targets = {name: _wrt_tensor(interp, name) for name in wrt}
+    targets = {name: _wrt_tensor(interp, book, name) for name in wrt}
     grads = {}
     for name, t in targets.items():
         if t._grad is None:
             raise GradError(f"'{name}' has no gradient: the program never calls "
                             f"attach_grad({name})")
         grads[name] = np.asarray(t._grad.data)
-    which = {name: interp.leaf_call[id(t)] for name, t in targets.items()
-             if id(t) in interp.leaf_call}
-    output, used_head = interp.last_backward
+    which = {name: book.leaf_call[id(t)] for name, t in targets.items()
+             if id(t) in book.leaf_call}
+    output, used_head = book.last_backward
     value = result if result is not None else output
     return GradResult(snapshot(value) if value is not None else None,
                       {n: np.asarray(t.data) for n, t in targets.items()}, grads,
@@ -276,8 +326,8 @@ def _own_backward(interp, result, wrt, head) -> GradResult:
                       _warnings(), which)
 
 
-def _wrt_tensor(interp, name) -> Tensor:
-    value = interp.input_values.get(name)
+def _wrt_tensor(interp, book, name) -> Tensor:
+    value = book.input_values.get(name)
     if value is None:
         value = interp.globals.vars.get(name)
     if value is None:
@@ -299,12 +349,12 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
     names = _wrt_names(declared_inputs(program), inputs, wrt)
     # A program that runs its own backward marks what it differentiates.
     track = () if calls_backward(program) and of is None else names
-    interp, _ = _prepare(program, inputs, options, track, None)
+    interp, book = _prepare(program, inputs, options, track)
     interp.run(program)
     result = _result_tensor(interp, of)
-    if interp.backward_ran and of is None:
-        return _own_backward(interp, result, names if wrt else None, head)
-    targets = {name: _wrt_tensor(interp, name) for name in names}
+    if book.backward_ran and of is None:
+        return _own_backward(interp, book, result, names if wrt else None, head)
+    targets = {name: _wrt_tensor(interp, book, name) for name in names}
     if result is None:
         raise EvalError("nothing to differentiate: the program ends without an expression; "
                         "end it with the value to differentiate or name it with --of")
@@ -381,13 +431,14 @@ def check(program: A.Program, inputs=None, options: Options | None = None,
 
 def _input_arrays(program, inputs, options):
     """Every input's numbers: given ones, and defaults as the program made them."""
-    interp, declared = _prepare(program, inputs, options, (), None)
+    interp, book = _prepare(program, inputs, options, ())
     interp.run(program)
+    declared = declared_inputs(program)
     if declared:
-        return {n: np.array(interp.input_data[n], dtype=np.float64) for n in declared
-                if n in interp.input_data}, declared
+        return {n: np.array(book.input_data[n], dtype=np.float64) for n in declared
+                if n in book.input_data}, declared
     return {n: np.array(t.data, dtype=np.float64)
-            for n, t in interp.input_values.items()}, declared
+            for n, t in book.input_values.items()}, declared
 
 
 def _objective(program, inputs, options, of, head, backward_index=None) -> float:
@@ -395,13 +446,12 @@ def _objective(program, inputs, options, of, head, backward_index=None) -> float
 
     For a program with its own backward, the output is that of the backward
     call that produced the gradient being checked."""
-    interp, _ = _prepare(program, inputs, options, (), None)
-    interp.keep_call = backward_index
+    interp, book = _prepare(program, inputs, options, (), keep_call=backward_index)
     interp.run(program)
     output, used_head = None, head
-    if interp.backward_ran and of is None:
-        call = interp.kept_backward if backward_index is not None else None
-        output, program_head = call or interp.last_backward
+    if book.backward_ran and of is None:
+        call = book.kept_backward if backward_index is not None else None
+        output, program_head = call or book.last_backward
         used_head = None if program_head is None else to_tensor(program_head).data
     if output is None:
         output = _result_tensor(interp, of)
@@ -424,21 +474,20 @@ def graph(program: A.Program, inputs=None, options: Options | None = None,
     """
     options = options or Options()
     names = _wrt_names(declared_inputs(program), inputs, wrt)
-    interp, _ = _prepare(program, inputs, options, names, None)
+    interp, book = _prepare(program, inputs, options, names)
     interp.run(program)
     result = _result_tensor(interp, of)
-    if result is None and interp.last_backward is not None:
-        result = interp.last_backward[0]
+    if result is None and book.last_backward is not None:
+        result = book.last_backward[0]
     if result is None:
         raise EvalError("no result to draw: end the program with an expression "
                         "or name a variable with --of")
-    return graph_of(result, interp, max_nodes)
+    return graph_of(result, {**book.input_values, **interp.globals.vars}, max_nodes)
 
 
-def graph_of(result: Tensor, interp: Interpreter, max_nodes: int = 500) -> GraphNode:
-    """The graph that produced `result`, variables named by the interpreter."""
-    leaf_names = {id(v): n for n, v in {**interp.input_values, **interp.globals.vars}.items()
-                  if isinstance(v, Tensor)}
+def graph_of(result: Tensor, names: dict, max_nodes: int = 500) -> GraphNode:
+    """The graph that produced `result`, leaves named as in `names` (name: value)."""
+    leaf_names = {id(v): n for n, v in names.items() if isinstance(v, Tensor)}
     if result.node is None:
         label = leaf_names.get(id(result), "value") + ("" if result.requires_grad else " (untracked)")
         return GraphNode(label, tuple(result.shape), [], 0)
@@ -483,12 +532,8 @@ class Session:
 
     def reset(self) -> None:
         configure(self.options)
-        self.interp = Interpreter(max_steps=self.options.max_steps,
-                                  on_print=self._print)
-
-    def _print(self, values, span):
-        if self.on_print is not None:
-            self.on_print([snapshot(v) for v in values])
+        self.book = Bookkeeping({}, (), self.on_print)
+        self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book)
 
     def execute(self, source: str) -> Optional[Shown]:
         """Run `source`; return the value of a final expression, if any."""
@@ -537,4 +582,4 @@ class Session:
         return snapshot(value), Shown(np.asarray(value._grad.data), None, True)
 
     def graph(self, name, max_nodes: int = 500) -> GraphNode:
-        return graph_of(self._tensor(name), self.interp, max_nodes)
+        return graph_of(self._tensor(name), self.interp.globals.vars, max_nodes)

@@ -553,7 +553,7 @@ def _eval_once(session: Session, program, inputs) -> None:
                      on_print=lambda shown: render.print_values(console, shown))
     if result.result is not None:
         render.print_values(console, [result.result])
-    if result.interp.backward_ran or result.grads:
+    if result.book.backward_ran or result.grads:
         rows = [(name, result.variables[name].value if name in result.variables else grad,
                  grad) for name, grad in result.grads.items()]
         console.print(render.gradient_table(rows, title="gradients"))

@@ -1731,7 +1731,7 @@ def _error_key(exc: GradcliError) -> str:
 
 def _run(program, inputs):
     """Run untracked in float64: (interpreter, result tensor)."""
-    interp, _ = api._prepare(program, inputs, OPTIONS, (), None)
+    interp, _ = api._prepare(program, inputs, OPTIONS, ())
     interp.run(program)
     return interp, api._result_tensor(interp, None)
 
@@ -1846,7 +1846,7 @@ def compute(case: Case, hvp: bool = True) -> Computed:
     head_t = None if case.head is None else Tensor(np.array(case.head, dtype=np.float64))
 
     # The tracked run, and both backward passes on its one graph.
-    interp, _ = api._prepare(program, None, OPTIONS, wrt, None)
+    interp, book = api._prepare(program, None, OPTIONS, wrt)
     interp.run(program)
     result = api._result_tensor(interp, None)
     if result is None:
@@ -1854,7 +1854,7 @@ def compute(case: Case, hvp: bool = True) -> Computed:
     if case.head is not None and tuple(result.shape) != case.head.shape:
         raise Finding(f"result has shape {tuple(result.shape)}, the generator expected "
                       f"{case.head.shape}\n{case.describe()}")
-    targets = [api._wrt_tensor(interp, n) for n in wrt]
+    targets = [api._wrt_tensor(interp, book, n) for n in wrt]
     value = np.array(result.data, dtype=np.float64)
     if result.requires_grad:
         first = engine.run_backward([result], [head_t], inputs=targets, retain_graph=True)
@@ -1895,8 +1895,8 @@ def compute(case: Case, hvp: bool = True) -> Computed:
     # The untracked run (as `gradcli eval` does it) gives the frozen values
     # the differences hold fixed; the graph is drawn as `gradcli graph` does.
     ran = api.run(fd_program)
-    base_interp, base_out = ran.interp, api._result_tensor(ran.interp, None)
-    frozen = {n: np.array(base_interp.input_data[n], dtype=np.float64) for n in case.frozen}
+    base_out = api._result_tensor(ran.interp, None)
+    frozen = {n: np.array(ran.book.input_data[n], dtype=np.float64) for n in case.frozen}
     if result.requires_grad:
         api.graph(program, None, OPTIONS, wrt=wrt)
     out = Computed(

@@ -16,101 +16,54 @@ import numpy as np
 
 from ..core import ops
 from ..core.tensor import MODE, Tensor, apply2, check_memory, check_time, grad_mode
-from ..errors import (EvalError, GradcliError, GradError, LimitError, NumericError,
-                      SyntaxProblem)
+from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProblem
 from . import ast as A
 from .builtins import BUILTINS, NAMESPACES
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
+from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
                      type_name)
 
-BREAK, CONTINUE, RETURN = "break", "continue", "return"
-MAX_CALL_DEPTH = 200
-_MISSING = object()
-_BACKWARD = BUILTINS["backward"]
 _MODES = {"record": (True, True), "enable_grad": (True, None), "no_grad": (False, False)}
-
-class Scope:
-    """Variables of one function call (or the program), chained lexically."""
-
-    __slots__ = ("vars", "parent", "ret")
-
-    def __init__(self, vars, parent=None):
-        self.vars, self.parent, self.ret = vars, parent, None
-
-    def lookup(self, name):
-        scope = self
-        while scope is not None:
-            value = scope.vars.get(name, _MISSING)
-            if value is not _MISSING:
-                return value
-            scope = scope.parent
-        return _MISSING
+_BACKWARD = BUILTINS["backward"]
 
 
-class UserFunction:
-    """A `def` or `lambda`: callable from Python, so grad(f) can take it."""
+class Hooks:
+    """What a run tells its host, and asks of it. The api passes its own
+    (recording inputs, prints and backward calls for `grad` and `check`);
+    these defaults suit a bare run: prints go nowhere, inputs take their
+    defaults, backward calls are not remembered."""
 
-    def __init__(self, interp, name, params, defaults, body, closure):
-        self.interp, self.name, self.params = interp, name, params
-        self.defaults, self.body, self.closure = defaults, body, closure
+    def print(self, values: list) -> None:
+        """A `print(...)` call's values."""
 
-    def __call__(self, *args, **kwargs):
-        params = self.params
-        if len(args) > len(params):
-            raise EvalError(f"{self.name}() takes {len(params)} argument(s) but {len(args)} were given")
-        local = dict(zip(params, args))
-        for key, value in kwargs.items():
-            if key not in params:
-                raise EvalError(f"{self.name}() got an unexpected keyword argument '{key}'")
-            if key in local:
-                raise EvalError(f"{self.name}() got multiple values for argument '{key}'")
-            local[key] = value
-        for name, default in zip(params, self.defaults):
-            if name not in local:
-                if default is _MISSING:
-                    raise EvalError(f"{self.name}() missing argument '{name}'")
-                local[name] = default
-        interp = self.interp
-        if interp.depth >= MAX_CALL_DEPTH:
-            raise LimitError(f"recursion too deep: more than {MAX_CALL_DEPTH} nested "
-                             f"function calls (in {self.name})")
-        interp.depth += 1
-        try:
-            scope = Scope(local, self.closure)
-            status = self.body(scope)
-        finally:
-            interp.depth -= 1
-        return scope.ret if status is RETURN else None
+    def input(self, name: str, default):
+        """The value of `input name [= default]`; `default()` evaluates the
+        default, None when there is none."""
+        if default is None:
+            raise EvalError(f"input '{name}' has no default and no value was given "
+                            f"(pass --set {name}=JSON or pipe JSON on stdin)")
+        return default()
 
-    def __repr__(self):
-        return f"<function {self.name}>"
+    def backward(self, output, head, written: list) -> None:
+        """A backward call ran from `output` with `head` (None: ones) and
+        wrote the .grad of the leaves in `written`."""
 
 
 class Interpreter:
     """One program's state: globals persist across `run` calls (the REPL)."""
 
-    def __init__(self, *, max_steps=10_000_000, on_print=None):
+    def __init__(self, *, max_steps=10_000_000, hooks: Hooks | None = None):
         self.globals = Scope({})
         self.max_steps = max_steps
         self.steps = 0
-        self.depth = 0
-        self.on_print = on_print or (lambda values, span: None)
-        self.inputs: dict = {}           # values given from outside, by name
-        self.declared: list[str] = []    # `input` names, in order
+        self.calls = CallDepth()
+        self.hooks = hooks or Hooks()
         self.last_value = None           # last top-level expression's value
-        self.backward_ran = False
-        # Backward calls: how many, the last (output, head), the one numbered
-        # `keep_call` if asked, and for each leaf the call that last wrote it.
-        self.backward_count = 0
-        self.last_backward = None
-        self.keep_call = None
-        self.kept_backward = None
-        self.leaf_call: dict[int, int] = {}
-        self.track: set[str] = set()     # inputs to make leaves with a gradient
-        self.input_values: dict = {}     # the input tensors, as declared
-        self.input_data: dict = {}       # their numbers at declaration
+        # The built-ins, with the two that report to the host made here.
+        self.builtins = {**BUILTINS, "print": Builtin("print", self._print),
+                         "backward": Builtin("backward", self._backward, nondiff=_BACKWARD.nondiff)}
 
     # ------------------------------------------------------------ running
 
@@ -249,25 +202,11 @@ class Interpreter:
     def _stmt_InputDecl(self, node):
         name = node.name
         default = self._expr(node.default) if node.default is not None else None
-        interp = self
+        hooks = self.hooks
 
         def declare(scope):
-            if name not in interp.declared:
-                interp.declared.append(name)
-            if name in interp.inputs:
-                value = interp.inputs[name]
-            elif default is not None:
-                value = default(scope)
-            else:
-                raise EvalError(f"input '{name}' has no default and no value was given "
-                                f"(pass --set {name}=JSON or pipe JSON on stdin)")
-            if MODE.detect_nan and not np.all(np.isfinite(to_tensor(value).data)):
-                raise NumericError(f"input '{name}' holds a NaN or Inf (--detect-nan)")
-            if name in interp.track:
-                value = Tensor(to_tensor(value, f"input '{name}'").data).attach_grad()
-            interp.input_values[name] = value
-            interp.input_data[name] = to_tensor(value, f"input '{name}'").data
-            scope.vars[name] = value
+            given = None if default is None else (lambda: default(scope))
+            scope.vars[name] = hooks.input(name, given)
         return declare
 
     def _stmt_If(self, node):
@@ -355,11 +294,11 @@ class Interpreter:
         defaults = tuple(self._expr(p.default) if p.default is not None else None
                          for p in params)
         names = tuple(p.name for p in params)
-        interp = self
+        calls = self.calls
 
         def make(scope):
-            values = tuple(_MISSING if d is None else d(scope) for d in defaults)
-            return UserFunction(interp, name, names, values, body, scope)
+            values = tuple(MISSING if d is None else d(scope) for d in defaults)
+            return UserFunction(calls, name, names, values, body, scope)
         return make
 
     def _stmt_Return(self, node):
@@ -416,37 +355,36 @@ class Interpreter:
         name = node.id
         span = node.span
         interp = self
-
-        builtin = BUILTINS.get(name, _MISSING)
+        builtin = self.builtins.get(name, MISSING)
 
         def load(scope):
-            value = scope.vars.get(name, _MISSING)
-            if value is _MISSING:
+            value = scope.vars.get(name, MISSING)
+            if value is MISSING:
                 outer = scope.parent
-                while outer is not None and value is _MISSING:
-                    value = outer.vars.get(name, _MISSING)
+                while outer is not None and value is MISSING:
+                    value = outer.vars.get(name, MISSING)
                     outer = outer.parent
-                if value is _MISSING:   # not a variable: a built-in, or an error
-                    value = builtin if builtin is not _MISSING else interp._global_name(name, span)
+                if value is MISSING:   # not a variable: a built-in, or an error
+                    value = builtin if builtin is not MISSING else interp._global_name(name, span)
             return value
         return load
 
     def _global_name(self, name, span):
-        if name in BUILTINS:
-            return BUILTINS[name]
         if name in NAMESPACES:
             return Namespace(name)
-        if name == "print":
-            return Builtin("print", self._print_builtin(span))
         known = list(self.globals.vars) + list(BUILTINS)
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise EvalError(f"name '{name}' is not defined{hint}", span)
 
-    def _print_builtin(self, span):
-        def print_(*values):
-            self.on_print(list(values), span)
-        return print_
+    def _print(self, *values):
+        self.hooks.print(list(values))
+
+    def _backward(self, *args, **kwargs):
+        """`backward` as the program calls it, the host told what ran."""
+        _BACKWARD(*args, **kwargs)
+        head = args[1] if len(args) > 1 else kwargs.get("head")
+        self.hooks.backward(args[0] if args else None, head, MODE.written_leaves)
 
     def _expr_ListLit(self, node):
         if _is_constant_list(node):
@@ -540,11 +478,8 @@ class Interpreter:
         func = node.func
         if type(func) is A.Attribute:
             return _stamped(self._method_call(func, args, keywords), span)
-        if type(func) is A.Name and func.id == "print":
-            return self._print_call(args, keywords, span)
         callee = self._expr(func)
         what = func.id if type(func) is A.Name else "this value"
-        interp = self
         # `exp(-x * x)`: the argument is a temporary the call may overwrite.
         temporary = len(args) == 1 and not keywords and _is_temporary(node.args[0])
 
@@ -555,69 +490,34 @@ class Interpreter:
             values = [a(scope) for a in args]
             if temporary and type(fn) is Builtin and fn.on_temporary is not None:
                 return fn.on_temporary(values[0])
-            kwargs = {k: v(scope) for k, v in keywords} if keywords else None
-            if fn is _BACKWARD:
-                return interp._backward(values, kwargs)
-            return invoke(fn, values, kwargs)
+            if keywords:
+                return fn(*values, **{k: v(scope) for k, v in keywords})
+            return fn(*values)
         return _stamped(run_call, span)
-
-    def _print_call(self, args, keywords, span):
-        if keywords:
-            raise EvalError("print() takes no keyword arguments", span)
-        interp = self
-
-        def run_print(scope):
-            fn = scope.lookup("print")
-            values = [a(scope) for a in args]
-            if fn is not _MISSING:       # the program bound the name itself
-                if not callable(fn) or isinstance(fn, Tensor):
-                    raise EvalError(f"print is {a_type(fn)}, not a function", span)
-                return invoke(fn, values, None)
-            interp.on_print(values, span)
-            return None
-        return run_print
 
     def _method_call(self, func, args, keywords):
         obj = self._expr(func.obj)
         name = func.name
         interp = self
+        # Every built-in is a method too (SPEC 1), print aside: it is a statement's.
+        method = self.builtins.get(name) if name != "print" else None
 
         def run_method(scope):
             target = obj(scope)
             values = [a(scope) for a in args]
-            kwargs = {k: v(scope) for k, v in keywords} if keywords else None
+            kwargs = {k: v(scope) for k, v in keywords} if keywords else {}
             if isinstance(target, Namespace):
-                fn = interp._namespace_member(target, name, func.span)
-                return invoke(fn, values, kwargs)
-            fn = BUILTINS.get(name)
-            if isinstance(fn, Builtin):
-                if fn is _BACKWARD:
-                    return interp._backward([target] + values, kwargs)
-                return invoke(fn, [target] + values, kwargs)
+                return interp._namespace_member(target, name, func.span)(*values, **kwargs)
+            if isinstance(method, Builtin):
+                return method(target, *values, **kwargs)
             raise EvalError(_no_method_message(target, name), func.span)
         return run_method
-
-    def _backward(self, args, kwargs):
-        """Run a backward call, remembering what `grad`/`check` need of it."""
-        invoke(_BACKWARD, args, kwargs)
-        head = args[1] if len(args) > 1 else (kwargs or {}).get("head")
-        call = (args[0] if args else None, head)
-        k = self.backward_count
-        self.backward_ran = True
-        self.backward_count += 1
-        self.last_backward = call
-        if k == self.keep_call:
-            self.kept_backward = call
-        for leaf in MODE.written_leaves:
-            self.leaf_call[id(leaf)] = k
 
     def _namespace_member(self, namespace, name, span):
         if name in NAMESPACES:
             return Namespace(name)
-        if name in BUILTINS:
-            return BUILTINS[name]
-        if name == "print":
-            return Builtin("print", self._print_builtin(span))
+        if name in self.builtins:
+            return self.builtins[name]
         raise EvalError(f"'{namespace.name}.{name}' is not a gradcli built-in", span)
 
     def _expr_Attribute(self, node):
@@ -736,10 +636,6 @@ def _is_temporary(expr) -> bool:
     """Is the value of `expr` new and held by nobody else? True of what an
     operator makes (unary '+' hands back its operand, so not that)."""
     return type(expr) is A.BinOp or (type(expr) is A.UnaryOp and expr.op == "-")
-
-
-def invoke(fn, args, kwargs):
-    return fn(*args, **kwargs) if kwargs else fn(*args)
 
 
 def _condition(value, what, span):
