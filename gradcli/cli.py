@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import copy
 import errno
-import itertools
 import math
 import os
 import re
 import sys
 import traceback
+from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Annotated, Callable, Optional
@@ -451,12 +451,12 @@ def _documents(lines, keep_going: bool):
     if not keep_going:
         yield from jsonio.read_records(lines)
         return
-    source = iter(lines)
-    replay: list[str] = []           # lines read past an error, to read again
+    again: deque[str] = deque()      # lines read past an error, to read again first
+    source = _again_first(again, iter(lines))
     first = 1                        # the stream's number of the reader's first line
     while True:
         pulled: list[tuple[int, str]] = []   # read since the last document
-        reader = jsonio.read_records(_numbered(itertools.chain(replay, source), first, pulled))
+        reader = jsonio.read_records(_numbered(source, first, pulled))
         try:
             for record in reader:
                 pulled.clear()
@@ -466,8 +466,22 @@ def _documents(lines, keep_going: bool):
             bad = max(first + exc.span.line - 1, first)
             yield jsonio.JsonInputError(exc.message, exc.origin, bad, exc.span.column,
                                         exc.line_text, exc.span.end_column)
-            replay = [text for number, text in pulled if number > bad]
+            # Lines read past the error are read again, before any still
+            # waiting from an earlier error (which come after them).
+            again.extendleft(reversed([text for number, text in pulled if number > bad]))
             first = bad + 1
+
+
+def _again_first(again: deque, lines):
+    """The lines in `again` (which may grow meanwhile), then those of `lines`."""
+    while True:
+        if again:
+            yield again.popleft()
+            continue
+        line = next(lines, None)
+        if line is None:
+            return
+        yield line
 
 
 def _numbered(lines, first: int, pulled: list):

@@ -320,3 +320,19 @@ def test_a_line_with_only_the_byte_order_mark_is_blank():
 def test_code_given_with_e_is_compared_as_given():
     """`-e` hands the CLI a string, lone surrogates and all (second run)."""
     ig.check(_case("\ud800", cli=("eval",), deliver="expr"), ig.Stats())
+
+
+def test_keep_going_after_errors_in_a_row_loses_no_line(tmp_path):
+    """Found by the 32-minute run of this session (json family, seed 9103):
+    after a document's error the lines read past it were read again, but
+    lines still waiting from an earlier retry were dropped, so line 5 (`}`)
+    vanished and line 6 was reported as line 5."""
+    path = tmp_path / "p.ag"
+    path.write_text("input x\nsum(x * x)\n")
+    result = _invoke(["grad", str(path), "--json", "--keep-going"],
+                     b'{"":[\n1\n0\n]\n}\nx')
+    assert [line.split(',')[0] for line in result.stdout.splitlines()] == [
+        '{"error": {"line": 3', '{"error": {"line": 4', '{"error": {"line": 5',
+        '{"error": {"line": 6']
+    assert "<stdin>:5:1: error: invalid JSON: Expecting value\n}\n^\n" in result.stderr
+    assert result.stderr.endswith("<stdin>:6:1: error: invalid JSON: Expecting value\nx\n^\n")
