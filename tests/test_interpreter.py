@@ -290,6 +290,12 @@ ERRORS = [
     ("uniform(0, 1e308 * 10)", EvalError, (1, 1, 1, 23),
      "uniform: the bounds must be finite numbers, not 0 and inf"),
     ("f = None\nf(1)", EvalError, (2, 1, 2, 5), "f is None, not a function"),
+    # A call that does not fit a built-in is described from its signature,
+    # not from CPython's TypeError text.
+    ("sum()", EvalError, (1, 1, 1, 6), "sum(): missing required argument 'x'"),
+    ("exp(1, foo=2)", EvalError, (1, 1, 1, 14), "exp(): got an unexpected keyword argument 'foo'"),
+    ("maximum(1, 2, 3)", EvalError, (1, 1, 1, 17),
+     "maximum(): takes 2 positional arguments but 3 were given"),
     ("x = ones(2)\nx(1)", EvalError, (2, 1, 2, 5), "x is an array of shape (2,), not a function"),
 ]
 

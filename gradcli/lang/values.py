@@ -8,6 +8,8 @@ core's transforms can take them directly.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..core.tensor import MODE, Tensor, constant, shape_str
@@ -32,14 +34,50 @@ class Builtin:
     def __call__(self, *args, **kwargs):
         try:
             return self.fn(*args, **kwargs) if kwargs else self.fn(*args)
-        except TypeError as exc:    # a call that does not fit the signature
-            text = str(exc)
-            if "argument" in text:
-                raise EvalError(f"{self.name}(): {text.split(') ', 1)[-1]}") from None
-            raise
+        except TypeError:
+            problem = _misfit(self.fn, args, kwargs)
+            if problem is None:
+                raise           # raised inside: not the caller's doing
+            raise EvalError(f"{self.name}(): {problem}") from None
 
     def __repr__(self):
         return f"<built-in {self.name}>"
+
+
+def _misfit(fn, args, kwargs) -> str | None:
+    """Why the arguments do not fit `fn`'s parameters (None if they do),
+    in words of our own. Worked out only after a TypeError, so a call that
+    fits costs nothing."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    params = list(signature.parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        named = set()
+    else:
+        named = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        for key in kwargs:
+            if key not in named:
+                return f"got an unexpected keyword argument '{key}'"
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not any(p.kind is p.VAR_POSITIONAL for p in params) and len(args) > len(positional):
+        most = len(positional)
+        least = sum(p.default is p.empty for p in positional)
+        takes = f"{most}" if least == most else f"from {least} to {most}"
+        plural = "" if most == 1 else "s"
+        return (f"takes {takes} positional argument{plural} but {len(args)} "
+                f"{'was' if len(args) == 1 else 'were'} given")
+    for i, p in enumerate(positional):
+        if i < len(args) and p.name in kwargs:
+            return f"got multiple values for argument '{p.name}'"
+    missing = [p.name for i, p in enumerate(params)
+               if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY,
+                                                       p.POSITIONAL_ONLY)
+               and not (i < len(args) and p.kind is not p.KEYWORD_ONLY) and p.name not in kwargs]
+    if missing:
+        return f"missing required argument '{missing[0]}'"
+    return None
 
 
 class Context:
