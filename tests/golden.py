@@ -27,6 +27,9 @@ small program with `// expect: ...` beside the code):
   of its warnings, in order.
 - `# dtypes: float64` on a line of its own runs the program in float64 only
   (its numbers cannot hold in float32; say why next to it).
+- `# xfail: REASON` on a line of its own: gradcli is known to get this
+  program wrong (the expect lines hold the right answer); the test is an
+  xfail, strict, so it fails as soon as gradcli gets it right.
 
 `check(path, dtype)` runs one program through `gradcli.api` and returns the
 list of mismatches (empty: it passed); `test_golden.py` runs it over
@@ -55,6 +58,7 @@ _EXPECT = re.compile(r"#\s*expect:\s?(?P<text>.*?)\s*$")
 _ERROR = re.compile(r"#\s*expect error:\s*(?P<line>\d+):(?P<col>\d+)\s+(?P<message>.*?)\s*$")
 _WARNING = re.compile(r"#\s*expect warning:\s*(?P<message>.*?)\s*$")
 _DTYPES = re.compile(r"^\s*#\s*dtypes:\s*(?P<names>[\w ,]+?)\s*$")
+_XFAIL = re.compile(r"^\s*#\s*xfail:\s*(?P<reason>.+?)\s*$")
 _PLUS_MINUS = re.compile(r"\s*±\s*(?P<tol>\S+)$")
 # A number standing alone (not part of a name such as x1 or float32).
 _NUMBER = re.compile(r"(?<![\w.])(?:[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
@@ -74,6 +78,7 @@ class Expectations:
     error: tuple[int, int, str, int] | None = None      # line, col, message, where
     warnings: list[Line] = field(default_factory=list)
     dtypes: tuple[str, ...] = ("float64", "float32")
+    xfail: str | None = None
 
     @property
     def count(self) -> int:
@@ -96,6 +101,8 @@ def expectations(source: str) -> Expectations:
             found.output.append(Line(text, number, tol))
         elif m := _DTYPES.match(line):
             found.dtypes = tuple(n for n in re.split(r"[\s,]+", m["names"]) if n)
+        elif m := _XFAIL.match(line):
+            found.xfail = m["reason"]
     return found
 
 
@@ -125,11 +132,11 @@ def value_text(value) -> str:
         return _nested(value)
     if isinstance(value, (bool, int, float, np.generic)):
         return number_text(value)
-    if isinstance(value, tuple):
-        inner = ", ".join(value_text(v) for v in value)
+    if isinstance(value, (tuple, list)):      # of values not yet snapshotted
+        inner = ", ".join(value_text(api.snapshot(v).value) for v in value)
+        if isinstance(value, list):
+            return f"[{inner}]"
         return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(value_text(v) for v in value) + "]"
     return str(value)
 
 

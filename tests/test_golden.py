@@ -10,9 +10,18 @@ from typer.testing import CliRunner
 import golden
 from gradcli.cli import app
 
-CASES = [pytest.param(path, dtype, id=f"{path.relative_to(golden.ROOT)}-{dtype}")
-         for path in golden.programs()
-         for dtype in golden.expectations(path.read_text(encoding="utf-8")).dtypes]
+
+
+def cases():
+    for path in golden.programs():
+        expected = golden.expectations(path.read_text(encoding="utf-8"))
+        marks = [pytest.mark.xfail(reason=expected.xfail, strict=True)] if expected.xfail else []
+        for dtype in expected.dtypes:
+            yield pytest.param(path, dtype, marks=marks,
+                               id=f"{path.relative_to(golden.ROOT)}-{dtype}")
+
+
+CASES = list(cases())
 
 
 @pytest.mark.parametrize("path, dtype", CASES)
@@ -26,14 +35,23 @@ def test_every_program_states_what_it_expects():
         assert golden.expectations(path.read_text(encoding="utf-8")).count, path.name
 
 
+def test_there_are_programs_for_every_area():
+    areas = {path.parent.name for path in golden.PROGRAMS.rglob("*.ag")}
+    assert {"arithmetic", "broadcasting", "indexing", "control_flow", "functions",
+            "gradients", "errors", "limits"} <= areas
+    assert len(golden.programs()) >= 55
+
+
 ERRORS = [path for path in golden.programs()
           if golden.expectations(path.read_text(encoding="utf-8")).error]
 
 
 @pytest.mark.parametrize("path", ERRORS, ids=lambda p: p.name)
 def test_an_expected_error_is_what_gradcli_eval_prints_with_exit_1(path):
-    line, col, message, _ = golden.expectations(path.read_text(encoding="utf-8")).error
-    result = CliRunner().invoke(app, ["eval", str(path), "--max-steps", "200000"],
+    expected = golden.expectations(path.read_text(encoding="utf-8"))
+    line, col, message, _ = expected.error
+    result = CliRunner().invoke(app, ["eval", str(path), "--max-steps", "200000",
+                                      "--max-elements", "1000000", "--dtype", expected.dtypes[0]],
                                 env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert result.exit_code == 1
     assert f"{path}:{line}:{col}: error: {message}\n" in result.stderr
@@ -81,5 +99,6 @@ def test_numbers_compare_within_the_tolerance_of_the_dtype(tmp_path):
     assert not golden.same("x1", "x2", 0, 0)
 
 
-def test_dtypes_line_restricts_the_runs():
-    assert golden.expectations("# dtypes: float64\nprint(1)  # expect: 1\n").dtypes == ("float64",)
+def test_dtypes_and_xfail_lines():
+    found = golden.expectations("# dtypes: float64\n# xfail: bug 7\nprint(1)  # expect: 1\n")
+    assert (found.dtypes, found.xfail) == (("float64",), "bug 7")
