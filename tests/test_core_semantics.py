@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import core_mode  # noqa: F401 (fixture)
 from gradcli.core import autodiff, creation, ops
 from gradcli.core.tensor import Tensor, check_size, grad_mode
 from gradcli.errors import GradError, LimitError, NumericError, ShapeError, Span
