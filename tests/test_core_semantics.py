@@ -4,7 +4,6 @@ examples of section 8, with exact numbers, on the core alone.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
