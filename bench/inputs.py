@@ -11,7 +11,12 @@ SPEC_JSON``, started by bench/run.py like the other workers):
 - ``literal``: ``x = [...]`` with n numbers (some negative), then
   ``y = sum(x)``, ``api.load`` + ``api.run``;
 - ``repl``: an ``if`` block of n lines piped into the REPL
-  (``repl.run_stream``, the code path of ``gradcli repl < file``).
+  (``repl.run_stream``, the code path of ``gradcli repl < file``);
+- ``parse``: samples/*.ag one after the other, repeated to about n lines,
+  parsed only (``api.load``; once a test asserted 2000 lines in under 2 s);
+- ``shared``: on the core alone, ``y = y * c`` n times with one ``c`` saved
+  by every node, then the backward (once quadratic: recording rescanned the
+  savers of ``c``; once a test asserted 30,000 steps in under 10 s).
 
 Each point is the median of up to three runs (one once they add up to two
 seconds; ``time.perf_counter``, garbage collector on). The log-log slope of
@@ -41,6 +46,10 @@ SERIES = [
          title="list literal of numbers, `api.load` + `api.run`"),
     dict(key="repl", unit="line", sizes=(100, 200, 400, 800),
          title="`if` block piped into the REPL (`repl.run_stream`)"),
+    dict(key="parse", unit="line", sizes=(1_000, 2_000, 4_000, 8_000),
+         title="the samples repeated, parsed only (`api.load`)"),
+    dict(key="shared", unit="step", sizes=(7_500, 15_000, 30_000, 60_000),
+         title="core: `y = y * c` n times, one `c` saved by every node, + backward"),
 ]
 REPEATS = (3, 1)        # full, quick: runs per size, fewer once a size takes over ENOUGH_S
 ENOUGH_S = 2.0
@@ -68,6 +77,30 @@ def _block(n: int) -> list[str]:
     return ["if True:\n"] + [f"    y = {i} * 2\n" for i in range(n - 1)] + ["\n"]
 
 
+def _samples(n: int) -> str:
+    """The samples one after the other, repeated, cut to about n lines."""
+    text = "".join(path.read_text(encoding="utf-8")
+                   for path in sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.ag")))
+    lines = text.splitlines(keepends=True)
+    whole, _ = divmod(n, len(lines))
+    return text * max(1, whole)
+
+
+def _shared_weight(n: int):
+    import numpy as np
+
+    from gradcli.core import autodiff
+    from gradcli.core.tensor import Tensor
+
+    def work():
+        x, c = Tensor(np.array(1.0)).attach_grad(), Tensor(np.array(1.00001))
+        y = x
+        for _ in range(n):
+            y = y * c
+        autodiff.backward(y)
+    return work
+
+
 def runner(key: str, n: int):
     """A function that does the work once for size n (its input made here,
     outside the timing)."""
@@ -91,6 +124,12 @@ def runner(key: str, n: int):
             if repl.run_stream(session, lines) != 0:
                 raise RuntimeError(f"the block failed: {session.errors.getvalue()[:200]}")
         return piped
+    if key == "parse":
+        source = _samples(n)
+        api.load("x = 1")       # the parser's tables built or loaded outside the timing
+        return lambda: api.load(source)
+    if key == "shared":
+        return _shared_weight(n)
     raise ValueError(f"unknown input kind {key!r}")
 
 

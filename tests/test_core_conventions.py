@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import core_mode  # noqa: F401 (fixture)
 from gradcli.core import autodiff, ops
 from gradcli.core.tensor import Tensor
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from gradcheck import Draws, check_grads, core_mode  # noqa: F401 (fixture)
+from gradcheck import Draws, check_grads
 from gradcli.core import ops
 from gradcli.core.tensor import Node, Tensor, grad_mode
 

@@ -4,12 +4,9 @@ examples of section 8, with exact numbers, on the core alone.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
-from gradcheck import core_mode  # noqa: F401 (fixture)
 from gradcli.core import autodiff, creation, ops
 from gradcli.core.tensor import Tensor, check_size, grad_mode
 from gradcli.errors import GradError, LimitError, NumericError, ShapeError, Span
@@ -414,17 +411,15 @@ def test_long_chain_backward_is_iterative():
     eq(x.grad, 1.0)
 
 
-def test_a_weight_shared_by_many_nodes_stays_linear():
-    # One tensor saved by every node of a long loop (a weight): recording
-    # must not rescan its savers at each step (it was quadratic).
+def test_a_weight_shared_by_many_nodes_gets_every_contribution():
+    # Its time against the loop's length is measured in bench/ (`--only
+    # inputs`, the `shared` row): recording once rescanned its savers.
     x, c = leaf(1.0), t(1.00001)
-    start = time.perf_counter()
     y = x
-    for _ in range(30_000):
+    for _ in range(3_000):
         y = y * c
     autodiff.backward(y)
-    assert time.perf_counter() - start < 10
-    np.testing.assert_allclose(x.grad.data, 1.00001 ** 30_000, rtol=1e-10)
+    np.testing.assert_allclose(x.grad.data, 1.00001 ** 3_000, rtol=1e-12)
 
 
 # ------------------------------------------------------------- float32

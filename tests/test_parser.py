@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from textwrap import dedent
 
@@ -12,6 +11,8 @@ from gradcli.errors import Span, SyntaxProblem
 from gradcli.lang import ast
 from gradcli.lang import parser as parser_module
 from gradcli.lang.parser import parse
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # ------------------------------------------------------------------ helpers
 
@@ -355,11 +356,23 @@ def test_empty_programs(source):
     "if x:\n    y = 1\n\n\n",    # several
     "if x:\n    y = 1\n    ",    # trailing spaces on a last, blank line
     "if x:\r\n    y = 1\r\n",    # Windows line ends
+    "if x:\r    y = 1\r",        # old Mac line ends
     "if x:\n\ty = 1\n",          # a tab
-    "if x:\n    y = 1 \\\n        + 2\n",  # backslash continuation
 ])
 def test_line_ends_and_layout(source):
-    assert len(parse(source).body) == 1
+    assert prog(source) == ["(if (x: (= y 1)))"]
+
+
+def test_backslash_continues_a_line():
+    assert prog("if x:\n    y = 1 \\\n        + 2\n") == ["(if (x: (= y (+ 1 2))))"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "samples").glob("*.ag")), ids=lambda p: p.name)
+def test_crlf_and_cr_give_the_tree_lf_gives(path):
+    text = path.read_text(encoding="utf-8")
+    tree = parse(text)
+    assert parse(text.replace("\n", "\r\n")) == tree     # spans included
+    assert parse(text.replace("\n", "\r")) == tree
 
 
 def test_tabs_count_as_one_consistent_level():
@@ -420,7 +433,7 @@ def test_keyword_statements_have_spans():
 
 
 def test_no_lark_objects_leave_the_parser():
-    program = parse(SAMPLES["13 linear regression"])
+    program = parse(sample("13_linear_regression.ag"))
     for value in walk(program):
         assert type(value).__module__.split(".")[0] != "lark", value
         if isinstance(value, str):
@@ -540,209 +553,21 @@ def test_syntax_problem_has_no_lark_context():
     assert error.__cause__ is None and error.__suppress_context__
 
 
-# ----------------------------------------------- the examples of SPEC section 8
+# ------------------------------------------------------------- the samples
 
-SAMPLES = {
-    "1 cube": """
-        x = [[1, 2], [3, 4]]
-        attach_grad(x)
-        with record:
-            z = x * x * x * 2
-        z.backward()
-        print(x.grad)
-        """,
-    "2 square": """
-        input x = [[1, 2], [3, 4]]
-        x.attach_grad()
-        with autograd.record():
-            y = 2 * x ** 2
-        y.backward()
-        """,
-    "3 head gradient": """
-        x = array([[1, 2], [3, 4]]); x.attach_grad()
-        with record:
-            y = 2 * x * x
-        head = [[10, 1], [0.1, 0.01]]
-        y.backward(head)
-        """,
-    "4 chain rule": """
-        x = [[1, 2], [3, 4]]
-        x.attach_grad()
-        with record:
-            y = x ** 2
-            z = y ** 2 + y
-        z.backward()
-        """,
-    "5 control flow": """
-        def f(a):
-            if sum(a) < 15:
-                b = a * 2
-            else:
-                b = a
-            return b
-
-        x = [[1, 2], [3, 4]]
-        x.attach_grad()
-        with record:
-            y = f(x)
-        y.backward()
-        x2 = x * 2
-        """,
-    "6 while loop": """
-        def f(a):
-            b = a * 2
-            while norm(b) < 1000:
-                b = b * 2
-            if sum(b) > 0:
-                c = b
-            else:
-                c = 100 * b
-            return c
-
-        input a = [3, 4, 5]
-        a.requires_grad_()
-        d = f(a)
-        d.backward()
-        print(a.grad == d / a)
-        """,
-    "7 dot": """
-        x = arange(10).reshape(2, 5)
-        x.attach_grad()
-        with record:
-            y = 2 * dot(x.T, x)
-        y.backward()
-        """,
-    "8 is_training": """
-        print(is_training())
-        with record:
-            print(is_training())
-        """,
-    "9 detach": """
-        x = arange(4.0); x.attach_grad()
-        with record:
-            x1 = x.detach()
-            y = x + 1
-            y = x1 + y
-        y.backward()
-        """,
-    "10 grad_fn": """
-        x = ones(2, 2)
-        x.requires_grad_()
-        y = x + 2
-        z = y * y * 3
-        out = mean(z)
-        print(grad_fn(y), out.grad_fn, out)
-        out.backward()
-        """,
-    "11 backward(head)": """
-        x = ones((2, 2)); attach_grad(x)
-        with record:
-            y = 2 * x + 2
-        y.backward(x)
-        """,
-    "12 grad_req": """
-        x = arange(4)
-        attach_grad(x, grad_req="add")
-        with record:
-            y = 2 * dot(x, x)
-        y.backward()
-        zero_grad(x)
-        with record:
-            y = sum(x)
-        y.backward()
-        x.grad.zero_()
-        with record:
-            u = detach(x * x)
-            z = u * x
-        sum(z).backward()
-        """,
-    "13 linear regression": """
-        # Linear regression from scratch (d2l 3.2), 3 epochs of minibatch SGD.
-        true_w = [2, -3.4]
-        true_b = 4.2
-        num_examples = 1000
-        features = normal(0, 1, (num_examples, 2))
-        labels = dot(features, true_w) + true_b
-        labels += normal(0, 0.01, labels.shape)
-
-        def linreg(X, w, b):
-            return dot(X, w) + b
-
-        def squared_loss(y_hat, y):
-            return (y_hat - y.reshape(y_hat.shape)) ** 2 / 2
-
-        w = normal(0, 0.01, (2, 1)); b = zeros(1)
-        w.attach_grad(); b.attach_grad()
-        lr = 0.03
-        batch_size = 10
-        for epoch in range(3):
-            indices = permutation(num_examples)
-            for i in range(0, num_examples, batch_size):
-                j = indices[i:min(i + batch_size, num_examples)]
-                X = features[j]; y = labels[j]
-                with record:
-                    l = squared_loss(linreg(X, w, b), y)
-                l.backward()
-                with no_grad:
-                    w -= lr * w.grad / batch_size
-                    b -= lr * b.grad / batch_size
-            train_l = squared_loss(linreg(features, w, b), labels)
-            print(epoch + 1, mean(train_l).asscalar())
-        """,
-    "14 matrix calculus": """
-        input x = [1, 2, 3]
-        input w = [0.5, -1, 2]
-        input y = 1
-        input X = [[1, 2], [3, 4], [5, 6]]
-        input v = [1, -1]
-        w.attach_grad()
-        z = (dot(x, w) - y) ** 2
-        z.backward()
-        expected = 2 * (dot(x, w) - y) * x
-        v.attach_grad()
-        loss = norm(X @ v - y) ** 2
-        loss.backward()
-        expected2 = 2 * X.T @ (X @ v - y)
-        """,
-}
-SAMPLES = {name: dedent(text) for name, text in SAMPLES.items()}
-
-
-@pytest.mark.parametrize("name", SAMPLES)
-def test_spec_examples_parse(name):
-    assert parse(SAMPLES[name]).body
+def sample(name: str) -> str:
+    return (ROOT / "samples" / name).read_text(encoding="utf-8")
 
 
 def test_control_flow_example_shape():
-    function = parse(SAMPLES["6 while loop"]).body[0]
-    assert sexp(function) == (
-        "(def f (a): (= b (* a 2)) (while (< (call norm b) 1000): (= b (* b 2)))"
+    program = parse(sample("06_control_flow_while.ag"))
+    (g,) = [stmt for stmt in program.body if isinstance(stmt, ast.FuncDef) and stmt.name == "g"]
+    assert sexp(g) == (
+        "(def g (a): (= b (* a 2)) (while (< (call norm b) 1000): (= b (* b 2)))"
         " (if ((> (call sum b) 0): (= c b)) else: (= c (* 100 b))) (return c))")
 
 
 # ------------------------------------------------------- speed and machinery
-
-def test_a_2000_line_program_parses_quickly():
-    block = dedent("""\
-        def f(a, b=2):
-            # a comment
-            c = a * b + 3 ** -x[1:3, ::2] @ w.T
-            if sum(c) < 15 and not done:
-                c = c * 2
-            elif c[0] >= 1:
-                c[0] += 1
-            else:
-                c = [[1, 2], [3, 4]]
-            return c, norm(c, ord=1)
-        """)
-    source = block * 200
-    parse("x = 1")  # build or load the tables first
-    started = time.perf_counter()
-    program = parse(source)
-    elapsed = time.perf_counter() - started
-    assert len(program.body) == 200
-    assert elapsed < 2.0  # about 0.3 s on a laptop; the margin is for slow CI
-
 
 def test_long_chains_do_not_hit_the_recursion_limit():
     (stmt,) = parse("x = " + " + ".join(["1"] * 5000)).body
@@ -767,7 +592,7 @@ def test_tables_cached_on_disk_give_the_same_parser(tmp_path):
     fresh, _ = parser_module._new_parser(grammar, cache)
     assert (tmp_path / "ag.lark-cache").stat().st_size > 0
     loaded, _ = parser_module._new_parser(grammar, cache)
-    source = SAMPLES["13 linear regression"] + "\n"
+    source = sample("13_linear_regression.ag")
     assert fresh.parse(source) == loaded.parse(source) == parse(source)
 
 
@@ -782,7 +607,7 @@ def test_the_standalone_parser_in_the_cache_is_made_used_and_remade(tmp_path, mo
     # The stand-alone parser and lark's own give the same trees.
     grammar = parser_module._grammar_text()
     by_lark, _ = parser_module._new_parser(grammar, False)
-    source = SAMPLES["13 linear regression"] + "\n"
+    source = sample("13_linear_regression.ag")
     assert by_lark.parse(source) == parse(source)
 
 
@@ -797,7 +622,6 @@ def test_without_a_cache_directory_lark_itself_parses(monkeypatch):
 # as fast); lark itself, given the same grammar and builders, is the
 # reference for every token, tree, span and error.
 
-ROOT = Path(__file__).resolve().parent.parent
 BLOCK = dedent("""\
     def f(a, b=2):
         # a comment
@@ -812,9 +636,17 @@ BLOCK = dedent("""\
     """)
 
 
+def golden_programs() -> list[str]:
+    """tests/programs/, one behaviour each, but not limits/ (1000 levels
+    deep: lark's own parser recurses)."""
+    paths = (ROOT / "tests" / "programs").rglob("*.ag")
+    return [normal(path.read_text(encoding="utf-8")) for path in sorted(paths)
+            if path.parent.name != "limits"]
+
+
 def corpus() -> list[str]:
-    texts = [path.read_text() for path in sorted((ROOT / "samples").glob("*.ag"))]
-    texts += list(SAMPLES.values()) + [source for source, *_ in ERRORS] + [BLOCK]
+    texts = [path.read_text(encoding="utf-8") for path in sorted((ROOT / "samples").glob("*.ag"))]
+    texts += [source for source, *_ in ERRORS] + [BLOCK]
     texts += ["x = 1 \\\n  + 2", "s = 'a\\'b' + \"c\"\n\n\n", "\ty = 1", "x = 1\f\n", "",
               "f(x,\n  # comment\n  y)", "x = .5 + 1. + 1e-3 + 1_000 + 2E+4",
               "x = 1 + \\\n" + " " * 300 + "`", "f(" + " \t" * 200 + "$"]
@@ -826,15 +658,16 @@ def normal(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
 
 
-def mutants(text: str) -> list[str]:
-    """The text with one token left out, and with one token doubled."""
+def mutants(text: str, most: int = 20) -> list[str]:
+    """The text with one token left out, and with one token doubled (for
+    `most` tokens spread over the text)."""
     tokens = []
     try:
         tokens.extend(parser_module._engine()._lex(text))
     except parser_module.UnexpectedCharacters:
         pass
     out = []
-    for token in tokens[:: max(1, len(tokens) // 20)]:
+    for token in tokens[:: max(1, len(tokens) // most)]:
         out.append(text[:token.start_pos] + text[token.end_pos:])
         out.append(text[:token.end_pos] + " " + str(token) + text[token.end_pos:])
     return [normal(text) for text in out]
@@ -881,7 +714,7 @@ def token_list(tokens):
 
 def test_the_engine_lexes_as_lark_does(by_lark):
     engine = parser_module._engine()
-    for text in corpus():
+    for text in corpus() + golden_programs():
         ours = token_list(engine.indenter.process(engine._lex(text)))
         assert ours == token_list(by_lark.lex(text)), text
 
@@ -891,6 +724,8 @@ def test_the_engine_parses_and_fails_as_lark_does(by_lark):
     for text in texts[:]:
         if text.count("\n") > 5:
             texts += mutants(text)
+    for text in golden_programs():
+        texts += [text] + mutants(text, most=3)     # a few each: lark is slow
     assert len(texts) > 1000
     for text in texts:
         assert by_engine(text) == by_lark(text), text
