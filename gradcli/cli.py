@@ -30,6 +30,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from . import __version__, textin
+from .core import defaults
 
 USAGE, FAILURE, INTERRUPTED = 2, 1, 130
 # 128 + SIGPIPE: the status the shell reports for `seq 100000 | head -1`.
@@ -172,24 +173,19 @@ HeadOpt = Annotated[Optional[str], typer.Option(
     "--head", metavar="JSON", show_default=False,
     help="Head gradient (same shape as the result): computes head · ∂result/∂x.")]
 
-DEFAULT_STEPS = 10_000_000
-DEFAULT_ELEMENTS = 100_000_000
-GRAPH_NODES = 500
-
-
 @dataclass
 class Common:
     sets: list[tuple[str, str]] = field(default_factory=list)
     json: bool = False
-    dtype: str = "float64"
+    dtype: str = defaults.DTYPE
     seed: Optional[int] = None
-    max_steps: int = DEFAULT_STEPS
-    max_elements: int = DEFAULT_ELEMENTS
+    max_steps: int = defaults.MAX_STEPS
+    max_elements: int = defaults.MAX_ELEMENTS
     debug: bool = False
     detect_nan: bool = False
     keep_going: bool = False
-    max_memory: Optional[int] = None
-    timeout: Optional[float] = None
+    max_memory: Optional[int] = defaults.MAX_MEMORY
+    timeout: Optional[float] = defaults.TIMEOUT
 
 
 def _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
@@ -510,8 +506,8 @@ def eval_command(
     file: FileArg = None,
     expr: ExprOpt = None,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
+    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
     timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
     keep_going: KeepGoingOpt = False,
 ) -> None:
@@ -566,8 +562,8 @@ def grad_command(
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
+    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
     timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
     keep_going: KeepGoingOpt = False,
 ) -> None:
@@ -620,8 +616,8 @@ def check_command(
     rtol: Annotated[float, typer.Option("--rtol", min=0.0, help="Relative tolerance.")] = 1e-5,
     atol: Annotated[float, typer.Option("--atol", min=0.0, help="Absolute tolerance.")] = 1e-6,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
+    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
     timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
     keep_going: KeepGoingOpt = False,
 ) -> None:
@@ -678,11 +674,11 @@ def graph_command(
     max_nodes: Annotated[int, typer.Option(
         "--max-nodes", metavar="N", min=1,
         help="Expand this many nodes; the rest are drawn without their inputs, and the "
-             "output says the graph was cut.")] = GRAPH_NODES,
+             "output says the graph was cut.")] = defaults.GRAPH_NODES,
     wrt: WrtOpt = None, of: OfOpt = None,
     sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
+    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
+    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
     timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
     keep_going: KeepGoingOpt = False,
 ) -> None:
@@ -722,7 +718,8 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes
 @app.command("repl")
 def repl_command(
     dtype: DTypeOpt = DType.float64, seed: SeedOpt = None,
-    max_steps: MaxStepsOpt = DEFAULT_STEPS, max_elements: MaxElementsOpt = DEFAULT_ELEMENTS,
+    max_steps: MaxStepsOpt = defaults.MAX_STEPS,
+    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS,
     max_memory: MaxMemoryOpt = None, timeout: TimeoutOpt = None,
     debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
 ) -> None:

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Iterable, Optional, TextIO
 
 from . import __version__, api, render, textin
+from .core import defaults
 from .errors import EvalError, GradcliError, Span, SyntaxProblem
 from .lang import ast as A
 
 PROMPT, CONTINUATION = "ag> ", "... "
 INPUT_ORIGIN, STDIN_ORIGIN = "<input>", "<stdin>"
 OK, FAILURE, INTERRUPTED = 0, 1, 130
-GRAPH_NODES = 500             # :graph expands this many nodes
 
 COMMANDS = {                  # name: (arguments, what it does)
     ":help": ("", "this help"),
@@ -247,10 +247,10 @@ class Repl:
     def _cmd_graph(self, args, rest, line) -> None:
         if len(args) != 1:
             raise EvalError("usage: :graph NAME", _argument_span(line, rest))
-        root = self._about(line, args[0],
-                           lambda name: self.session.graph(name, max_nodes=GRAPH_NODES))
-        cut = render.graph_cut(root, GRAPH_NODES)
-        render.print_graph(self.console, root, render.cut_note(GRAPH_NODES) if cut else None)
+        nodes = defaults.GRAPH_NODES
+        root = self._about(line, args[0], lambda name: self.session.graph(name, max_nodes=nodes))
+        cut = render.graph_cut(root, nodes)
+        render.print_graph(self.console, root, render.cut_note(nodes) if cut else None)
 
     def _cmd_load(self, args, rest, line) -> bool:
         if not rest:
