@@ -24,6 +24,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .core.tensor import shape_str
+
 EDGE_LIMIT = 10        # axes longer than this are elided ...
 EDGE = 3               # ... to this many items at each end
 SLICE_LIMIT = 10       # leading indices of a rank>2 array before eliding
@@ -133,10 +135,6 @@ def _mantissa_decimals(value) -> int:
     return len(text.partition("e")[0].partition(".")[2])
 
 
-def shape_text(shape) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 def plain(value) -> str:
     """Any value as one line of text: numbers shortest, arrays bracketed."""
     data = getattr(value, "data", None)          # a tensor inside a tuple
@@ -203,7 +201,7 @@ def make_console():
 # ------------------------------------------------------------------ values
 
 def caption(shape, dtype, grad_fn: Optional[str] = None) -> str:
-    parts = [f"shape {shape_text(shape)}", str(dtype)]
+    parts = [f"shape {shape_str(shape)}", str(dtype)]
     if grad_fn:
         parts.append(f"grad_fn={grad_fn}")
     return " · ".join(parts)
@@ -369,7 +367,7 @@ def gradient_table(rows: Iterable[tuple], *, title: Optional[str] = None):
     table.add_column("gradient")
     for name, value, grad in rows:
         value, grad = np.asarray(value), np.asarray(grad)
-        table.add_row(Text(printable(name)), shape_text(value.shape), _cell(value, name),
+        table.add_row(Text(printable(name)), shape_str(value.shape), _cell(value, name),
                       _cell(grad, f"{name}.grad"))
     return Group(Text(printable(title), style="bold"), table) if title else table
 
@@ -446,7 +444,7 @@ def graph_tree(root, note: Optional[str] = None):
             out.append("\n")
         out.append(guides)
         out.append(printable(node.label), style="bold" if node.children else "")
-        out.append(f"  {shape_text(node.shape)}", style="dim")
+        out.append(f"  {shape_str(node.shape)}", style="dim")
         if node.repeat:
             out.append("  (shown above)", style="dim italic")
         last = len(node.children) - 1
@@ -473,7 +471,7 @@ def graph_dot(root, note: Optional[str] = None) -> str:
         if node.ident not in declared and not node.repeat:
             declared.add(node.ident)
             shape = "box" if node.children else "ellipse"
-            text = _dot_string(f"{node.label}\n{shape_text(node.shape)}")
+            text = _dot_string(f"{node.label}\n{shape_str(node.shape)}")
             lines.append(f"  n{node.ident} [label={text}, shape={shape}];")
         for child in node.children:
             edges.append(f"  n{node.ident} -> n{child.ident};")

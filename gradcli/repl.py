@@ -24,6 +24,7 @@ from typing import Iterable, Optional, TextIO
 
 from . import __version__, api, render, textin
 from .core import defaults
+from .core.tensor import shape_str
 from .errors import EvalError, GradcliError, Span, SyntaxProblem
 from .lang import ast as A
 
@@ -372,7 +373,7 @@ def vars_table(rows: list[dict]):
     for heading in ("name", "shape", "dtype", "tracked", "has grad"):
         table.add_column(heading, no_wrap=True)
     for row in rows:
-        shape = "-" if row["shape"] is None else render.shape_text(row["shape"])
+        shape = "-" if row["shape"] is None else shape_str(row["shape"])
         table.add_row(Text(render.printable(row["name"])), shape, Text(row["dtype"]),
                       "yes" if row["tracked"] else "no", "yes" if row["has_grad"] else "no")
     return table
