@@ -244,14 +244,8 @@ def _read_source(file: Optional[str], expr: Optional[str], command: str) -> Sour
             textin.utf8(sys.stdin), "<stdin>") if sys.stdin else ""), from_stdin=True))
     try:
         return _checked(Source(file, _read(lambda: textin.read_file(file))))
-    except FileNotFoundError:
-        raise _usage_error(f"cannot read '{file}': no such file", command) from None
-    except IsADirectoryError:
-        raise _usage_error(f"cannot read '{file}': it is a directory", command) from None
-    except OSError as exc:
-        raise _usage_error(f"cannot read '{file}': {exc.strerror or exc}", command) from None
-    except ValueError:              # a NUL in the name
-        raise _usage_error(f"cannot read '{file}': not a valid file name", command) from None
+    except textin.Unreadable as exc:
+        raise _usage_error(exc.message, command) from None
 
 
 def _read(read: Callable[[], str]) -> str:
@@ -357,7 +351,7 @@ class Session:
         from . import api, jsonio
 
         stdin = sys.stdin
-        if self.source.from_stdin or stdin is None or _is_terminal(stdin):
+        if self.source.from_stdin or stdin is None or textin.is_terminal(stdin):
             yield dict(given), None, None
             return
         declared = api.declared_inputs(program)
@@ -470,13 +464,6 @@ def _numbered(lines, first: int, pulled: list):
     for number, line in enumerate(lines, first):
         pulled.append((number, line))
         yield line
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _lines(stream):

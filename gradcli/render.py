@@ -24,6 +24,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from . import textin
 from .core.tensor import shape_str
 
 EDGE_LIMIT = 10        # axes longer than this are elided ...
@@ -187,11 +188,7 @@ def make_console():
     kwargs: dict = {"file": stream, "highlight": False, "emoji": False, "markup": False}
     if os.environ.get("NO_COLOR"):
         kwargs["color_system"] = None
-    try:
-        terminal = stream.isatty()
-    except (AttributeError, ValueError):
-        terminal = False
-    if not terminal and not os.environ.get("FORCE_COLOR"):
+    if not textin.is_terminal(stream) and not os.environ.get("FORCE_COLOR"):
         kwargs["color_system"] = None
         if not os.environ.get("COLUMNS"):
             kwargs["width"] = 200

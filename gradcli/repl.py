@@ -258,13 +258,9 @@ class Repl:
             raise EvalError("usage: :load FILE", _argument_span(line, rest))
         path = Path(os.path.expanduser(rest.strip("'\"")))
         try:
-            source = textin.read_file(path)
-        except OSError as exc:
-            reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
-            raise EvalError(f"cannot read '{rest}': {reason or exc}",
-                            _argument_span(line, rest)) from None
-        except GradcliError as exc:     # too large
-            raise EvalError(exc.message, _argument_span(line, rest)) from None
+            source = textin.read_file(path, shown=rest)
+        except GradcliError as exc:     # cannot be read, or too large
+            raise exc.at(_argument_span(line, rest)) from None
         bad = textin.not_utf8(source)
         if bad is not None:
             self.report(bad, str(path), source)
@@ -580,18 +576,10 @@ def main(options: api.Options, debug: bool = False,
     Returns the exit status."""
     stdin = stdin if stdin is not None else sys.stdin
     repl = Repl(options, debug=debug)
-    if stdin is None or not _is_terminal(stdin):
+    if not textin.is_terminal(stdin):
         return run_stream(repl, textin.lines(textin.utf8(stdin)) if stdin else ())
     from prompt_toolkit.output import create_output
     history = file_history(history_path(), repl.errors)
     # Prompts go to the terminal even when stdout is redirected to a file.
     session = prompt_session(repl, history, output=create_output(always_prefer_tty=True))
     return interact(repl, session)
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-

@@ -347,6 +347,18 @@ def test_a_file_name_in_load_is_escaped():
                               "      ^~~~~~~~~~~~\n")
 
 
+@pytest.mark.parametrize("name, reason", [("missing.ag", "no such file"),
+                                          (".", "it is a directory"),
+                                          ("a\x00b.ag", "not a valid file name")])
+def test_load_says_why_a_file_cannot_be_read_as_eval_does(name, reason):
+    session, out, err = make_repl()
+    assert session.execute(f":load {name}") is False
+    message = f"cannot read '{name}': {reason}".replace("\x00", "\\x00")
+    assert err.getvalue().splitlines()[0] == f"<input>:1:7: error: {message}"
+    result = gradcli("eval", name)
+    assert (result.exit_code, result.stderr.splitlines()[0]) == (2, f"gradcli: error: {message}")
+
+
 def test_an_internal_error_is_escaped(monkeypatch):
     session, out, err = make_repl()
 
