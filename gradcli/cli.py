@@ -22,7 +22,6 @@ import math
 import os
 import re
 import sys
-import traceback
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Annotated, Callable, Optional
@@ -219,14 +218,9 @@ class Source:
     from_stdin: bool = False
 
 
-def _say(line: str) -> None:
-    """One line on stderr, with what it quotes from the input escaped."""
-    from .render import printable
-    sys.stderr.write(printable(line) + "\n")
-
-
 def _usage_error(message: str, command: str) -> typer.Exit:
-    _say(f"gradcli: error: {message}")
+    from . import render
+    render.say(message)
     sys.stderr.write(f"Try 'gradcli {command} --help' for help.\n")
     return typer.Exit(USAGE)
 
@@ -250,11 +244,12 @@ def _read_source(file: Optional[str], expr: Optional[str], command: str) -> Sour
 
 def _read(read: Callable[[], str]) -> str:
     """`read()`, a program too large for it being the end of the run."""
+    from . import render
     from .errors import LimitError
     try:
         return read()
     except LimitError as exc:
-        _say(f"gradcli: error: {exc.message}")
+        render.say(exc.message)
         raise typer.Exit(FAILURE) from None
 
 
@@ -265,8 +260,7 @@ def _checked(source: Source) -> Source:
     problem = textin.not_utf8(source.text)
     if problem is None:
         return source
-    where = render.locate(problem.span, source.origin, source.text)
-    sys.stderr.write(render.error_report(problem.message, where))
+    render.report(problem, source.origin, source.text)
     raise typer.Exit(FAILURE)
 
 
@@ -330,7 +324,8 @@ class Session:
         except KeyboardInterrupt:
             self._emit_failure(None, "interrupted")
             sys.stdout.flush()
-            sys.stderr.write("gradcli: interrupted\n")
+            from . import render
+            render.say("interrupted", kind=None)
             raise typer.Exit(INTERRUPTED) from None
         except Exception as exc:     # noqa: BLE001 - the edge: report, never trace
             self._fail(exc, exc.message if isinstance(exc, GradcliError)
@@ -373,10 +368,6 @@ class Session:
         if not any_document:
             yield dict(given), None, None     # empty stdin (CI, /dev/null): no inputs
 
-    def warn(self, warnings) -> None:
-        for text in warnings or ():
-            _say(f"gradcli: warning: {text}")
-
     def emit_json(self, obj) -> None:
         from . import jsonio
         sys.stdout.write(jsonio.dumps(obj) + "\n")
@@ -412,23 +403,11 @@ class Session:
         from .errors import GradcliError
 
         sys.stdout.flush()           # what was printed comes before the error
-        if self.common.debug:
-            traceback.print_exception(exc, file=sys.stderr)
-        if not isinstance(exc, GradcliError):
-            _say(f"gradcli: internal error: {type(exc).__name__}: {exc}")
-            if not self.common.debug:
-                sys.stderr.write("(this is a bug in gradcli; --debug shows the traceback)\n")
-            return
-        if isinstance(exc, jsonio.JsonInputError):
-            span = exc.span
-            where = render.Located(exc.origin, span.line, span.column, span.end_line,
-                                   span.end_column, exc.line_text)
-        else:
-            where = render.locate(exc.span, self.source.origin, self.source.text)
-        sys.stderr.write(render.error_report(exc.message, where))
-        if self.record is not None and not isinstance(exc, jsonio.JsonInputError):
-            sys.stderr.write(f"gradcli: note: while running the input on line "
-                             f"{self.record.line} of <stdin>\n")
+        render.report(exc, self.source.origin, self.source.text, debug=self.common.debug)
+        if (self.record is not None and isinstance(exc, GradcliError)
+                and not isinstance(exc, jsonio.JsonInputError)):
+            render.say(f"while running the input on line {self.record.line} of <stdin>",
+                       "note")
 
 
 def _documents(lines, keep_going: bool):
@@ -523,7 +502,7 @@ def _eval_once(session: Session, program, inputs) -> None:
 
         session.partial = shown      # a failure keeps what was printed
         result = api.run(program, inputs, session.options(), on_print=printed.append)
-        session.warn(result.warnings)
+        render.warn(result.warnings)
         session.emit_json({
             **shown(),
             "variables": {n: jsonio.value(s.value) for n, s in result.variables.items()},
@@ -540,7 +519,7 @@ def _eval_once(session: Session, program, inputs) -> None:
         rows = [(name, result.variables[name].value if name in result.variables else grad,
                  grad) for name, grad in result.grads.items()]
         console.print(render.gradient_table(rows, title="gradients"))
-    session.warn(result.warnings)
+    render.warn(result.warnings)
 
 
 @app.command("grad")
@@ -576,7 +555,7 @@ def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:
     options = session.options()
     result = api.gradient(program, inputs, options, wrt, of, head)
     value = result.value
-    session.warn(result.warnings)
+    render.warn(result.warnings)
     if session.common.json:
         obj = {"value": None if value is None else jsonio.value(value.value),
                "grads": {n: jsonio.array(g) for n, g in result.grads.items()}}
@@ -648,7 +627,7 @@ def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, ato
     if not result.ok:
         bad = [name for name, row in result.vars.items() if not row["ok"]]
         sys.stdout.flush()
-        _say(f"gradcli: error: gradient check failed for {', '.join(repr(n) for n in bad)}")
+        render.say(f"gradient check failed for {', '.join(repr(n) for n in bad)}")
         session.failed = True
 
 
@@ -699,7 +678,7 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes
     else:
         render.print_graph(session.console, root, note)
     if note is not None and (dot or session.common.json):
-        session.warn([note])        # DOT and JSON are read by programs, not people
+        render.warn([note])        # DOT and JSON are read by programs, not people
 
 
 @app.command("repl")
@@ -879,8 +858,8 @@ def _run(args: list[str]):
         _silence(lost.fd)
         if lost.error.errno == errno.EPIPE:
             return BROKEN_PIPE      # the reader left: nothing to say, nobody to say it to
-        sys.stderr.write("gradcli: error: cannot write the output: "
-                         f"{lost.error.strerror or lost.error}\n")
+        from . import render
+        render.say(f"cannot write the output: {lost.error.strerror or lost.error}")
         sys.stderr.flush()
         return FAILURE
     return code

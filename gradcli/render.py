@@ -19,13 +19,16 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
 import numpy as np
 
 from . import textin
 from .core.tensor import shape_str
+from .errors import GradcliError
+from .jsonio import JsonInputError
 
 EDGE_LIMIT = 10        # axes longer than this are elided ...
 EDGE = 3               # ... to this many items at each end
@@ -515,13 +518,56 @@ class Located:
     line_text: Optional[str]
 
 
+def report(exc: BaseException, origin: str, source: Optional[str], *, errors=None,
+           debug: bool = False, first_line: int = 1) -> None:
+    """What went wrong, on `errors` (stderr): a GradcliError at its place in
+    `source`, whose lines are counted from `first_line` (a chunk of a
+    stream), or in its own JSON text; any other exception as an internal
+    error. `debug` writes the traceback first."""
+    errors = sys.stderr if errors is None else errors
+    if debug:
+        traceback.print_exception(exc, file=errors)
+    if not isinstance(exc, GradcliError):
+        say(f"{type(exc).__name__}: {exc}", "internal error", errors)
+        if not debug:
+            errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
+    elif isinstance(exc, JsonInputError):
+        span = exc.span
+        errors.write(error_report(exc.message, Located(
+            exc.origin, span.line, span.column, span.end_line, span.end_column, exc.line_text)))
+    else:
+        where = locate(exc.span, origin, source)
+        if where is not None and first_line != 1:
+            shift = first_line - 1
+            where = replace(where, line=where.line + shift, end_line=where.end_line + shift)
+        errors.write(error_report(exc.message, where))
+    errors.flush()
+
+
+def say(message: str, kind: Optional[str] = "error", errors=None) -> None:
+    """`gradcli: KIND: message` on `errors` (stderr), for what has no place
+    in a program to point at."""
+    (sys.stderr if errors is None else errors).write(message_line(message, kind))
+
+
+def warn(warnings: Iterable[str], errors=None) -> None:
+    for text in warnings or ():
+        say(text, "warning", errors)
+
+
+def message_line(message: str, kind: Optional[str] = "error") -> str:
+    """`gradcli: KIND: message`, or `gradcli: message` without a kind;
+    what it quotes from the input escaped."""
+    return f"gradcli: {kind + ': ' if kind else ''}{printable(message)}\n"
+
+
 def error_report(message: str, where: Optional[Located], kind: str = "error") -> str:
     """`FILE:LINE:COL: error: message`, the source line and a caret line; or
     `gradcli: error: message` when there is no place to point at. Escapes
     widen the line; the caret and its tildes stay under the span."""
-    message = printable(message)
     if where is None:
-        return f"gradcli: {kind}: {message}\n"
+        return message_line(message, kind)
+    message = printable(message)
     out = [f"{printable(where.origin)}:{where.line}:{where.column}: {kind}: {message}"]
     if where.line_text is not None:
         # Each character as shown; tabs are kept, so that the caret line,

@@ -13,12 +13,10 @@ starts as fast as the other commands.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 import re
 import sys
-import traceback
 from pathlib import Path
 from typing import Iterable, Optional, TextIO
 
@@ -280,32 +278,20 @@ class Repl:
         """`ORIGIN:LINE:COL: error: message` and a caret, on the error stream;
         lines are counted from `first_line` (a chunk read from a stream)."""
         self._flush()
-        if self.debug:
-            traceback.print_exception(exc, file=self.errors)
-        if not isinstance(exc, GradcliError):
-            self.errors.write(render.printable(
-                f"gradcli: internal error: {type(exc).__name__}: {exc}") + "\n")
-            if not self.debug:
-                self.errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
-            return
-        where = render.locate(exc.span, origin, source)
-        if where is not None and first_line != 1:
-            shift = first_line - 1
-            where = dataclasses.replace(where, line=where.line + shift,
-                                        end_line=where.end_line + shift)
-        self.errors.write(render.error_report(exc.message, where))
-        self.errors.flush()
+        render.report(exc, origin, source, errors=self.errors, debug=self.debug,
+                      first_line=first_line)
 
-    def interrupted(self, prefix: str = "") -> None:
+    def interrupted(self, script: bool = False) -> None:
+        """Ctrl-C: at the prompt a word of it; a script says it was stopped."""
         self._flush()
-        self.errors.write(f"{prefix}interrupted\n")
+        self.errors.write(render.message_line("interrupted", None) if script
+                          else "interrupted\n")
         self.errors.flush()
 
     def _warn(self, warnings) -> None:
         if warnings:
             self._flush()
-        for text in warnings:
-            self.errors.write(render.printable(f"gradcli: warning: {text}") + "\n")
+        render.warn(warnings, self.errors)
 
     def _flush(self) -> None:
         for stream in (self.console.file, sys.stdout):
@@ -430,7 +416,7 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
         else:
             flush()
     except KeyboardInterrupt:
-        repl.interrupted("gradcli: ")
+        repl.interrupted(script=True)
         return INTERRUPTED
     except GradcliError as exc:       # stdin is not text
         repl.report(exc, origin, "")
@@ -562,8 +548,8 @@ def file_history(path: Path, errors: TextIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(exist_ok=True)
     except OSError as exc:
-        errors.write(f"gradcli: warning: history not saved: cannot write '{path}': "
-                     f"{exc.strerror or exc}\n")
+        render.say(f"history not saved: cannot write '{path}': {exc.strerror or exc}",
+                   "warning", errors)
         return InMemoryHistory()
     return FileHistory(str(path))
 
