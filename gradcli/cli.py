@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import copy
 import errno
+import functools
+import inspect
 import itertools
 import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Annotated, Callable, Optional
 
@@ -52,8 +54,6 @@ class DType(str, Enum):
 
 
 # ----------------------------------------------------------------- options
-# Typer builds options from signatures, so each command lists the common
-# ones again; these aliases keep the declarations in one place.
 
 COMMON = "Common options"
 
@@ -69,37 +69,10 @@ def _parse_sets(values: Optional[list[str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-FileArg = Annotated[Optional[str], typer.Argument(
-    metavar="FILE", show_default=False,
-    help="The .ag program; '-' reads the program from stdin.")]
-ExprOpt = Annotated[Optional[str], typer.Option(
-    "-e", "--expr", metavar="CODE", show_default=False,
-    help="Run CODE instead of a file (join statements with ';').")]
-SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", metavar="NAME=JSON", show_default=False, rich_help_panel=COMMON,
-    help="Bind an input, e.g. --set 'x=[[1,2],[3,4]]' (repeatable; wins over stdin).")]
-JsonOpt = Annotated[bool, typer.Option(
-    "--json", rich_help_panel=COMMON, help="Print one JSON object per run instead of tables.")]
-DTypeOpt = Annotated[DType, typer.Option(
-    "--dtype", rich_help_panel=COMMON, help="Floating-point type of the whole run.")]
-
-
 def _seed(value: Optional[int]) -> Optional[int]:
     if value is not None and not 0 <= value < 2 ** 64:
         raise typer.BadParameter(f"expected a whole number from 0 to 2**64 - 1, got {value}")
     return value
-
-
-SeedOpt = Annotated[Optional[int], typer.Option(
-    "--seed", metavar="N", show_default=False, rich_help_panel=COMMON, callback=_seed,
-    help="Seed of the random generator, 0 to 2**64 - 1 (runs are reproducible; default "
-         "fixed seed).")]
-MaxStepsOpt = Annotated[int, typer.Option(
-    "--max-steps", metavar="N", min=1, rich_help_panel=COMMON,
-    help="Statement budget; a runaway loop stops here.")]
-MaxElementsOpt = Annotated[int, typer.Option(
-    "--max-elements", metavar="N", min=1, rich_help_panel=COMMON,
-    help="Largest array allowed, in elements.")]
 
 
 # Binary units by default, as ulimit, systemd and docker read them; KB, MB,
@@ -141,26 +114,123 @@ def parse_seconds(text: Optional[str]) -> Optional[float]:
     return seconds
 
 
-MaxMemoryOpt = Annotated[Optional[str], typer.Option(
-    "--max-memory", metavar="SIZE", show_default=False, rich_help_panel=COMMON,
-    callback=parse_size,
-    help="Memory allowed for all live arrays and the recorded graph: bytes, or with a "
-         "unit as in 512M, 4G, 1.5GiB (K, M, G, T are powers of 1024; KB, MB, GB, TB of "
-         "1000). Default: a quarter of physical memory.")]
-TimeoutOpt = Annotated[Optional[str], typer.Option(
-    "--timeout", metavar="SECONDS", show_default=False, rich_help_panel=COMMON,
-    callback=parse_seconds,
-    help="Stop a run (each JSON Lines record is one) after this much wall-clock time. "
-         "Default: none.")]
-DebugOpt = Annotated[bool, typer.Option(
-    "--debug", rich_help_panel=COMMON, help="Show a Python traceback with errors.")]
-DetectNanOpt = Annotated[bool, typer.Option(
-    "--detect-nan", rich_help_panel=COMMON,
-    help="Make NaN or Inf produced during backward an error, not a warning.")]
-KeepGoingOpt = Annotated[bool, typer.Option(
-    "--keep-going", rich_help_panel=COMMON,
-    help="JSON Lines: a line that fails gives its error (with --json an "
-         '{"error": ...} line) and the next line runs; exit 1 at the end.')]
+@dataclass(frozen=True)
+class Shared:
+    """A common option: its parameter (a `Common` field), type and default;
+    `inputs`: only the commands that read a program's inputs take it."""
+
+    name: str
+    annotation: object
+    default: object
+    inputs: bool = False
+
+
+def _shared(name: str, kind, default, *decls: str, inputs: bool = False,
+            **option) -> Shared:
+    return Shared(name, Annotated[kind, typer.Option(*decls, rich_help_panel=COMMON, **option)],
+                  default, inputs)
+
+
+# In --help order. The defaults are the api's (`core.defaults`: the api
+# itself loads numpy, too slow for --help); --seed unset is Options' own.
+COMMON_OPTIONS = (
+    _shared("sets", Optional[list[str]], None, "--set", inputs=True, metavar="NAME=JSON",
+            show_default=False,
+            help="Bind an input, e.g. --set 'x=[[1,2],[3,4]]' (repeatable; wins over stdin)."),
+    _shared("json", bool, False, "--json", inputs=True,
+            help="Print one JSON object per run instead of tables."),
+    _shared("dtype", DType, DType(defaults.DTYPE), "--dtype",
+            help="Floating-point type of the whole run."),
+    _shared("seed", Optional[int], None, "--seed", metavar="N", show_default=False,
+            callback=_seed,
+            help="Seed of the random generator, 0 to 2**64 - 1 (runs are reproducible; "
+                 "default fixed seed)."),
+    _shared("max_steps", int, defaults.MAX_STEPS, "--max-steps", metavar="N", min=1,
+            help="Statement budget; a runaway loop stops here."),
+    _shared("max_elements", int, defaults.MAX_ELEMENTS, "--max-elements", metavar="N", min=1,
+            help="Largest array allowed, in elements."),
+    _shared("max_memory", Optional[str], defaults.MAX_MEMORY, "--max-memory", metavar="SIZE",
+            show_default=False, callback=parse_size,
+            help="Memory allowed for all live arrays and the recorded graph: bytes, or with a "
+                 "unit as in 512M, 4G, 1.5GiB (K, M, G, T are powers of 1024; KB, MB, GB, TB "
+                 "of 1000). Default: a quarter of physical memory."),
+    _shared("timeout", Optional[str], defaults.TIMEOUT, "--timeout", metavar="SECONDS",
+            show_default=False, callback=parse_seconds,
+            help="Stop a run (each JSON Lines record is one) after this much wall-clock "
+                 "time. Default: none."),
+    _shared("debug", bool, False, "--debug", help="Show a Python traceback with errors."),
+    _shared("detect_nan", bool, False, "--detect-nan",
+            help="Make NaN or Inf produced during backward an error, not a warning."),
+    _shared("keep_going", bool, False, "--keep-going", inputs=True,
+            help="JSON Lines: a line that fails gives its error (with --json an "
+                 '{"error": ...} line) and the next line runs; exit 1 at the end.'),
+)
+
+
+@dataclass
+class Common:
+    """The values of the common options of one invocation."""
+
+    dtype: str
+    seed: Optional[int]
+    max_steps: int
+    max_elements: int
+    max_memory: Optional[int]
+    timeout: Optional[float]
+    debug: bool
+    detect_nan: bool
+    sets: list[tuple[str, str]] = field(default_factory=list)
+    json: bool = False
+    keep_going: bool = False
+
+    def options(self):
+        """The api.Options of a run; an option not given keeps Options' default."""
+        from . import api
+        given = {f.name: getattr(self, f.name, None) for f in fields(api.Options)}
+        return api.Options(**{name: value for name, value in given.items() if value is not None})
+
+
+def common_options(*, inputs: bool = True):
+    """Give a command the common options. Typer reads the command's own
+    parameters and then these (its --help lists them under "Common
+    options"); the command gets their values as one `common: Common`.
+    `inputs=False` leaves out those about a program's inputs (`repl`)."""
+    shared = tuple(option for option in COMMON_OPTIONS if inputs or not option.inputs)
+    return lambda command: _WithCommon(command, shared)
+
+
+class _WithCommon:
+    """A command with the common options added (see `common_options`)."""
+
+    def __init__(self, command: Callable, shared: tuple[Shared, ...]):
+        functools.update_wrapper(self, command)
+        self.shared = shared
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        # Made when typer first asks: it evaluates the command's annotations
+        # (about 0.4 ms a command), and a start builds one command only.
+        own = inspect.signature(self.__wrapped__, eval_str=True)
+        parameters = [p for p in own.parameters.values() if p.name != "common"]
+        parameters += [inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
+                                         default=option.default, annotation=option.annotation)
+                       for option in self.shared]
+        return own.replace(parameters=parameters)
+
+    def __call__(self, **arguments):
+        values = {option.name: arguments.pop(option.name) for option in self.shared}
+        values["dtype"] = DType(values["dtype"]).value
+        if "sets" in values:
+            values["sets"] = _parse_sets(values["sets"])
+        return self.__wrapped__(**arguments, common=Common(**values))
+
+
+FileArg = Annotated[Optional[str], typer.Argument(
+    metavar="FILE", show_default=False,
+    help="The .ag program; '-' reads the program from stdin.")]
+ExprOpt = Annotated[Optional[str], typer.Option(
+    "-e", "--expr", metavar="CODE", show_default=False,
+    help="Run CODE instead of a file (join statements with ';').")]
 WrtOpt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAMES", show_default=False,
     help="Variables to differentiate with respect to, comma separated "
@@ -171,36 +241,6 @@ OfOpt = Annotated[Optional[str], typer.Option(
 HeadOpt = Annotated[Optional[str], typer.Option(
     "--head", metavar="JSON", show_default=False,
     help="Head gradient (same shape as the result): computes head · ∂result/∂x.")]
-
-@dataclass
-class Common:
-    sets: list[tuple[str, str]] = field(default_factory=list)
-    json: bool = False
-    dtype: str = defaults.DTYPE
-    seed: Optional[int] = None
-    max_steps: int = defaults.MAX_STEPS
-    max_elements: int = defaults.MAX_ELEMENTS
-    debug: bool = False
-    detect_nan: bool = False
-    keep_going: bool = False
-    max_memory: Optional[int] = defaults.MAX_MEMORY
-    timeout: Optional[float] = defaults.TIMEOUT
-
-
-def _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-            keep_going, max_memory, timeout) -> Common:
-    return Common(_parse_sets(sets), json, DType(dtype).value, seed, max_steps,
-                  max_elements, debug, detect_nan, keep_going, max_memory, timeout)
-
-
-def _api_options(common: Common):
-    from . import api
-    options = api.Options(dtype=common.dtype, max_steps=common.max_steps,
-                          max_elements=common.max_elements, detect_nan=common.detect_nan,
-                          max_memory=common.max_memory, timeout=common.timeout)
-    if common.seed is not None:
-        options.seed = common.seed
-    return options
 
 
 def _names(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -288,7 +328,7 @@ class Session:
         return self._console
 
     def options(self):
-        return _api_options(self.common)
+        return self.common.options()
 
     # ------------------------------------------------------------ running
 
@@ -468,14 +508,11 @@ def _root(
 
 
 @app.command("eval")
+@common_options()
 def eval_command(
     file: FileArg = None,
     expr: ExprOpt = None,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
-    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Run a program: show each print as it happens, then the gradients.
 
@@ -485,8 +522,6 @@ def eval_command(
 
     Example:  gradcli eval -e 'x = arange(3); attach_grad(x); sum(x * x).backward()'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "eval"))
     session.run(lambda program, inputs: _eval_once(session, program, inputs))
 
@@ -523,15 +558,12 @@ def _eval_once(session: Session, program, inputs) -> None:
 
 
 @app.command("grad")
+@common_options()
 def grad_command(
     file: FileArg = None,
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
-    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Differentiate the program's result with respect to its inputs.
 
@@ -541,8 +573,6 @@ def grad_command(
 
     Example:  gradcli grad -e 'input x; 2 * x * x' --set 'x=[1, 2]' --head '[10, 0.1]'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "grad"))
     names = _names(wrt)
     session.run(lambda program, inputs: _grad_once(session, program, inputs, names, of, head))
@@ -575,17 +605,14 @@ def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:
 
 
 @app.command("check")
+@common_options()
 def check_command(
     file: FileArg = None,
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
     rtol: Annotated[float, typer.Option("--rtol", min=0.0, help="Relative tolerance.")] = 1e-5,
     atol: Annotated[float, typer.Option("--atol", min=0.0, help="Absolute tolerance.")] = 1e-6,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
-    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Check autodiff against central finite differences (float64).
 
@@ -594,8 +621,6 @@ def check_command(
 
     Example:  gradcli check -e 'input x = [0.5, 2]; sum(sin(x) * x)'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "check"))
     names = _names(wrt)
     session.run(lambda program, inputs: _check_once(session, program, inputs, names, of,
@@ -632,6 +657,7 @@ def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, ato
 
 
 @app.command("graph")
+@common_options()
 def graph_command(
     file: FileArg = None,
     expr: ExprOpt = None,
@@ -642,11 +668,7 @@ def graph_command(
         help="Expand this many nodes; the rest are drawn without their inputs, and the "
              "output says the graph was cut.")] = defaults.GRAPH_NODES,
     wrt: WrtOpt = None, of: OfOpt = None,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = defaults.MAX_STEPS,
-    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Show the recorded graph of the result: operations, inputs, shapes.
 
@@ -655,9 +677,7 @@ def graph_command(
 
     Example:  gradcli graph -e 'input x = [1, 2]; sum(x * x + x)' --dot | dot -Tsvg
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
-    if dot and json:
+    if dot and common.json:
         raise _usage_error("--dot and --json cannot be used together", "graph")
     session = Session(common, _read_source(file, expr, "graph"))
     names = _names(wrt)
@@ -682,13 +702,8 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes
 
 
 @app.command("repl")
-def repl_command(
-    dtype: DTypeOpt = DType.float64, seed: SeedOpt = None,
-    max_steps: MaxStepsOpt = defaults.MAX_STEPS,
-    max_elements: MaxElementsOpt = defaults.MAX_ELEMENTS,
-    max_memory: MaxMemoryOpt = None, timeout: TimeoutOpt = None,
-    debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-) -> None:
+@common_options(inputs=False)
+def repl_command(*, common: Common) -> None:
     """Interactive session: variables persist, values show as tables.
 
     Prompt 'ag> ', '... ' inside a block (a blank line ends it). Meta-commands:
@@ -700,9 +715,7 @@ def repl_command(
     """
     from . import repl          # prompt_toolkit loads only for a terminal
 
-    common = _common(None, False, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     False, max_memory, timeout)
-    raise typer.Exit(repl.main(_api_options(common), debug=debug))
+    raise typer.Exit(repl.main(common.options(), debug=common.debug))
 
 
 # ----------------------------------------------------------------- streams
