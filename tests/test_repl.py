@@ -359,6 +359,15 @@ def test_load_says_why_a_file_cannot_be_read_as_eval_does(name, reason):
     assert (result.exit_code, result.stderr.splitlines()[0]) == (2, f"gradcli: error: {message}")
 
 
+@pytest.mark.parametrize("source", ["x = [1, 2]\ny = x @ ones(3)", 'print("a\x1b[2Jb", nope)'])
+def test_eval_and_the_repl_report_an_error_alike(source):
+    session, out, err = make_repl()
+    session.execute(source)
+    result = gradcli("eval", "-e", source)
+    assert result.exit_code == 1
+    assert err.getvalue() == result.stderr.replace("<expr>", "<input>")
+
+
 def test_an_internal_error_is_escaped(monkeypatch):
     session, out, err = make_repl()
 
