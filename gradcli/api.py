@@ -28,7 +28,8 @@ DTYPES = {"float64": np.float64, "float32": np.float32}
 
 @dataclass
 class Options:
-    """How to run a program; every default is in `core.defaults`."""
+    """How to run a program. The limits' defaults are in `core.defaults`,
+    which the core and the command line read too."""
 
     dtype: str = defaults.DTYPE
     seed: int = creation.DEFAULT_SEED
