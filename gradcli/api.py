@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .core import creation, engine
+from .core import creation, defaults, engine
 from .core.tensor import MODE, Node, Tensor, physical_memory, shape_str
 from .errors import DataError, EvalError, GradError, NumericError, ShapeError
 from .lang import ast as A
@@ -28,13 +28,16 @@ DTYPES = {"float64": np.float64, "float32": np.float32}
 
 @dataclass
 class Options:
-    dtype: str = "float64"
+    """How to run a program. The limits' defaults are in `core.defaults`,
+    which the core and the command line read too."""
+
+    dtype: str = defaults.DTYPE
     seed: int = creation.DEFAULT_SEED
-    max_steps: int = 10_000_000
-    max_elements: int = 100_000_000
+    max_steps: int = defaults.MAX_STEPS
+    max_elements: int = defaults.MAX_ELEMENTS
     detect_nan: bool = False
-    max_memory: Optional[int] = None    # bytes; None: a quarter of physical memory
-    timeout: Optional[float] = None     # seconds of wall clock; None: no limit
+    max_memory: Optional[int] = defaults.MAX_MEMORY
+    timeout: Optional[float] = defaults.TIMEOUT
 
 
 @dataclass

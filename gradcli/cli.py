@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import copy
 import errno
+import functools
+import inspect
 import math
 import os
 import re
 import sys
-import traceback
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Annotated, Callable, Optional
 
 import typer
 
 from . import __version__, textin
+from .core import defaults
 
 USAGE, FAILURE, INTERRUPTED = 2, 1, 130
 # 128 + SIGPIPE: the status the shell reports for `seq 100000 | head -1`.
@@ -52,8 +54,6 @@ class DType(str, Enum):
 
 
 # ----------------------------------------------------------------- options
-# Typer builds options from signatures, so each command lists the common
-# ones again; these aliases keep the declarations in one place.
 
 COMMON = "Common options"
 
@@ -69,37 +69,10 @@ def _parse_sets(values: Optional[list[str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-FileArg = Annotated[Optional[str], typer.Argument(
-    metavar="FILE", show_default=False,
-    help="The .ag program; '-' reads the program from stdin.")]
-ExprOpt = Annotated[Optional[str], typer.Option(
-    "-e", "--expr", metavar="CODE", show_default=False,
-    help="Run CODE instead of a file (join statements with ';').")]
-SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", metavar="NAME=JSON", show_default=False, rich_help_panel=COMMON,
-    help="Bind an input, e.g. --set 'x=[[1,2],[3,4]]' (repeatable; wins over stdin).")]
-JsonOpt = Annotated[bool, typer.Option(
-    "--json", rich_help_panel=COMMON, help="Print one JSON object per run instead of tables.")]
-DTypeOpt = Annotated[DType, typer.Option(
-    "--dtype", rich_help_panel=COMMON, help="Floating-point type of the whole run.")]
-
-
 def _seed(value: Optional[int]) -> Optional[int]:
     if value is not None and not 0 <= value < 2 ** 64:
         raise typer.BadParameter(f"expected a whole number from 0 to 2**64 - 1, got {value}")
     return value
-
-
-SeedOpt = Annotated[Optional[int], typer.Option(
-    "--seed", metavar="N", show_default=False, rich_help_panel=COMMON, callback=_seed,
-    help="Seed of the random generator, 0 to 2**64 - 1 (runs are reproducible; default "
-         "fixed seed).")]
-MaxStepsOpt = Annotated[int, typer.Option(
-    "--max-steps", metavar="N", min=1, rich_help_panel=COMMON,
-    help="Statement budget; a runaway loop stops here.")]
-MaxElementsOpt = Annotated[int, typer.Option(
-    "--max-elements", metavar="N", min=1, rich_help_panel=COMMON,
-    help="Largest array allowed, in elements.")]
 
 
 # Binary units by default, as ulimit, systemd and docker read them; KB, MB,
@@ -141,26 +114,123 @@ def parse_seconds(text: Optional[str]) -> Optional[float]:
     return seconds
 
 
-MaxMemoryOpt = Annotated[Optional[str], typer.Option(
-    "--max-memory", metavar="SIZE", show_default=False, rich_help_panel=COMMON,
-    callback=parse_size,
-    help="Memory allowed for all live arrays and the recorded graph: bytes, or with a "
-         "unit as in 512M, 4G, 1.5GiB (K, M, G, T are powers of 1024; KB, MB, GB, TB of "
-         "1000). Default: a quarter of physical memory.")]
-TimeoutOpt = Annotated[Optional[str], typer.Option(
-    "--timeout", metavar="SECONDS", show_default=False, rich_help_panel=COMMON,
-    callback=parse_seconds,
-    help="Stop a run (each JSON Lines record is one) after this much wall-clock time. "
-         "Default: none.")]
-DebugOpt = Annotated[bool, typer.Option(
-    "--debug", rich_help_panel=COMMON, help="Show a Python traceback with errors.")]
-DetectNanOpt = Annotated[bool, typer.Option(
-    "--detect-nan", rich_help_panel=COMMON,
-    help="Make NaN or Inf produced during backward an error, not a warning.")]
-KeepGoingOpt = Annotated[bool, typer.Option(
-    "--keep-going", rich_help_panel=COMMON,
-    help="JSON Lines: a line that fails gives its error (with --json an "
-         '{"error": ...} line) and the next line runs; exit 1 at the end.')]
+@dataclass(frozen=True)
+class Shared:
+    """A common option: its parameter (a `Common` field), type and default;
+    `inputs`: only the commands that read a program's inputs take it."""
+
+    name: str
+    annotation: object
+    default: object
+    inputs: bool = False
+
+
+def _shared(name: str, kind, default, *decls: str, inputs: bool = False,
+            **option) -> Shared:
+    return Shared(name, Annotated[kind, typer.Option(*decls, rich_help_panel=COMMON, **option)],
+                  default, inputs)
+
+
+# In --help order. The defaults are the api's (`core.defaults`: the api
+# itself loads numpy, too slow for --help); --seed unset is Options' own.
+COMMON_OPTIONS = (
+    _shared("sets", Optional[list[str]], None, "--set", inputs=True, metavar="NAME=JSON",
+            show_default=False,
+            help="Bind an input, e.g. --set 'x=[[1,2],[3,4]]' (repeatable; wins over stdin)."),
+    _shared("json", bool, False, "--json", inputs=True,
+            help="Print one JSON object per run instead of tables."),
+    _shared("dtype", DType, DType(defaults.DTYPE), "--dtype",
+            help="Floating-point type of the whole run."),
+    _shared("seed", Optional[int], None, "--seed", metavar="N", show_default=False,
+            callback=_seed,
+            help="Seed of the random generator, 0 to 2**64 - 1 (runs are reproducible; "
+                 "default fixed seed)."),
+    _shared("max_steps", int, defaults.MAX_STEPS, "--max-steps", metavar="N", min=1,
+            help="Statement budget; a runaway loop stops here."),
+    _shared("max_elements", int, defaults.MAX_ELEMENTS, "--max-elements", metavar="N", min=1,
+            help="Largest array allowed, in elements."),
+    _shared("max_memory", Optional[str], defaults.MAX_MEMORY, "--max-memory", metavar="SIZE",
+            show_default=False, callback=parse_size,
+            help="Memory allowed for all live arrays and the recorded graph: bytes, or with a "
+                 "unit as in 512M, 4G, 1.5GiB (K, M, G, T are powers of 1024; KB, MB, GB, TB "
+                 "of 1000). Default: a quarter of physical memory."),
+    _shared("timeout", Optional[str], defaults.TIMEOUT, "--timeout", metavar="SECONDS",
+            show_default=False, callback=parse_seconds,
+            help="Stop a run (each JSON Lines record is one) after this much wall-clock "
+                 "time. Default: none."),
+    _shared("debug", bool, False, "--debug", help="Show a Python traceback with errors."),
+    _shared("detect_nan", bool, False, "--detect-nan",
+            help="Make NaN or Inf produced during backward an error, not a warning."),
+    _shared("keep_going", bool, False, "--keep-going", inputs=True,
+            help="JSON Lines: a line that fails gives its error (with --json an "
+                 '{"error": ...} line) and the next line runs; exit 1 at the end.'),
+)
+
+
+@dataclass
+class Common:
+    """The values of the common options of one invocation."""
+
+    dtype: str
+    seed: Optional[int]
+    max_steps: int
+    max_elements: int
+    max_memory: Optional[int]
+    timeout: Optional[float]
+    debug: bool
+    detect_nan: bool
+    sets: list[tuple[str, str]] = field(default_factory=list)
+    json: bool = False
+    keep_going: bool = False
+
+    def options(self):
+        """The api.Options of a run; an option not given keeps Options' default."""
+        from . import api
+        given = {f.name: getattr(self, f.name, None) for f in fields(api.Options)}
+        return api.Options(**{name: value for name, value in given.items() if value is not None})
+
+
+def common_options(*, inputs: bool = True):
+    """Give a command the common options. Typer reads the command's own
+    parameters and then these (its --help lists them under "Common
+    options"); the command gets their values as one `common: Common`.
+    `inputs=False` leaves out those about a program's inputs (`repl`)."""
+    shared = tuple(option for option in COMMON_OPTIONS if inputs or not option.inputs)
+    return lambda command: _WithCommon(command, shared)
+
+
+class _WithCommon:
+    """A command with the common options added (see `common_options`)."""
+
+    def __init__(self, command: Callable, shared: tuple[Shared, ...]):
+        functools.update_wrapper(self, command)
+        self.shared = shared
+
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:
+        # Made when typer first asks: it evaluates the command's annotations
+        # (about 0.4 ms a command), and a start builds one command only.
+        own = inspect.signature(self.__wrapped__, eval_str=True)
+        parameters = [p for p in own.parameters.values() if p.name != "common"]
+        parameters += [inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY,
+                                         default=option.default, annotation=option.annotation)
+                       for option in self.shared]
+        return own.replace(parameters=parameters)
+
+    def __call__(self, **arguments):
+        values = {option.name: arguments.pop(option.name) for option in self.shared}
+        values["dtype"] = DType(values["dtype"]).value
+        if "sets" in values:
+            values["sets"] = _parse_sets(values["sets"])
+        return self.__wrapped__(**arguments, common=Common(**values))
+
+
+FileArg = Annotated[Optional[str], typer.Argument(
+    metavar="FILE", show_default=False,
+    help="The .ag program; '-' reads the program from stdin.")]
+ExprOpt = Annotated[Optional[str], typer.Option(
+    "-e", "--expr", metavar="CODE", show_default=False,
+    help="Run CODE instead of a file (join statements with ';').")]
 WrtOpt = Annotated[Optional[list[str]], typer.Option(
     "--wrt", metavar="NAMES", show_default=False,
     help="Variables to differentiate with respect to, comma separated "
@@ -171,41 +241,6 @@ OfOpt = Annotated[Optional[str], typer.Option(
 HeadOpt = Annotated[Optional[str], typer.Option(
     "--head", metavar="JSON", show_default=False,
     help="Head gradient (same shape as the result): computes head · ∂result/∂x.")]
-
-DEFAULT_STEPS = 10_000_000
-DEFAULT_ELEMENTS = 100_000_000
-GRAPH_NODES = 500
-
-
-@dataclass
-class Common:
-    sets: list[tuple[str, str]] = field(default_factory=list)
-    json: bool = False
-    dtype: str = "float64"
-    seed: Optional[int] = None
-    max_steps: int = DEFAULT_STEPS
-    max_elements: int = DEFAULT_ELEMENTS
-    debug: bool = False
-    detect_nan: bool = False
-    keep_going: bool = False
-    max_memory: Optional[int] = None
-    timeout: Optional[float] = None
-
-
-def _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-            keep_going, max_memory, timeout) -> Common:
-    return Common(_parse_sets(sets), json, DType(dtype).value, seed, max_steps,
-                  max_elements, debug, detect_nan, keep_going, max_memory, timeout)
-
-
-def _api_options(common: Common):
-    from . import api
-    options = api.Options(dtype=common.dtype, max_steps=common.max_steps,
-                          max_elements=common.max_elements, detect_nan=common.detect_nan,
-                          max_memory=common.max_memory, timeout=common.timeout)
-    if common.seed is not None:
-        options.seed = common.seed
-    return options
 
 
 def _names(values: Optional[list[str]]) -> Optional[list[str]]:
@@ -223,14 +258,9 @@ class Source:
     from_stdin: bool = False
 
 
-def _say(line: str) -> None:
-    """One line on stderr, with what it quotes from the input escaped."""
-    from .render import printable
-    sys.stderr.write(printable(line) + "\n")
-
-
 def _usage_error(message: str, command: str) -> typer.Exit:
-    _say(f"gradcli: error: {message}")
+    from . import render
+    render.say(message)
     sys.stderr.write(f"Try 'gradcli {command} --help' for help.\n")
     return typer.Exit(USAGE)
 
@@ -248,23 +278,18 @@ def _read_source(file: Optional[str], expr: Optional[str], command: str) -> Sour
             textin.utf8(sys.stdin), "<stdin>") if sys.stdin else ""), from_stdin=True))
     try:
         return _checked(Source(file, _read(lambda: textin.read_file(file))))
-    except FileNotFoundError:
-        raise _usage_error(f"cannot read '{file}': no such file", command) from None
-    except IsADirectoryError:
-        raise _usage_error(f"cannot read '{file}': it is a directory", command) from None
-    except OSError as exc:
-        raise _usage_error(f"cannot read '{file}': {exc.strerror or exc}", command) from None
-    except ValueError:              # a NUL in the name
-        raise _usage_error(f"cannot read '{file}': not a valid file name", command) from None
+    except textin.Unreadable as exc:
+        raise _usage_error(exc.message, command) from None
 
 
 def _read(read: Callable[[], str]) -> str:
     """`read()`, a program too large for it being the end of the run."""
+    from . import render
     from .errors import LimitError
     try:
         return read()
     except LimitError as exc:
-        _say(f"gradcli: error: {exc.message}")
+        render.say(exc.message)
         raise typer.Exit(FAILURE) from None
 
 
@@ -275,8 +300,7 @@ def _checked(source: Source) -> Source:
     problem = textin.not_utf8(source.text)
     if problem is None:
         return source
-    where = render.locate(problem.span, source.origin, source.text)
-    sys.stderr.write(render.error_report(problem.message, where))
+    render.report(problem, source.origin, source.text)
     raise typer.Exit(FAILURE)
 
 
@@ -304,7 +328,7 @@ class Session:
         return self._console
 
     def options(self):
-        return _api_options(self.common)
+        return self.common.options()
 
     # ------------------------------------------------------------ running
 
@@ -340,7 +364,8 @@ class Session:
         except KeyboardInterrupt:
             self._emit_failure(None, "interrupted")
             sys.stdout.flush()
-            sys.stderr.write("gradcli: interrupted\n")
+            from . import render
+            render.say("interrupted", kind=None)
             raise typer.Exit(INTERRUPTED) from None
         except Exception as exc:     # noqa: BLE001 - the edge: report, never trace
             self._fail(exc, exc.message if isinstance(exc, GradcliError)
@@ -361,7 +386,7 @@ class Session:
         from . import api, jsonio
 
         stdin = sys.stdin
-        if self.source.from_stdin or stdin is None or _is_terminal(stdin):
+        if self.source.from_stdin or stdin is None or textin.is_terminal(stdin):
             yield dict(given), None, None
             return
         declared = api.declared_inputs(program)
@@ -382,10 +407,6 @@ class Session:
             yield {**bound, **given}, record, None
         if not any_document:
             yield dict(given), None, None     # empty stdin (CI, /dev/null): no inputs
-
-    def warn(self, warnings) -> None:
-        for text in warnings or ():
-            _say(f"gradcli: warning: {text}")
 
     def emit_json(self, obj) -> None:
         from . import jsonio
@@ -422,23 +443,11 @@ class Session:
         from .errors import GradcliError
 
         sys.stdout.flush()           # what was printed comes before the error
-        if self.common.debug:
-            traceback.print_exception(exc, file=sys.stderr)
-        if not isinstance(exc, GradcliError):
-            _say(f"gradcli: internal error: {type(exc).__name__}: {exc}")
-            if not self.common.debug:
-                sys.stderr.write("(this is a bug in gradcli; --debug shows the traceback)\n")
-            return
-        if isinstance(exc, jsonio.JsonInputError):
-            span = exc.span
-            where = render.Located(exc.origin, span.line, span.column, span.end_line,
-                                   span.end_column, exc.line_text)
-        else:
-            where = render.locate(exc.span, self.source.origin, self.source.text)
-        sys.stderr.write(render.error_report(exc.message, where))
-        if self.record is not None and not isinstance(exc, jsonio.JsonInputError):
-            sys.stderr.write(f"gradcli: note: while running the input on line "
-                             f"{self.record.line} of <stdin>\n")
+        render.report(exc, self.source.origin, self.source.text, debug=self.common.debug)
+        if (self.record is not None and isinstance(exc, GradcliError)
+                and not isinstance(exc, jsonio.JsonInputError)):
+            render.say(f"while running the input on line {self.record.line} of <stdin>",
+                       "note")
 
 
 def _documents(lines, keep_going: bool):
@@ -490,13 +499,6 @@ def _numbered(lines, first: int, pulled: list):
         yield line
 
 
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _lines(stream):
     """Lines of stdin as they arrive (iteration does not wait for EOF)."""
     return textin.lines(textin.utf8(stream))
@@ -520,14 +522,11 @@ def _root(
 
 
 @app.command("eval")
+@common_options()
 def eval_command(
     file: FileArg = None,
     expr: ExprOpt = None,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Run a program: show each print as it happens, then the gradients.
 
@@ -537,8 +536,6 @@ def eval_command(
 
     Example:  gradcli eval -e 'x = arange(3); attach_grad(x); sum(x * x).backward()'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "eval"))
     session.run(lambda program, inputs: _eval_once(session, program, inputs))
 
@@ -554,7 +551,7 @@ def _eval_once(session: Session, program, inputs) -> None:
 
         session.partial = shown      # a failure keeps what was printed
         result = api.run(program, inputs, session.options(), on_print=printed.append)
-        session.warn(result.warnings)
+        render.warn(result.warnings)
         session.emit_json({
             **shown(),
             "variables": {n: jsonio.value(s.value) for n, s in result.variables.items()},
@@ -571,19 +568,16 @@ def _eval_once(session: Session, program, inputs) -> None:
         rows = [(name, result.variables[name].value if name in result.variables else grad,
                  grad) for name, grad in result.grads.items()]
         console.print(render.gradient_table(rows, title="gradients"))
-    session.warn(result.warnings)
+    render.warn(result.warnings)
 
 
 @app.command("grad")
+@common_options()
 def grad_command(
     file: FileArg = None,
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Differentiate the program's result with respect to its inputs.
 
@@ -593,8 +587,6 @@ def grad_command(
 
     Example:  gradcli grad -e 'input x; 2 * x * x' --set 'x=[1, 2]' --head '[10, 0.1]'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "grad"))
     names = _names(wrt)
     session.run(lambda program, inputs: _grad_once(session, program, inputs, names, of, head))
@@ -607,7 +599,7 @@ def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:
     options = session.options()
     result = api.gradient(program, inputs, options, wrt, of, head)
     value = result.value
-    session.warn(result.warnings)
+    render.warn(result.warnings)
     if session.common.json:
         obj = {"value": None if value is None else jsonio.value(value.value),
                "grads": {n: jsonio.array(g) for n, g in result.grads.items()}}
@@ -627,17 +619,14 @@ def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:
 
 
 @app.command("check")
+@common_options()
 def check_command(
     file: FileArg = None,
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
     rtol: Annotated[float, typer.Option("--rtol", min=0.0, help="Relative tolerance.")] = 1e-5,
     atol: Annotated[float, typer.Option("--atol", min=0.0, help="Absolute tolerance.")] = 1e-6,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Check autodiff against central finite differences (float64).
 
@@ -646,8 +635,6 @@ def check_command(
 
     Example:  gradcli check -e 'input x = [0.5, 2]; sum(sin(x) * x)'
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
     session = Session(common, _read_source(file, expr, "check"))
     names = _names(wrt)
     session.run(lambda program, inputs: _check_once(session, program, inputs, names, of,
@@ -679,11 +666,12 @@ def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, ato
     if not result.ok:
         bad = [name for name, row in result.vars.items() if not row["ok"]]
         sys.stdout.flush()
-        _say(f"gradcli: error: gradient check failed for {', '.join(repr(n) for n in bad)}")
+        render.say(f"gradient check failed for {', '.join(repr(n) for n in bad)}")
         session.failed = True
 
 
 @app.command("graph")
+@common_options()
 def graph_command(
     file: FileArg = None,
     expr: ExprOpt = None,
@@ -692,13 +680,9 @@ def graph_command(
     max_nodes: Annotated[int, typer.Option(
         "--max-nodes", metavar="N", min=1,
         help="Expand this many nodes; the rest are drawn without their inputs, and the "
-             "output says the graph was cut.")] = GRAPH_NODES,
+             "output says the graph was cut.")] = defaults.GRAPH_NODES,
     wrt: WrtOpt = None, of: OfOpt = None,
-    sets: SetOpt = None, json: JsonOpt = False, dtype: DTypeOpt = DType.float64,
-    seed: SeedOpt = None, max_steps: MaxStepsOpt = DEFAULT_STEPS,
-    max_elements: MaxElementsOpt = DEFAULT_ELEMENTS, max_memory: MaxMemoryOpt = None,
-    timeout: TimeoutOpt = None, debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-    keep_going: KeepGoingOpt = False,
+    *, common: Common,
 ) -> None:
     """Show the recorded graph of the result: operations, inputs, shapes.
 
@@ -707,9 +691,7 @@ def graph_command(
 
     Example:  gradcli graph -e 'input x = [1, 2]; sum(x * x + x)' --dot | dot -Tsvg
     """
-    common = _common(sets, json, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     keep_going, max_memory, timeout)
-    if dot and json:
+    if dot and common.json:
         raise _usage_error("--dot and --json cannot be used together", "graph")
     session = Session(common, _read_source(file, expr, "graph"))
     names = _names(wrt)
@@ -730,16 +712,12 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes
     else:
         render.print_graph(session.console, root, note)
     if note is not None and (dot or session.common.json):
-        session.warn([note])        # DOT and JSON are read by programs, not people
+        render.warn([note])        # DOT and JSON are read by programs, not people
 
 
 @app.command("repl")
-def repl_command(
-    dtype: DTypeOpt = DType.float64, seed: SeedOpt = None,
-    max_steps: MaxStepsOpt = DEFAULT_STEPS, max_elements: MaxElementsOpt = DEFAULT_ELEMENTS,
-    max_memory: MaxMemoryOpt = None, timeout: TimeoutOpt = None,
-    debug: DebugOpt = False, detect_nan: DetectNanOpt = False,
-) -> None:
+@common_options(inputs=False)
+def repl_command(*, common: Common) -> None:
     """Interactive session: variables persist, values show as tables.
 
     Prompt 'ag> ', '... ' inside a block (a blank line ends it). Meta-commands:
@@ -751,9 +729,7 @@ def repl_command(
     """
     from . import repl          # prompt_toolkit loads only for a terminal
 
-    common = _common(None, False, dtype, seed, max_steps, max_elements, debug, detect_nan,
-                     False, max_memory, timeout)
-    raise typer.Exit(repl.main(_api_options(common), debug=debug))
+    raise typer.Exit(repl.main(common.options(), debug=common.debug))
 
 
 # ----------------------------------------------------------------- streams
@@ -909,8 +885,8 @@ def _run(args: list[str]):
         _silence(lost.fd)
         if lost.error.errno == errno.EPIPE:
             return BROKEN_PIPE      # the reader left: nothing to say, nobody to say it to
-        sys.stderr.write("gradcli: error: cannot write the output: "
-                         f"{lost.error.strerror or lost.error}\n")
+        from . import render
+        render.say(f"cannot write the output: {lost.error.strerror or lost.error}")
         sys.stderr.flush()
         return FAILURE
     return code

@@ -19,10 +19,16 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, replace
 from typing import Iterable, Optional
 
 import numpy as np
+
+from . import textin
+from .core.tensor import shape_str
+from .errors import GradcliError
+from .jsonio import JsonInputError
 
 EDGE_LIMIT = 10        # axes longer than this are elided ...
 EDGE = 3               # ... to this many items at each end
@@ -133,10 +139,6 @@ def _mantissa_decimals(value) -> int:
     return len(text.partition("e")[0].partition(".")[2])
 
 
-def shape_text(shape) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 def plain(value) -> str:
     """Any value as one line of text: numbers shortest, arrays bracketed."""
     data = getattr(value, "data", None)          # a tensor inside a tuple
@@ -189,11 +191,7 @@ def make_console():
     kwargs: dict = {"file": stream, "highlight": False, "emoji": False, "markup": False}
     if os.environ.get("NO_COLOR"):
         kwargs["color_system"] = None
-    try:
-        terminal = stream.isatty()
-    except (AttributeError, ValueError):
-        terminal = False
-    if not terminal and not os.environ.get("FORCE_COLOR"):
+    if not textin.is_terminal(stream) and not os.environ.get("FORCE_COLOR"):
         kwargs["color_system"] = None
         if not os.environ.get("COLUMNS"):
             kwargs["width"] = 200
@@ -203,7 +201,7 @@ def make_console():
 # ------------------------------------------------------------------ values
 
 def caption(shape, dtype, grad_fn: Optional[str] = None) -> str:
-    parts = [f"shape {shape_text(shape)}", str(dtype)]
+    parts = [f"shape {shape_str(shape)}", str(dtype)]
     if grad_fn:
         parts.append(f"grad_fn={grad_fn}")
     return " · ".join(parts)
@@ -369,7 +367,7 @@ def gradient_table(rows: Iterable[tuple], *, title: Optional[str] = None):
     table.add_column("gradient")
     for name, value, grad in rows:
         value, grad = np.asarray(value), np.asarray(grad)
-        table.add_row(Text(printable(name)), shape_text(value.shape), _cell(value, name),
+        table.add_row(Text(printable(name)), shape_str(value.shape), _cell(value, name),
                       _cell(grad, f"{name}.grad"))
     return Group(Text(printable(title), style="bold"), table) if title else table
 
@@ -446,7 +444,7 @@ def graph_tree(root, note: Optional[str] = None):
             out.append("\n")
         out.append(guides)
         out.append(printable(node.label), style="bold" if node.children else "")
-        out.append(f"  {shape_text(node.shape)}", style="dim")
+        out.append(f"  {shape_str(node.shape)}", style="dim")
         if node.repeat:
             out.append("  (shown above)", style="dim italic")
         last = len(node.children) - 1
@@ -473,7 +471,7 @@ def graph_dot(root, note: Optional[str] = None) -> str:
         if node.ident not in declared and not node.repeat:
             declared.add(node.ident)
             shape = "box" if node.children else "ellipse"
-            text = _dot_string(f"{node.label}\n{shape_text(node.shape)}")
+            text = _dot_string(f"{node.label}\n{shape_str(node.shape)}")
             lines.append(f"  n{node.ident} [label={text}, shape={shape}];")
         for child in node.children:
             edges.append(f"  n{node.ident} -> n{child.ident};")
@@ -520,13 +518,56 @@ class Located:
     line_text: Optional[str]
 
 
+def report(exc: BaseException, origin: str, source: Optional[str], *, errors=None,
+           debug: bool = False, first_line: int = 1) -> None:
+    """What went wrong, on `errors` (stderr): a GradcliError at its place in
+    `source`, whose lines are counted from `first_line` (a chunk of a
+    stream), or in its own JSON text; any other exception as an internal
+    error. `debug` writes the traceback first."""
+    errors = sys.stderr if errors is None else errors
+    if debug:
+        traceback.print_exception(exc, file=errors)
+    if not isinstance(exc, GradcliError):
+        say(f"{type(exc).__name__}: {exc}", "internal error", errors)
+        if not debug:
+            errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
+    elif isinstance(exc, JsonInputError):
+        span = exc.span
+        errors.write(error_report(exc.message, Located(
+            exc.origin, span.line, span.column, span.end_line, span.end_column, exc.line_text)))
+    else:
+        where = locate(exc.span, origin, source)
+        if where is not None and first_line != 1:
+            shift = first_line - 1
+            where = replace(where, line=where.line + shift, end_line=where.end_line + shift)
+        errors.write(error_report(exc.message, where))
+    errors.flush()
+
+
+def say(message: str, kind: Optional[str] = "error", errors=None) -> None:
+    """`gradcli: KIND: message` on `errors` (stderr), for what has no place
+    in a program to point at."""
+    (sys.stderr if errors is None else errors).write(message_line(message, kind))
+
+
+def warn(warnings: Iterable[str], errors=None) -> None:
+    for text in warnings or ():
+        say(text, "warning", errors)
+
+
+def message_line(message: str, kind: Optional[str] = "error") -> str:
+    """`gradcli: KIND: message`, or `gradcli: message` without a kind;
+    what it quotes from the input escaped."""
+    return f"gradcli: {kind + ': ' if kind else ''}{printable(message)}\n"
+
+
 def error_report(message: str, where: Optional[Located], kind: str = "error") -> str:
     """`FILE:LINE:COL: error: message`, the source line and a caret line; or
     `gradcli: error: message` when there is no place to point at. Escapes
     widen the line; the caret and its tildes stay under the span."""
-    message = printable(message)
     if where is None:
-        return f"gradcli: {kind}: {message}\n"
+        return message_line(message, kind)
+    message = printable(message)
     out = [f"{printable(where.origin)}:{where.line}:{where.column}: {kind}: {message}"]
     if where.line_text is not None:
         # Each character as shown; tabs are kept, so that the caret line,

@@ -13,23 +13,22 @@ starts as fast as the other commands.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 import re
 import sys
-import traceback
 from pathlib import Path
 from typing import Iterable, Optional, TextIO
 
 from . import __version__, api, render, textin
+from .core import defaults
+from .core.tensor import shape_str
 from .errors import EvalError, GradcliError, Span, SyntaxProblem
 from .lang import ast as A
 
 PROMPT, CONTINUATION = "ag> ", "... "
 INPUT_ORIGIN, STDIN_ORIGIN = "<input>", "<stdin>"
 OK, FAILURE, INTERRUPTED = 0, 1, 130
-GRAPH_NODES = 500             # :graph expands this many nodes
 
 COMMANDS = {                  # name: (arguments, what it does)
     ":help": ("", "this help"),
@@ -247,23 +246,19 @@ class Repl:
     def _cmd_graph(self, args, rest, line) -> None:
         if len(args) != 1:
             raise EvalError("usage: :graph NAME", _argument_span(line, rest))
-        root = self._about(line, args[0],
-                           lambda name: self.session.graph(name, max_nodes=GRAPH_NODES))
-        cut = render.graph_cut(root, GRAPH_NODES)
-        render.print_graph(self.console, root, render.cut_note(GRAPH_NODES) if cut else None)
+        nodes = defaults.GRAPH_NODES
+        root = self._about(line, args[0], lambda name: self.session.graph(name, max_nodes=nodes))
+        cut = render.graph_cut(root, nodes)
+        render.print_graph(self.console, root, render.cut_note(nodes) if cut else None)
 
     def _cmd_load(self, args, rest, line) -> bool:
         if not rest:
             raise EvalError("usage: :load FILE", _argument_span(line, rest))
         path = Path(os.path.expanduser(rest.strip("'\"")))
         try:
-            source = textin.read_file(path)
-        except OSError as exc:
-            reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
-            raise EvalError(f"cannot read '{rest}': {reason or exc}",
-                            _argument_span(line, rest)) from None
-        except GradcliError as exc:     # too large
-            raise EvalError(exc.message, _argument_span(line, rest)) from None
+            source = textin.read_file(path, shown=rest)
+        except GradcliError as exc:     # cannot be read, or too large
+            raise exc.at(_argument_span(line, rest)) from None
         bad = textin.not_utf8(source)
         if bad is not None:
             self.report(bad, str(path), source)
@@ -283,32 +278,20 @@ class Repl:
         """`ORIGIN:LINE:COL: error: message` and a caret, on the error stream;
         lines are counted from `first_line` (a chunk read from a stream)."""
         self._flush()
-        if self.debug:
-            traceback.print_exception(exc, file=self.errors)
-        if not isinstance(exc, GradcliError):
-            self.errors.write(render.printable(
-                f"gradcli: internal error: {type(exc).__name__}: {exc}") + "\n")
-            if not self.debug:
-                self.errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
-            return
-        where = render.locate(exc.span, origin, source)
-        if where is not None and first_line != 1:
-            shift = first_line - 1
-            where = dataclasses.replace(where, line=where.line + shift,
-                                        end_line=where.end_line + shift)
-        self.errors.write(render.error_report(exc.message, where))
-        self.errors.flush()
+        render.report(exc, origin, source, errors=self.errors, debug=self.debug,
+                      first_line=first_line)
 
-    def interrupted(self, prefix: str = "") -> None:
+    def interrupted(self, script: bool = False) -> None:
+        """Ctrl-C: at the prompt a word of it; a script says it was stopped."""
         self._flush()
-        self.errors.write(f"{prefix}interrupted\n")
+        self.errors.write(render.message_line("interrupted", None) if script
+                          else "interrupted\n")
         self.errors.flush()
 
     def _warn(self, warnings) -> None:
         if warnings:
             self._flush()
-        for text in warnings:
-            self.errors.write(render.printable(f"gradcli: warning: {text}") + "\n")
+        render.warn(warnings, self.errors)
 
     def _flush(self) -> None:
         for stream in (self.console.file, sys.stdout):
@@ -372,7 +355,7 @@ def vars_table(rows: list[dict]):
     for heading in ("name", "shape", "dtype", "tracked", "has grad"):
         table.add_column(heading, no_wrap=True)
     for row in rows:
-        shape = "-" if row["shape"] is None else render.shape_text(row["shape"])
+        shape = "-" if row["shape"] is None else shape_str(row["shape"])
         table.add_row(Text(render.printable(row["name"])), shape, Text(row["dtype"]),
                       "yes" if row["tracked"] else "no", "yes" if row["has_grad"] else "no")
     return table
@@ -433,7 +416,7 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
         else:
             flush()
     except KeyboardInterrupt:
-        repl.interrupted("gradcli: ")
+        repl.interrupted(script=True)
         return INTERRUPTED
     except GradcliError as exc:       # stdin is not text
         repl.report(exc, origin, "")
@@ -565,8 +548,8 @@ def file_history(path: Path, errors: TextIO):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(exist_ok=True)
     except OSError as exc:
-        errors.write(f"gradcli: warning: history not saved: cannot write '{path}': "
-                     f"{exc.strerror or exc}\n")
+        render.say(f"history not saved: cannot write '{path}': {exc.strerror or exc}",
+                   "warning", errors)
         return InMemoryHistory()
     return FileHistory(str(path))
 
@@ -579,18 +562,10 @@ def main(options: api.Options, debug: bool = False,
     Returns the exit status."""
     stdin = stdin if stdin is not None else sys.stdin
     repl = Repl(options, debug=debug)
-    if stdin is None or not _is_terminal(stdin):
+    if not textin.is_terminal(stdin):
         return run_stream(repl, textin.lines(textin.utf8(stdin)) if stdin else ())
     from prompt_toolkit.output import create_output
     history = file_history(history_path(), repl.errors)
     # Prompts go to the terminal even when stdout is redirected to a file.
     session = prompt_session(repl, history, output=create_output(always_prefer_tty=True))
     return interact(repl, session)
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-

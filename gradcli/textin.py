@@ -58,10 +58,34 @@ def read_program(stream: TextIO, origin: str) -> str:
     return text         # bytes that were not UTF-8 in it: see `not_utf8`
 
 
-def read_file(path) -> str:
-    """The program in the file at `path` (OSError as open() raises it)."""
-    with open(path, encoding="utf-8", errors="surrogateescape") as stream:
-        return read_program(stream, f"'{path}'")
+class Unreadable(DataError):
+    """A program file that cannot be read, the reason said in words."""
+
+
+def read_file(path, shown: Optional[str] = None) -> str:
+    """The program in the file at `path`. A file that cannot be read is an
+    `Unreadable` naming it as `shown` (the path as the user wrote it)."""
+    shown = str(path) if shown is None else shown
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as stream:
+            return read_program(stream, f"'{path}'")
+    except FileNotFoundError:
+        reason = "no such file"
+    except IsADirectoryError:
+        reason = "it is a directory"
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    except ValueError:              # a NUL in the name
+        reason = "not a valid file name"
+    raise Unreadable(f"cannot read '{shown}': {reason}")
+
+
+def is_terminal(stream) -> bool:
+    """Is `stream` (maybe None, closed or not a file) a terminal?"""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def lines(stream: TextIO) -> Iterator[str]:

@@ -1025,6 +1025,53 @@ def test_every_command_documents_memory_and_time_limits(command):
         assert "--keep-going" in result.stdout
 
 
+COMMON_OPTIONS = ["--set", "--json", "--dtype", "--seed", "--max-steps", "--max-elements",
+                  "--max-memory", "--timeout", "--debug", "--detect-nan", "--keep-going"]
+ABOUT_INPUTS = {"--set", "--json", "--keep-going"}         # not for the REPL
+COMMANDS = ["eval", "grad", "check", "graph", "repl"]
+
+
+def common_params(command: str) -> dict:
+    import typer.main
+    from gradcli.cli import COMMON
+    built = typer.main.get_command(app).commands[command]
+    return {p.opts[0]: p for p in built.params if p.rich_help_panel == COMMON}
+
+
+def test_every_command_takes_the_common_options_alike():
+    reference = common_params("eval")
+    assert list(reference) == COMMON_OPTIONS
+    for command in COMMANDS:
+        params = common_params(command)
+        assert list(params) == [o for o in COMMON_OPTIONS
+                                if command != "repl" or o not in ABOUT_INPUTS]
+        for name, param in params.items():
+            same = reference[name]
+            assert (param.help, param.default, param.metavar, param.show_default) == \
+                   (same.help, same.default, same.metavar, same.show_default), (command, name)
+
+
+def test_the_common_defaults_are_the_api_defaults():
+    params, defaults = common_params("eval"), api.Options()
+    for option in ("--dtype", "--max-steps", "--max-elements", "--max-memory", "--timeout",
+                   "--detect-nan"):
+        default = params[option].default
+        field = option[2:].replace("-", "_")
+        assert getattr(default, "value", default) == getattr(defaults, field), option
+    assert params["--seed"].default is None      # unset: Options' own seed
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_command_without_options_runs_with_the_api_defaults(command, monkeypatch):
+    from gradcli import repl
+    seen = []
+    monkeypatch.setattr(api, "configure", seen.append)
+    monkeypatch.setattr(repl, "main", lambda options, debug=False: seen.append(options) or 0)
+    result = gradcli(command, *([] if command == "repl" else ["-e", "1"]))
+    assert (result.exit_code, result.stderr) == (0, ""), result.stderr
+    assert seen and all(options == api.Options() for options in seen)
+
+
 # -------------------------------------------------------- a graph cut short
 
 LONG_CHAIN = "input x = 1.0\ny = x\nfor i in range(300):\n    y = y * 1.01 + x\ny"

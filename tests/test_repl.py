@@ -347,6 +347,27 @@ def test_a_file_name_in_load_is_escaped():
                               "      ^~~~~~~~~~~~\n")
 
 
+@pytest.mark.parametrize("name, reason", [("missing.ag", "no such file"),
+                                          (".", "it is a directory"),
+                                          ("a\x00b.ag", "not a valid file name")])
+def test_load_says_why_a_file_cannot_be_read_as_eval_does(name, reason):
+    session, out, err = make_repl()
+    assert session.execute(f":load {name}") is False
+    message = f"cannot read '{name}': {reason}".replace("\x00", "\\x00")
+    assert err.getvalue().splitlines()[0] == f"<input>:1:7: error: {message}"
+    result = gradcli("eval", name)
+    assert (result.exit_code, result.stderr.splitlines()[0]) == (2, f"gradcli: error: {message}")
+
+
+@pytest.mark.parametrize("source", ["x = [1, 2]\ny = x @ ones(3)", 'print("a\x1b[2Jb", nope)'])
+def test_eval_and_the_repl_report_an_error_alike(source):
+    session, out, err = make_repl()
+    session.execute(source)
+    result = gradcli("eval", "-e", source)
+    assert result.exit_code == 1
+    assert err.getvalue() == result.stderr.replace("<expr>", "<input>")
+
+
 def test_an_internal_error_is_escaped(monkeypatch):
     session, out, err = make_repl()
 

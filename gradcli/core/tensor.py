@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from ..errors import GradError, LimitError, ShapeError
+from .defaults import MAX_ELEMENTS
 
 
 class Mode:
@@ -24,7 +25,7 @@ class Mode:
     grad_enabled = True      # record ops on tracked values
     training = False         # is_training(): true only inside `with record:`
     dtype = np.float64       # dtype of new arrays
-    max_elements = 100_000_000
+    max_elements = MAX_ELEMENTS
     site = None              # opaque tag of the code now running, kept on nodes
     detect_nan = False
     nan_reports: list = []   # messages about non-finite values made in backward

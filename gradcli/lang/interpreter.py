@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from ..core import ops
+from ..core.defaults import MAX_STEPS
 from ..core.tensor import MODE, Tensor, apply2, check_memory, check_time, grad_mode
 from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProblem
 from . import ast as A
@@ -54,7 +55,7 @@ class Hooks:
 class Interpreter:
     """One program's state: globals persist across `run` calls (the REPL)."""
 
-    def __init__(self, *, max_steps=10_000_000, hooks: Hooks | None = None):
+    def __init__(self, *, max_steps=MAX_STEPS, hooks: Hooks | None = None):
         self.globals = Scope({})
         self.max_steps = max_steps
         self.steps = 0
