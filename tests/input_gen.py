@@ -1292,7 +1292,9 @@ def _judge_stderr(report, run, origin, where, how):
             if located == origin:
                 text = program_text
             elif located == "<stdin>" and case.family == "json":
-                text = _json_text(case)
+                # what the CLI read: the bytes it was given, decoded as it
+                # decodes them (an encoded lone surrogate is not UTF-8)
+                text = _encode(case.data).decode("utf-8", "surrogateescape")
             elif located.startswith("--set") and case.family == "json":
                 text = _json_text(case)
             else:

@@ -336,3 +336,11 @@ def test_keep_going_after_errors_in_a_row_loses_no_line(tmp_path):
         '{"error": {"line": 6']
     assert "<stdin>:5:1: error: invalid JSON: Expecting value\n}\n^\n" in result.stderr
     assert result.stderr.endswith("<stdin>:6:1: error: invalid JSON: Expecting value\nx\n^\n")
+
+
+def test_an_encoded_lone_surrogate_on_stdin_is_bytes_that_are_not_utf8():
+    """The second 31-minute run's only finding was the oracle's: it took
+    '\\ud800' for the text the CLI read, where the CLI was given its bytes
+    (ED A0 80, not UTF-8) and rightly echoed them as such."""
+    ig.check(ig.Case("json", "\ud800", program=ig.JSON_PROGRAMS[0], cli=("grad", "--json")),
+             ig.Stats())
