@@ -49,6 +49,7 @@ class Row:
     args: tuple                # float64 arrays are the numeric positions
     kwargs: dict = field(default_factory=dict)
     call: object = None        # (builtin, *args) -> value; default builtin(*args, **kwargs)
+    order: int = 2             # derivatives checked: 2 includes second order
 
     @property
     def id(self):
@@ -67,8 +68,8 @@ class Row:
 ROWS: list[Row] = []
 
 
-def row(name, desc, *args, call=None, **kwargs):
-    ROWS.append(Row(name, desc, args, kwargs, call))
+def row(name, desc, *args, call=None, order=2, **kwargs):
+    ROWS.append(Row(name, desc, args, kwargs, call, order))
 
 
 def shp(s):
@@ -126,6 +127,12 @@ for s, new in [((3, 4), (2, 6)), ((3, 4), (-1,)), ((), (1, 1)), ((1, 4), (4,))]:
 row("reshape", "varargs", anyv((3, 4)), 4, 3)
 for s, axes in [((3, 4), ()), ((2, 3, 4), ((-2, -1, 0),)), ((2, 3, 4), (2, 0, 1)), ((3,), ())]:
     row("transpose", f"{shp(s)}-{axes}", anyv(s), *axes)
+    row("permute", f"{shp(s)}-{axes}", anyv(s), *axes)
+row("permute", "dims-keyword", anyv((2, 3, 4)), dims=(1, 2, 0))
+# two separate axes: PyTorch's swap, also on a matrix (numpy would read a permutation)
+for s, d0, d1 in [((3, 4), 0, 1), ((2, 3, 4), 0, 2), ((2, 3, 4), -1, 1), ((3,), 0, 0)]:
+    row("transpose", f"swap-{shp(s)}-{d0},{d1}", anyv(s), d0, d1)
+    row("swapaxes", f"{shp(s)}-{d0},{d1}", anyv(s), d0, d1)
 for s in SHAPES:
     row("flatten", shp(s), anyv(s))
     row("expand_dims", shp(s), anyv(s), 0)
@@ -260,6 +267,20 @@ def documented_nondifferentiable() -> set[str]:
     return set(re.findall(r"`([a-z_0-9]+)", section))
 
 
+def documented_builtins() -> set[str]:
+    """Names in docs/language.md's "## Built-ins" section."""
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("\n## Built-ins\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"`([A-Za-z_0-9]+)", section))
+
+
+def test_docs_list_every_builtin_by_every_name():
+    listed = documented_builtins()
+    missing = sorted(name for name, b in BUILTINS.items()
+                     if isinstance(b, Builtin) and name not in listed)
+    assert not missing, f"docs/language.md's Built-ins table does not list {missing}"
+
+
 def test_docs_list_every_nondifferentiable_builtin():
     listed = documented_nondifferentiable()
     for fn, names in distinct_builtins().items():
@@ -317,7 +338,8 @@ def test_builtin_gradient(case, position):
     assert reaches(out, leaf), (f"{case.name} returns a value cut from its tracked argument "
                           f"{position}: differentiate it, or mark the position in the "
                           "built-in table (nondiff=) and list it in docs/language.md")
-    check_grads(with_tracked, args[position], order=1, _label=f"{case.name}[{position}]")
+    check_grads(with_tracked, args[position], order=case.order,
+                _label=f"{case.name}[{position}]")
 
 
 @pytest.mark.parametrize("case", [r for r in ROWS if not r.numeric()],
