@@ -81,7 +81,11 @@ def shp(s):
 for name, gen in [("exp", anyv), ("log", pos), ("log1p", lambda s: anyv(s, -0.5, 2.0)),
                   ("sqrt", pos), ("abs", away), ("sin", anyv), ("cos", anyv),
                   ("tan", lambda s: anyv(s, -1.2, 1.2)), ("tanh", anyv), ("sigmoid", anyv),
-                  ("relu", away), ("softplus", anyv), ("sign", away)]:
+                  ("relu", away), ("softplus", anyv), ("sign", away),
+                  ("erf", anyv), ("expm1", anyv), ("log2", pos), ("log10", pos),
+                  ("arcsin", lambda s: anyv(s, -0.9, 0.9)), ("asin", lambda s: anyv(s, -0.9, 0.9)),
+                  ("arccos", lambda s: anyv(s, -0.9, 0.9)), ("acos", lambda s: anyv(s, -0.9, 0.9)),
+                  ("arctan", anyv), ("atan", anyv), ("sinh", anyv), ("cosh", anyv)]:
     for s in SHAPES:
         row(name, shp(s), gen(s))
 
@@ -91,6 +95,7 @@ for s, t in [((), ()), ((3,), (3,)), ((3, 4), (4,)), ((1, 4), (3, 1))]:
     row("maximum", d, x, y)
     row("minimum", d, x, y)
     row("pow", d, pos(s), anyv(t))
+    row("logaddexp", d, anyv(s), anyv(t))
     row("where", d, R.uniform(size=s) - 0.5, anyv(s), anyv(t))
 for s in SHAPES:
     row("clip", f"{shp(s)}-numbers", away(s, 0.2) * 3, -1.5, 1.5)

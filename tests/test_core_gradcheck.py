@@ -88,6 +88,9 @@ for sx, sy in PAIRS:
     row("PowBackward", d, ops.power, pos(sx), anyv(sy))     # tracked exponent
     row("MaximumBackward", d, ops.maximum, *apart_pair(sx, sy))
     row("MinimumBackward", d, ops.minimum, *apart_pair(sx, sy))
+    row("LogaddexpBackward", d, ops.logaddexp, anyv(sx, -3, 3), anyv(sy, -3, 3))
+row("LogaddexpBackward", "far-apart", ops.logaddexp, np.array([-300.0, 0.0, 40.0]),
+    np.array([2.0, 700.0, -40.0]))
 
 def remainder_pair(sx, sy):
     """a, b with a / b at least 0.2 away from a whole number: % jumps there."""
@@ -125,6 +128,15 @@ UNARY = [
     ("SigmoidBackward", ops.sigmoid, lambda s: anyv(s, -4.0, 4.0)),
     ("ReluBackward", ops.relu, away),
     ("SoftplusBackward", ops.softplus, lambda s: anyv(s, -4.0, 4.0)),
+    ("ErfBackward", ops.erf, lambda s: anyv(s, -2.5, 2.5)),
+    ("Expm1Backward", ops.expm1, anyv),
+    ("Log2Backward", ops.log2, pos),
+    ("Log10Backward", ops.log10, pos),
+    ("AsinBackward", ops.arcsin, lambda s: anyv(s, -0.9, 0.9)),
+    ("AcosBackward", ops.arccos, lambda s: anyv(s, -0.9, 0.9)),
+    ("AtanBackward", ops.arctan, lambda s: anyv(s, -3.0, 3.0)),
+    ("SinhBackward", ops.sinh, anyv),
+    ("CoshBackward", ops.cosh, anyv),
 ]
 for name, fn, gen in UNARY:
     for s in SHAPES:

@@ -354,7 +354,7 @@ MINIMUM = defop("MinimumBackward", "minimum", np.minimum,
                 saves=("value", "value"), elementwise=True)
 
 # Not differentiable (no VJPs): their results are never tracked.
-FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide)
+FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide, elementwise=True)
 LESS = defop("Less", "'<'", np.less, numeric=False, elementwise=True)
 LESS_EQUAL = defop("LessEqual", "'<='", np.less_equal, numeric=False, elementwise=True)
 GREATER = defop("Greater", "'>'", np.greater, numeric=False, elementwise=True)
@@ -367,7 +367,8 @@ SIGN = defop("Sign", "sign", np.sign, elementwise=True, builtin="sign")
 MOD = defop("RemainderBackward", "'%'", np.mod,
             lambda g, ans, x, y: g,
             lambda g, ans, x, y: neg(g) * call(FLOORDIV, x, y),
-            saves=("value", "value"), reads=((), (0, 1)), scales=(1.0, None))
+            saves=("value", "value"), reads=((), (0, 1)), scales=(1.0, None),
+            elementwise=True)
 
 
 add, sub, mul, div, neg, power, sign = ADD, SUB, MUL, DIV, NEG, POW, SIGN
@@ -446,6 +447,41 @@ def _inside(x, low, high):
 
 exp, log, log1p, sqrt, absolute = EXP, LOG, LOG1P, SQRT, ABS
 sin, cos, tan, tanh, sigmoid, relu, softplus = SIN, COS, TAN, TANH, SIGMOID, RELU, SOFTPLUS
+
+
+def _erf(x):
+    x = np.asarray(x)
+    return np.vectorize(math.erf, otypes=[x.dtype])(x)   # numpy has no erf
+
+
+_TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
+
+erf = defop("ErfBackward", "erf", _erf,
+            lambda g, ans, x: g * (exp(neg(x * x)) * _TWO_OVER_ROOT_PI),
+            saves=("value",), elementwise=True, builtin="erf")
+expm1 = defop("Expm1Backward", "expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0), ans=True,
+              elementwise=True, builtin="expm1")
+log2 = defop("Log2Backward", "log2", np.log2, lambda g, ans, x: g / (x * math.log(2.0)),
+             saves=("value",), elementwise=True, builtin="log2")
+log10 = defop("Log10Backward", "log10", np.log10, lambda g, ans, x: g / (x * math.log(10.0)),
+              saves=("value",), elementwise=True, builtin="log10")
+# arcsin' and arccos' are infinite at ±1 (as in PyTorch), NaN beyond.
+arcsin = defop("AsinBackward", "arcsin", np.arcsin,
+               lambda g, ans, x: g / sqrt(1.0 - x * x),
+               saves=("value",), elementwise=True, builtin=("arcsin", "asin"))
+arccos = defop("AcosBackward", "arccos", np.arccos,
+               lambda g, ans, x: neg(g) / sqrt(1.0 - x * x),
+               saves=("value",), elementwise=True, builtin=("arccos", "acos"))
+arctan = defop("AtanBackward", "arctan", np.arctan, lambda g, ans, x: g / (x * x + 1.0),
+               saves=("value",), elementwise=True, builtin=("arctan", "atan"))
+sinh = defop("SinhBackward", "sinh", np.sinh, lambda g, ans, x: g * cosh(x),
+             saves=("value",), elementwise=True, builtin="sinh")
+cosh = defop("CoshBackward", "cosh", np.cosh, lambda g, ans, x: g * sinh(x),
+             saves=("value",), elementwise=True, builtin="cosh")
+# log(e^x + e^y): each side's share is its softmax weight, exp(x - ans).
+logaddexp = defop("LogaddexpBackward", "logaddexp", np.logaddexp,
+                  lambda g, ans, x, y: g * exp(x - ans), lambda g, ans, x, y: g * exp(y - ans),
+                  saves=("value", "value"), ans=True, elementwise=True, builtin="logaddexp")
 
 
 def clip(x, low=None, high=None):
