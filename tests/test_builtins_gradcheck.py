@@ -116,6 +116,20 @@ row("sum", "dim-keepdim", anyv((3, 4)), dim=1, keepdim=True)
 for s, ax in [((3,), None), ((3, 4), None), ((3, 4), 1), ((1, 4), 0)]:
     row("norm", f"l2-{shp(s)}-axis{ax}", anyv(s), axis=ax)
     row("norm", f"l1-{shp(s)}-axis{ax}", away(s), 1, axis=ax)
+    for p in (3, 0.5, -1.5, np.inf, -np.inf, 0):
+        row("norm", f"p{p}-{shp(s)}-axis{ax}", distinct(s) + 0.05, p, axis=ax)
+row("norm", "p-keyword-dim", away((3, 4)), p=4, dim=1, keepdim=True)
+row("norm", "ord-inf-string", distinct((3, 4)), ord="inf")
+for s, ax in [((), None), ((3,), None), ((3, 4), None), ((3, 4), 1), ((1, 4), 0), ((2, 3, 4), -2)]:
+    row("cumsum", f"{shp(s)}-axis{ax}", anyv(s), axis=ax)
+    row("std", f"{shp(s)}-axis{ax}", anyv(s), axis=ax)
+    row("var", f"{shp(s)}-axis{ax}", anyv(s), axis=ax)
+row("cumsum", "dim-keyword", anyv((3, 4)), dim=0)
+row("std", "ddof1-keepdims", anyv((3, 4)), 1, ddof=1, keepdims=True)
+row("std", "correction-dim-keepdim", anyv((3, 4)), dim=0, correction=1, keepdim=True)
+row("var", "unbiased", anyv((3, 4)), unbiased=True)
+row("var", "axes-tuple", anyv((2, 3, 4)), axis=(0, 2), ddof=1)
+row("std", "one-element", anyv((1,)))
 for name in ("softmax", "log_softmax"):
     for s, ax in [((), -1), ((3,), -1), ((3, 4), 0), ((1, 4), -1)]:
         row(name, f"{shp(s)}-axis{ax}", anyv(s), ax)
@@ -138,10 +152,32 @@ row("permute", "dims-keyword", anyv((2, 3, 4)), dims=(1, 2, 0))
 for s, d0, d1 in [((3, 4), 0, 1), ((2, 3, 4), 0, 2), ((2, 3, 4), -1, 1), ((3,), 0, 0)]:
     row("transpose", f"swap-{shp(s)}-{d0},{d1}", anyv(s), d0, d1)
     row("swapaxes", f"{shp(s)}-{d0},{d1}", anyv(s), d0, d1)
+row("flatten", "start_dim", anyv((2, 3, 4)), start_dim=1)
+row("flatten", "start-end", anyv((2, 3, 4, 1)), 1, 2)
 for s in SHAPES:
+    row("square", shp(s), anyv(s))
+    row("flip", shp(s), anyv(s))
     row("flatten", shp(s), anyv(s))
     row("expand_dims", shp(s), anyv(s), 0)
     row("broadcast_to", shp(s), anyv(s), (2, 3, 4) if s != (3,) else (4, 3))
+row("flip", "axis", anyv((2, 3, 4)), axis=1)
+row("flip", "dims-keyword", anyv((2, 3, 4)), dims=(0, -1))
+for s, idx, ax in [((3, 4), [0, 5, 5, 11], None), ((3, 4), [[2, 0], [2, 2]], 0),
+                   ((3, 4), [-1, 1], 1), ((4,), 2, None), ((2, 3, 4), [1, 1, 0], -1)]:
+    row("take", f"{shp(s)}-{idx}-axis{ax}", anyv(s), idx, axis=ax)
+for s, k in [((3,), 0), ((3,), 1), ((3,), -2), ((3, 4), 0), ((3, 4), 2), ((3, 4), -1),
+             ((1, 4), 0)]:
+    row("diag", f"{shp(s)}-k{k}", anyv(s), k)
+for s, k in [((3, 4), 0), ((3, 4), 1), ((3, 4), -1), ((2, 3, 3), 0), ((1, 4), 2)]:
+    row("triu", f"{shp(s)}-k{k}", anyv(s), k)
+    row("tril", f"{shp(s)}-k{k}", anyv(s), k=k)
+row("tril", "diagonal-keyword", anyv((3, 4)), diagonal=1)
+for s, reps, ax in [((3, 4), 2, None), ((3, 4), 2, 0), ((3, 4), [1, 0, 3, 2], 1), ((), 3, None),
+                    ((1, 4), [2], 0), ((2, 3, 4), [0, 2, 1], -2)]:
+    row("repeat", f"{shp(s)}-{reps}-axis{ax}", anyv(s), reps, axis=ax)
+for s, reps in [((3, 4), ((2, 1),)), ((3,), (2, 2)), ((), (3,)), ((1, 4), ((2, 1, 3),)),
+                ((2, 3, 4), ((2,),))]:
+    row("tile", f"{shp(s)}-{reps}", anyv(s), *reps)
 row("squeeze", "1x4", anyv((1, 4)))
 row("squeeze", "3x1-axis", anyv((3, 1)), axis=-1)
 for s, t, ax in [((3, 4), (2, 4), 0), ((3, 4), (3, 1), 1), ((3,), (2,), 0), ((1, 4), (3, 4), -2)]:
@@ -161,7 +197,9 @@ row("len", "3x4", anyv((3, 4)))
 
 # ---------------------------------------------------------- linear algebra
 
-for sa, sb in [((3,), (3,)), ((3, 4), (4,)), ((4,), (4, 2)), ((3, 4), (4, 2)), ((), (3,))]:
+for sa, sb in [((3,), (3,)), ((3, 4), (4,)), ((4,), (4, 2)), ((3, 4), (4, 2)), ((), (3,)),
+               ((2, 3, 4), (4,)), ((2, 3, 4), (4, 2)), ((3,), (2, 3, 4)), ((2, 3), (4, 3, 2)),
+               ((2, 1, 3), (2, 3, 2))]:
     row("dot", f"{shp(sa)}.{shp(sb)}", anyv(sa), anyv(sb))
 for sa, sb in [((3, 4), (4, 2)), ((2, 3, 4), (4,)), ((3,), (3, 2))]:
     row("matmul", f"{shp(sa)}@{shp(sb)}", anyv(sa), anyv(sb))
@@ -171,9 +209,13 @@ for sa, sb in [((3,), (2,)), ((), (3,)), ((2, 2), (3,))]:
 for s in [(3, 3), (2, 3, 3)]:
     row("inv", shp(s), wellcond(s))
     row("det", shp(s), wellcond(s))
+    row("slogdet", shp(s), wellcond(s), call=lambda b, a: b(a)[1])
+row("slogdet", "negative-det", wellcond((3, 3))[[2, 1, 0]], call=lambda b, a: b(a)[1])
 row("solve", "3x3\\3", wellcond((3, 3)), anyv((3,)))
 row("solve", "3x3\\3x2", wellcond((3, 3)), anyv((3, 2)))
 row("trace", "3x4", anyv((3, 4)))
+row("trace", "2x3x4-first-two-axes", anyv((2, 3, 4)))
+row("trace", "3x3x2x2", anyv((3, 3, 2, 2)))
 
 # ---------------------------------------------------------------- creation
 

@@ -190,6 +190,10 @@ for desc, ax, x in [("one-zero", None, [2.0, 0.0, 3.0]), ("two-zeros", None, [0.
 row("LogsumexpBackward", "large-values", lambda x: ops.logsumexp(x, axis=-1),
     anyv((3, 4)) + 700.0)
 
+for s, ax in [((), None), ((4,), None), ((4,), 0), ((3, 4), None), ((3, 4), 0), ((3, 4), -1),
+              ((1, 4), 0), ((2, 3, 4), 1)]:
+    row("CumsumBackward", f"{shp(s)}-axis{ax}", lambda x, ax=ax: ops.cumsum(x, ax), anyv(s))
+
 for name, fn in [("SoftmaxBackward", ops.softmax), ("LogSoftmaxBackward", ops.log_softmax)]:
     for s, ax in [((), -1), ((4,), -1), ((1, 4), -1), ((3, 4), 0), ((3, 4), -1), ((2, 3, 4), 1)]:
         row(name, f"{shp(s)}-axis{ax}", lambda x, fn=fn, ax=ax: fn(x, axis=ax), anyv(s, -3, 3))
@@ -273,6 +277,8 @@ for s in [(3, 3), (1, 1), (2, 3, 3)]:
     row("InverseBackward", shp(s), ops.inv, wellcond(s))
 for s in [(3, 3), (2, 2), (1, 1), (2, 3, 3)]:
     row("DetBackward", shp(s), ops.det, wellcond(s))
+    row("SlogdetBackward", shp(s), lambda a: ops.slogdet(a)[1], wellcond(s))
+row("SlogdetBackward", "negative-det", lambda a: ops.slogdet(a)[1], wellcond((3, 3))[[1, 0, 2]])
 row("DetBackward", "negative-det", ops.det, wellcond((3, 3))[[1, 0, 2]])
 # det is a polynomial: singular matrices are no kink (the adjugate path)
 row("DetBackward", "singular-rank2", ops.det, np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0],

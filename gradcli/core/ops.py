@@ -722,6 +722,26 @@ def log_softmax(x, axis=-1):
     return run(LOG_SOFTMAX, [x], {"axis": _single_axis(x, axis)})
 
 
+def _cumsum_args(x, axis=None):
+    """numpy's cumsum: along `axis`, or over the flattened value by default."""
+    x = operand(x)
+    if axis is None or x.ndim == 0:
+        return [flatten(x)], {"axis": 0}
+    return [x], {"axis": _single_axis(x, axis)}
+
+
+def _reversed_along(g, axis):
+    return getitem(g, _slice_along(g.ndim, axis, slice(None, None, -1)))
+
+
+# Each element feeds every later partial sum: the gradient is the sum of
+# g from the end backwards.
+cumsum = defop("CumsumBackward", "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
+               lambda g, ans, x, axis: _reversed_along(cumsum(_reversed_along(g, axis), axis),
+                                                       axis),
+               builtin="cumsum", prepare=_cumsum_args)
+
+
 AN_INDEX = {0: "an index: piecewise constant"}
 
 
@@ -1153,6 +1173,26 @@ SOLVE = defop("SolveBackward", "solve", _linalg("solve", np.linalg.solve),
               saves=("value", "shape"), ans=True)
 TRACE = defop("TraceBackward", "trace", np.trace,
               lambda g, ans, a: g * np.eye(*a.shape, dtype=a.dtype), saves=("shape",))
+
+
+def _logabsdet_vjp(g, ans, a):
+    # d log|det a| / da = inv(a)ᵀ; at a singular matrix there is none.
+    return expand_dims(expand_dims(g, -1), -1) * swap_last(inv(a))
+
+
+LOGABSDET = defop("SlogdetBackward", "slogdet",
+                  lambda a: _linalg("slogdet", np.linalg.slogdet)(a)[1], _logabsdet_vjp,
+                  saves=("value",))
+
+
+@public("slogdet")
+def slogdet(a):
+    """(sign, log|det a|), numpy's and PyTorch's: the sign is a constant
+    (piecewise constant, no gradient); the gradient flows through the log."""
+    a = operand(a)
+    _square_matrix("slogdet", a)
+    sign = np.linalg.slogdet(raw(a))[0]
+    return (Tensor(sign) if type(a) is Tensor else sign), run(LOGABSDET, [a])
 
 
 @public("inv")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import autodiff, creation, ops
+from ..core import autodiff, composites, creation, ops  # noqa: F401 (composites registers)
 from ..core.tensor import MODE, Tensor, apply_to_temporary, constant, shape_str
 from ..errors import EvalError, GradError
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
@@ -324,7 +324,7 @@ COERCE = {
     "axis": to_axis, "axis1": to_int, "axis2": to_int, "start_dim": to_int,
     "end_dim": to_int, "k": to_int, "offset": to_int, "keepdims": lambda v, what: bool(v),
     "ord": _ord, "ddof": to_number, "indices": _index_array, "repeats": _counts,
-    "reps": lambda v, what: to_shape((v,), what),
+    "reps": to_shape,    # tile(x, 2, 3) or tile(x, (2, 3)): the varargs tuple
 }
 
 
