@@ -1,5 +1,13 @@
 """The op table: every primitive's forward and its vector–Jacobian products.
 
+An entry is one `defop(...)`: the name `grad_fn` shows, the op's spelling
+in the language, the forward, one VJP per input, what backward saves, and
+for an op the language offers as a built-in its names (`builtin=`) and how
+its arguments are checked (`prepare=`). The op returned is its own public
+function. A function that checks arguments before one op registers with
+`@public`; functions made of several ops, with no gradient code of their
+own, live in composites.py. lang/builtins.py builds built-ins from PUBLIC.
+
 Vocabulary of a VJP, as in HIPS autograd: `g` is the incoming gradient,
 `ans` the op's output, then the op's inputs, then its static parameters.
 Inputs an op does not save arrive as None (or as a `Shape` when only the

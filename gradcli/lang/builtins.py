@@ -1,8 +1,11 @@
 """The built-in functions of the language (SPEC section 3).
 
-Each entry adapts the language's loose calling conventions (shapes as
-`f(2, 5)` or `f((2, 5))`, whole-number floats as ints, PyTorch and MXNet
-keyword aliases) to one core function. `x.f(a)` calls `f(x, a)`.
+Most come from the core's registry (`ops.PUBLIC`: the ops and composites
+that name themselves built-ins), adapted in one loop by parameter name
+(whole-number floats as ints, PyTorch's keyword spellings). The others
+need argument handling of their own (shapes as `f(2, 5)` or `f((2, 5))`,
+joining, tracked clip bounds, creation, autodiff) and are written here.
+`x.f(a)` calls `f(x, a)`.
 """
 
 from __future__ import annotations
@@ -314,10 +317,10 @@ def _index_array(value, what):
 
 
 def _counts(value, what):
-    if isinstance(value, Tensor) and value.ndim == 0 or not isinstance(value, (Tensor, list,
-                                                                               tuple)):
-        return to_int(value, what)
-    return _index_array(value, what)
+    """One count for all, or one per element."""
+    if isinstance(value, (list, tuple)) or isinstance(value, Tensor) and value.ndim:
+        return _index_array(value, what)
+    return to_int(value, what)
 
 
 COERCE = {
