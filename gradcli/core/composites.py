@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from .ops import (_single_axis, broadcast_to, flatten, getitem, mean, norm, norm_axis, operand,
-                  power, public, raw, reshape, scatter, sum_, where)
+                  power, public, raw, reshape, scatter, sum_, transpose, where)
 from .tensor import check_size, shape_str
 
 
@@ -51,6 +51,16 @@ def std(x, axis=None, *, ddof=0, keepdims=False, unbiased=None):
     (one element, equal elements) the gradient is 0, as PyTorch's."""
     d, axes, dof = _deviations(x, axis, _ddof(ddof, unbiased))
     return norm(d, axis=axes, keepdims=keepdims) / math.sqrt(dof)
+
+
+@public("swapaxes")
+def swapaxes(x, axis1, axis2):
+    """x with two axes exchanged (numpy's swapaxes, PyTorch's transpose(d0, d1))."""
+    x = operand(x)
+    axes = list(range(x.ndim))
+    a, b = (_single_axis(x, axis) for axis in (axis1, axis2))
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, tuple(axes))
 
 
 @public("flip")

@@ -828,16 +828,6 @@ def identity(x):
     return run(IDENTITY, [x])
 
 
-@public("swapaxes")
-def swapaxes(x, axis1, axis2):
-    """x with two axes exchanged (numpy's swapaxes, PyTorch's transpose(d0, d1))."""
-    x = operand(x)
-    axes = list(range(x.ndim))
-    a, b = (_single_axis(x, axis) for axis in (axis1, axis2))
-    axes[a], axes[b] = axes[b], axes[a]
-    return transpose(x, tuple(axes))
-
-
 @public("flatten", "ravel")
 def flatten(x, start_dim=0, end_dim=-1):
     """The axes start_dim..end_dim (all by default) merged into one (PyTorch)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import autodiff, composites, creation, ops  # noqa: F401 (composites registers)
+from ..core import autodiff, composites, creation, ops
 from ..core.tensor import MODE, Tensor, apply_to_temporary, constant, shape_str
 from ..errors import EvalError, GradError
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
@@ -21,12 +21,18 @@ from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_sh
 BUILTINS: dict[str, object] = {}
 
 
+def _register(name, fn, on_temporary=None, nondiff=None):
+    if name in BUILTINS:     # the core's registry and this file must not both define it
+        raise AssertionError(f"built-in {name!r} is defined twice")
+    BUILTINS[name] = Builtin(name, fn, on_temporary, nondiff)
+
+
 def builtin(*names, nondiff=None):
     """Register `fn` under each name. `nondiff`: {argument position: why
     the result carries no gradient to it}."""
     def register(fn):
         for name in names:
-            BUILTINS[name] = Builtin(name, fn, nondiff=nondiff)
+            _register(name, fn, nondiff=nondiff)
         return fn
     return register
 
@@ -71,7 +77,7 @@ def creating(*names, nondiff=None):
                 out.attach_grad("add")
             return out
         for name in names:
-            BUILTINS[name] = Builtin(name, create, nondiff=nondiff)
+            _register(name, create, nondiff=nondiff)
         return fn
     return register
 
@@ -209,7 +215,7 @@ def _transpose(x, *axes, **kwargs):
     transpose(x, d0, d1), which swaps them (also on a matrix: x.transpose(0, 1)
     is x.T, as in PyTorch)."""
     if len(axes) == 2 and not kwargs and all(_is_single(a) for a in axes):
-        return ops.swapaxes(to_tensor(x), to_int(axes[0], "dim0"), to_int(axes[1], "dim1"))
+        return composites.swapaxes(to_tensor(x), to_int(axes[0], "dim0"), to_int(axes[1], "dim1"))
     return _permute(x, *axes, **kwargs)
 
 
@@ -372,7 +378,7 @@ for _public in ops.PUBLIC:
     _op = _public.op
     _temporary = _on_temporary(_op, _fn) if _op is not None and _op.reuses_operand else None
     for _name in _public.names:
-        BUILTINS[_name] = Builtin(_name, _fn, _temporary, _public.nondiff)
+        _register(_name, _fn, _temporary, _public.nondiff)
 
 
 # --------------------------------------------------------------- elementwise
