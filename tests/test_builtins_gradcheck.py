@@ -162,6 +162,8 @@ for s in SHAPES:
     row("expand_dims", shp(s), anyv(s), 0)
     row("broadcast_to", shp(s), anyv(s), (2, 3, 4) if s != (3,) else (4, 3))
 row("flip", "axis", anyv((2, 3, 4)), axis=1)
+row("take", "float-index-array", anyv((3, 4)), np.array([2.0, 0.0, 2.0]), axis=0)
+row("repeat", "float-count-array", anyv((3,)), np.array([2.0, 0.0, 1.0]))
 row("flip", "dims-keyword", anyv((2, 3, 4)), dims=(0, -1))
 for s, idx, ax in [((3, 4), [0, 5, 5, 11], None), ((3, 4), [[2, 0], [2, 2]], 0),
                    ((3, 4), [-1, 1], 1), ((4,), 2, None), ((2, 3, 4), [1, 1, 0], -1)]:

@@ -83,7 +83,10 @@ def _whole_indices(indices, what):
     return idx.astype(np.intp)
 
 
-@public("take")
+AN_INDEX = "whole numbers that say where: an index, piecewise constant"
+
+
+@public("take", nondiff={1: AN_INDEX})
 def take(x, indices, axis=None):
     """numpy's take: elements at `indices` of the flattened value, or whole
     slices along `axis`; repeated indices add up in the gradient."""
@@ -135,7 +138,7 @@ triu = _triangle("triu", np.triu)
 tril = _triangle("tril", np.tril)
 
 
-@public("repeat")
+@public("repeat", nondiff={1: AN_INDEX})
 def repeat(x, repeats, axis=None):
     """numpy's repeat: each element (of the flattened value, or each slice
     along `axis`) `repeats` times, one count for all or one per element.

@@ -314,25 +314,17 @@ def _ord(value, what):
     return value if type(value) is int else to_number(value, what)
 
 
-def _index_array(value, what):
-    data = to_tensor(value, what).data
-    whole = data.astype(np.intp)
-    if not np.array_equal(whole, data):
-        raise EvalError(f"{what} must hold whole numbers")
-    return whole
-
-
 def _counts(value, what):
-    """One count for all, or one per element."""
+    """One count for all (a number), or one per element (an array)."""
     if isinstance(value, (list, tuple)) or isinstance(value, Tensor) and value.ndim:
-        return _index_array(value, what)
+        return to_tensor(value, what)
     return to_int(value, what)
 
 
 COERCE = {
     "axis": to_axis, "axis1": to_int, "axis2": to_int, "start_dim": to_int,
     "end_dim": to_int, "k": to_int, "offset": to_int, "keepdims": lambda v, what: bool(v),
-    "ord": _ord, "ddof": to_number, "indices": _index_array, "repeats": _counts,
+    "ord": _ord, "ddof": to_number, "indices": to_tensor, "repeats": _counts,
     "reps": to_shape,    # tile(x, 2, 3) or tile(x, (2, 3)): the varargs tuple
 }
 
