@@ -88,6 +88,9 @@ for sx, sy in PAIRS:
     row("PowBackward", d, ops.power, pos(sx), anyv(sy))     # tracked exponent
     row("MaximumBackward", d, ops.maximum, *apart_pair(sx, sy))
     row("MinimumBackward", d, ops.minimum, *apart_pair(sx, sy))
+    row("LogaddexpBackward", d, ops.logaddexp, anyv(sx, -3, 3), anyv(sy, -3, 3))
+row("LogaddexpBackward", "far-apart", ops.logaddexp, np.array([-300.0, 0.0, 40.0]),
+    np.array([2.0, 700.0, -40.0]))
 
 def remainder_pair(sx, sy):
     """a, b with a / b at least 0.2 away from a whole number: % jumps there."""
@@ -125,6 +128,15 @@ UNARY = [
     ("SigmoidBackward", ops.sigmoid, lambda s: anyv(s, -4.0, 4.0)),
     ("ReluBackward", ops.relu, away),
     ("SoftplusBackward", ops.softplus, lambda s: anyv(s, -4.0, 4.0)),
+    ("ErfBackward", ops.erf, lambda s: anyv(s, -2.5, 2.5)),
+    ("Expm1Backward", ops.expm1, anyv),
+    ("Log2Backward", ops.log2, pos),
+    ("Log10Backward", ops.log10, pos),
+    ("AsinBackward", ops.arcsin, lambda s: anyv(s, -0.9, 0.9)),
+    ("AcosBackward", ops.arccos, lambda s: anyv(s, -0.9, 0.9)),
+    ("AtanBackward", ops.arctan, lambda s: anyv(s, -3.0, 3.0)),
+    ("SinhBackward", ops.sinh, anyv),
+    ("CoshBackward", ops.cosh, anyv),
 ]
 for name, fn, gen in UNARY:
     for s in SHAPES:
@@ -177,6 +189,10 @@ for desc, ax, x in [("one-zero", None, [2.0, 0.0, 3.0]), ("two-zeros", None, [0.
         lambda x, ax=ax: ops.prod(x, axis=ax, keepdims=True), np.array(x))
 row("LogsumexpBackward", "large-values", lambda x: ops.logsumexp(x, axis=-1),
     anyv((3, 4)) + 700.0)
+
+for s, ax in [((), None), ((4,), None), ((4,), 0), ((3, 4), None), ((3, 4), 0), ((3, 4), -1),
+              ((1, 4), 0), ((2, 3, 4), 1)]:
+    row("CumsumBackward", f"{shp(s)}-axis{ax}", lambda x, ax=ax: ops.cumsum(x, ax), anyv(s))
 
 for name, fn in [("SoftmaxBackward", ops.softmax), ("LogSoftmaxBackward", ops.log_softmax)]:
     for s, ax in [((), -1), ((4,), -1), ((1, 4), -1), ((3, 4), 0), ((3, 4), -1), ((2, 3, 4), 1)]:
@@ -261,6 +277,8 @@ for s in [(3, 3), (1, 1), (2, 3, 3)]:
     row("InverseBackward", shp(s), ops.inv, wellcond(s))
 for s in [(3, 3), (2, 2), (1, 1), (2, 3, 3)]:
     row("DetBackward", shp(s), ops.det, wellcond(s))
+    row("SlogdetBackward", shp(s), lambda a: ops.slogdet(a)[1], wellcond(s))
+row("SlogdetBackward", "negative-det", lambda a: ops.slogdet(a)[1], wellcond((3, 3))[[1, 0, 2]])
 row("DetBackward", "negative-det", ops.det, wellcond((3, 3))[[1, 0, 2]])
 # det is a polynomial: singular matrices are no kink (the adjugate path)
 row("DetBackward", "singular-rank2", ops.det, np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0],

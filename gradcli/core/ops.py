@@ -1,5 +1,13 @@
 """The op table: every primitive's forward and its vector–Jacobian products.
 
+An entry is one `defop(...)`: the name `grad_fn` shows, the op's spelling
+in the language, the forward, one VJP per input, what backward saves, and
+for an op the language offers as a built-in its names (`builtin=`) and how
+its arguments are checked (`prepare=`). The op returned is its own public
+function. A function that checks arguments before one op registers with
+`@public`; functions made of several ops, with no gradient code of their
+own, live in composites.py. lang/builtins.py builds built-ins from PUBLIC.
+
 Vocabulary of a VJP, as in HIPS autograd: `g` is the incoming gradient,
 `ans` the op's output, then the op's inputs, then its static parameters.
 Inputs an op does not save arrive as None (or as a `Shape` when only the
@@ -12,6 +20,7 @@ backward pass can itself be recorded (higher-order derivatives).
 
 from __future__ import annotations
 
+import inspect
 import math
 from itertools import repeat
 
@@ -24,17 +33,18 @@ from .tensor import MODE, Tensor, apply, apply2, check_size, lift, shape_str
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
                  "saves_ans", "variadic", "elementwise", "reuses_left",
-                 "reuses_operand", "scales", "reads", "numeric")
+                 "reuses_operand", "scales", "reads", "numeric", "prepare")
 
     def __init__(self, name, label, forward, vjps, saves, ans, variadic, scales, reads,
-                 numeric):
+                 numeric, elementwise=False, prepare=None):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.saves, self.saves_ans = vjps, saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
         self.variadic = variadic
         self.reads = reads
         self.numeric = numeric
-        self.elementwise = False      # set below for ops applied number by number
+        self.elementwise = elementwise
+        self.prepare = prepare
         # May write its result over a temporary first operand (see apply2).
         self.reuses_left = not variadic and bool(vjps) and saves[0] is None and not ans
         # A unary ufunc that does not read its input in backward: may write
@@ -43,6 +53,14 @@ class Op:
                                and saves[0] is None and isinstance(forward, np.ufunc))
         self.scales = scales
 
+    def __call__(self, *args, **kwargs):
+        """The op as its public function: `prepare` (when given) checks the
+        arguments and splits them into inputs and static parameters."""
+        if self.prepare is None:
+            return run(self, args, kwargs or None)
+        inputs, params = self.prepare(*args, **kwargs)
+        return run(self, inputs, params)
+
     def __repr__(self):
         return f"<op {self.name}>"
 
@@ -50,10 +68,56 @@ class Op:
 TABLE: dict[str, Op] = {}
 
 
+class Public:
+    """A function of the core that the language offers as a built-in: its
+    language names (the first is the main one), the function, and the
+    argument positions it carries no gradient to, each with the reason.
+    lang/builtins.py builds the built-in table from these, adapting the
+    language's arguments by the function's parameter names."""
+
+    __slots__ = ("names", "fn", "nondiff", "op")
+
+    def __init__(self, names, fn, nondiff=None, op=None):
+        self.names, self.fn, self.nondiff, self.op = names, fn, nondiff or {}, op
+
+    def signature(self) -> inspect.Signature:
+        fn = self.fn
+        if isinstance(fn, Op):
+            if fn.prepare is not None:
+                return inspect.signature(fn.prepare)
+            # No prepare: the inputs only, as many as it has gradients (or
+            # as the ufunc takes), all positional.
+            count = len(fn.vjps) if fn.vjps else fn.forward.nin
+            return inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_ONLY)
+                                      for n in ("x", "y", "z")[:count]])
+        return inspect.signature(fn)
+
+    def __repr__(self):
+        return f"<public {'/'.join(self.names)}>"
+
+
+PUBLIC: list[Public] = []
+PIECEWISE_CONSTANT = "piecewise constant: its derivative is 0 where it exists"
+
+
+def public(*names, nondiff=None):
+    """Offer the decorated function to the language under `names`."""
+    def register(fn):
+        PUBLIC.append(Public(names, fn, nondiff, fn if isinstance(fn, Op) else None))
+        return fn
+    return register
+
+
 def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scales=None,
-          reads=None, numeric=True):
-    """Register a primitive. `vjps` has one entry per input (None: no
-    gradient flows to it); no vjps at all makes the op non-differentiable.
+          reads=None, numeric=True, elementwise=False, builtin=(), prepare=None,
+          nondiff=None):
+    """Register a primitive and return it; the op is its own public
+    function (`call` it with arrays or tensors).
+
+    `name` is what `grad_fn` shows (PyTorch's node names); `label` is how
+    the language spells the op, in messages. `vjps` has one entry per
+    input (None: no gradient flows to it); no vjps at all makes the op
+    non-differentiable.
     `saves` says per input what the VJPs read: "value", "shape" or None.
     `reads`, per VJP, which inputs' values it reads (default: all it
     saves): a value is kept only when the VJP of a tracked input reads
@@ -62,6 +126,13 @@ def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scal
     `numeric=False`: the op moves elements without computing with them
     (reshape, indexing), so boolean arrays stay boolean; every other op
     counts a boolean operand as 0/1 in the run's dtype.
+    `elementwise=True`: the op works number by number, with no parameters
+    (broadcast operands may be computed once per repeated number).
+    `builtin`: the language name(s) it goes by as a built-in function;
+    `prepare(*args, **kwargs) -> (inputs, params)` checks the public
+    arguments (its parameter names are the built-in's); `nondiff`:
+    {position: why} for a built-in that carries no gradient there
+    (default for an op without VJPs: every position, piecewise constant).
 
     `scales`, per input, says when a VJP only multiplies `g` by a number:
     that number, or a function of the saved inputs giving it (or None when
@@ -71,8 +142,14 @@ def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scal
         saves = repeat(saves[0])
     elif not saves:
         saves = (None,) * len(vjps)
-    op = Op(name, label, forward, vjps or None, saves, ans, variadic, scales, reads, numeric)
+    op = Op(name, label, forward, vjps or None, saves, ans, variadic, scales, reads, numeric,
+            elementwise, prepare)
     TABLE[name] = op
+    if builtin:
+        names = (builtin,) if isinstance(builtin, str) else tuple(builtin)
+        if nondiff is None and not vjps:
+            nondiff = {0: PIECEWISE_CONSTANT}
+        PUBLIC.append(Public(names, op, nondiff, op))
     return op
 
 
@@ -231,19 +308,21 @@ def times_new(g, d):
 # -------------------------------------------------------------- arithmetic
 
 ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
-            scales=(1.0, 1.0))
+            scales=(1.0, 1.0), elementwise=True)
 SUB = defop("SubBackward", "'-'", np.subtract,
-            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g), scales=(1.0, -1.0))
+            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g), scales=(1.0, -1.0),
+            elementwise=True)
 MUL = defop("MulBackward", "'*'", np.multiply,
             lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
             saves=("value", "value"), reads=((1,), (0,)),
-            scales=(lambda x, y: _number(y), lambda x, y: _number(x)))
+            scales=(lambda x, y: _number(y), lambda x, y: _number(x)), elementwise=True)
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
             saves=("value", "value"), reads=((1,), (0, 1)),
-            scales=(lambda x, y: _exact_reciprocal(y), None))
-NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g), scales=(-1.0,))
+            scales=(lambda x, y: _exact_reciprocal(y), None), elementwise=True)
+NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g), scales=(-1.0,),
+            elementwise=True)
 
 
 def _pow_base_vjp(g, ans, x, y):
@@ -263,7 +342,7 @@ def _pow_exponent_vjp(g, ans, x, y):
 
 
 POW = defop("PowBackward", "'**'", np.power, _pow_base_vjp, _pow_exponent_vjp,
-            saves=("value", "value"), ans=True)
+            saves=("value", "value"), ans=True, elementwise=True)
 
 
 def _share(x, y):
@@ -276,38 +355,34 @@ def _share(x, y):
 MAXIMUM = defop("MaximumBackward", "maximum", np.maximum,
                 lambda g, ans, x, y: g * _share(x, y),
                 lambda g, ans, x, y: g * _share(y, x),
-                saves=("value", "value"))
+                saves=("value", "value"), elementwise=True)
 MINIMUM = defop("MinimumBackward", "minimum", np.minimum,
                 lambda g, ans, x, y: g * _share(y, x),
                 lambda g, ans, x, y: g * _share(x, y),
-                saves=("value", "value"))
+                saves=("value", "value"), elementwise=True)
 
 # Not differentiable (no VJPs): their results are never tracked.
-FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide)
-LESS = defop("Less", "'<'", np.less, numeric=False)
-LESS_EQUAL = defop("LessEqual", "'<='", np.less_equal, numeric=False)
-GREATER = defop("Greater", "'>'", np.greater, numeric=False)
-GREATER_EQUAL = defop("GreaterEqual", "'>='", np.greater_equal, numeric=False)
-EQUAL = defop("Equal", "'=='", np.equal, numeric=False)
-NOT_EQUAL = defop("NotEqual", "'!='", np.not_equal, numeric=False)
-SIGN = defop("Sign", "sign", np.sign)
+FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide, elementwise=True)
+LESS = defop("Less", "'<'", np.less, numeric=False, elementwise=True)
+LESS_EQUAL = defop("LessEqual", "'<='", np.less_equal, numeric=False, elementwise=True)
+GREATER = defop("Greater", "'>'", np.greater, numeric=False, elementwise=True)
+GREATER_EQUAL = defop("GreaterEqual", "'>='", np.greater_equal, numeric=False, elementwise=True)
+EQUAL = defop("Equal", "'=='", np.equal, numeric=False, elementwise=True)
+NOT_EQUAL = defop("NotEqual", "'!='", np.not_equal, numeric=False, elementwise=True)
+SIGN = defop("Sign", "sign", np.sign, elementwise=True, builtin="sign")
 
 # a % b = a - b * floor(a / b), with floor's derivative 0 (as PyTorch).
 MOD = defop("RemainderBackward", "'%'", np.mod,
             lambda g, ans, x, y: g,
             lambda g, ans, x, y: neg(g) * call(FLOORDIV, x, y),
-            saves=("value", "value"), reads=((), (0, 1)), scales=(1.0, None))
+            saves=("value", "value"), reads=((), (0, 1)), scales=(1.0, None),
+            elementwise=True)
 
 
-def add(x, y): return call(ADD, x, y)
-def sub(x, y): return call(SUB, x, y)
-def mul(x, y): return call(MUL, x, y)
-def div(x, y): return call(DIV, x, y)
-def neg(x): return call(NEG, x)
-def power(x, y): return call(POW, x, y)
-def maximum(x, y): return call(MAXIMUM, x, y)
-def minimum(x, y): return call(MINIMUM, x, y)
-def sign(x): return call(SIGN, x)
+add, sub, mul, div, neg, power, sign = ADD, SUB, MUL, DIV, NEG, POW, SIGN
+maximum = public("maximum")(MAXIMUM)
+minimum = public("minimum")(MINIMUM)
+public("pow", "power")(POW)
 
 
 def _binary(op):
@@ -336,27 +411,35 @@ def _clip(x, low, high):
     return np.clip(x, low, high)
 
 
-EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: mul(g, ans), ans=True)
-LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value",))
+EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: mul(g, ans), ans=True,
+            elementwise=True, builtin="exp")
+LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value",),
+            elementwise=True, builtin="log")
 LOG1P = defop("Log1PBackward", "log1p", np.log1p,
-              lambda g, ans, x: g / (x + 1.0), saves=("value",))
-SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True)
+              lambda g, ans, x: g / (x + 1.0), saves=("value",), elementwise=True, builtin="log1p")
+SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True,
+             elementwise=True, builtin="sqrt")
 ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: times_new(g, sign(x)),
-            saves=("value",))
+            saves=("value",), elementwise=True, builtin="abs")
 SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: times_new(g, cos(x)),
-            saves=("value",))
+            saves=("value",), elementwise=True, builtin="sin")
 COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: times_new(g, neg(sin(x))),
-            saves=("value",))
+            saves=("value",), elementwise=True, builtin="cos")
 TAN = defop("TanBackward", "tan", np.tan,
-            lambda g, ans, x: times_new(g, ans * ans + 1.0), ans=True)
+            lambda g, ans, x: times_new(g, ans * ans + 1.0), ans=True,
+            elementwise=True, builtin="tan")
 TANH = defop("TanhBackward", "tanh", np.tanh,
-             lambda g, ans, x: times_new(g, 1.0 - ans * ans), ans=True)
+             lambda g, ans, x: times_new(g, 1.0 - ans * ans), ans=True,
+             elementwise=True, builtin="tanh")
 SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
-                lambda g, ans, x: times_new(g, ans * (1.0 - ans)), ans=True)
+                lambda g, ans, x: times_new(g, ans * (1.0 - ans)), ans=True,
+                elementwise=True, builtin="sigmoid")
 RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
-             lambda g, ans, x: g * (ans > 0), ans=True)   # relu'(0) = 0
+             lambda g, ans, x: g * (ans > 0), ans=True,
+             elementwise=True, builtin="relu")   # relu'(0) = 0
 SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
-                 lambda g, ans, x: times_new(g, sigmoid(x)), saves=("value",))
+                 lambda g, ans, x: times_new(g, sigmoid(x)), saves=("value",),
+                 elementwise=True, builtin="softplus")
 CLIP = defop("ClampBackward", "clip", _clip,
              lambda g, ans, x, low, high: g * _inside(x, low, high), saves=("value",))
 
@@ -370,18 +453,43 @@ def _inside(x, low, high):
     return mask
 
 
-def exp(x): return call(EXP, x)
-def log(x): return call(LOG, x)
-def log1p(x): return call(LOG1P, x)
-def sqrt(x): return call(SQRT, x)
-def absolute(x): return call(ABS, x)
-def sin(x): return call(SIN, x)
-def cos(x): return call(COS, x)
-def tan(x): return call(TAN, x)
-def tanh(x): return call(TANH, x)
-def sigmoid(x): return call(SIGMOID, x)
-def relu(x): return call(RELU, x)
-def softplus(x): return call(SOFTPLUS, x)
+exp, log, log1p, sqrt, absolute = EXP, LOG, LOG1P, SQRT, ABS
+sin, cos, tan, tanh, sigmoid, relu, softplus = SIN, COS, TAN, TANH, SIGMOID, RELU, SOFTPLUS
+
+
+def _erf(x):
+    x = np.asarray(x)
+    return np.vectorize(math.erf, otypes=[x.dtype])(x)   # numpy has no erf
+
+
+_TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
+
+erf = defop("ErfBackward", "erf", _erf,
+            lambda g, ans, x: g * (exp(neg(x * x)) * _TWO_OVER_ROOT_PI),
+            saves=("value",), elementwise=True, builtin="erf")
+expm1 = defop("Expm1Backward", "expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0), ans=True,
+              elementwise=True, builtin="expm1")
+log2 = defop("Log2Backward", "log2", np.log2, lambda g, ans, x: g / (x * math.log(2.0)),
+             saves=("value",), elementwise=True, builtin="log2")
+log10 = defop("Log10Backward", "log10", np.log10, lambda g, ans, x: g / (x * math.log(10.0)),
+              saves=("value",), elementwise=True, builtin="log10")
+# arcsin' and arccos' are infinite at ±1 (as in PyTorch), NaN beyond.
+arcsin = defop("AsinBackward", "arcsin", np.arcsin,
+               lambda g, ans, x: g / sqrt(1.0 - x * x),
+               saves=("value",), elementwise=True, builtin=("arcsin", "asin"))
+arccos = defop("AcosBackward", "arccos", np.arccos,
+               lambda g, ans, x: neg(g) / sqrt(1.0 - x * x),
+               saves=("value",), elementwise=True, builtin=("arccos", "acos"))
+arctan = defop("AtanBackward", "arctan", np.arctan, lambda g, ans, x: g / (x * x + 1.0),
+               saves=("value",), elementwise=True, builtin=("arctan", "atan"))
+sinh = defop("SinhBackward", "sinh", np.sinh, lambda g, ans, x: g * cosh(x),
+             saves=("value",), elementwise=True, builtin="sinh")
+cosh = defop("CoshBackward", "cosh", np.cosh, lambda g, ans, x: g * sinh(x),
+             saves=("value",), elementwise=True, builtin="cosh")
+# log(e^x + e^y): each side's share is its softmax weight, exp(x - ans).
+logaddexp = defop("LogaddexpBackward", "logaddexp", np.logaddexp,
+                  lambda g, ans, x, y: g * exp(x - ans), lambda g, ans, x, y: g * exp(y - ans),
+                  saves=("value", "value"), ans=True, elementwise=True, builtin="logaddexp")
 
 
 def clip(x, low=None, high=None):
@@ -415,6 +523,11 @@ def where(cond, x, y, op=WHERE):
     if cond.dtype != bool:
         cond = cond != 0
     return run(op, [cond, operand(x), operand(y)])
+
+
+@public("where", nondiff={0: "the condition selects; it is not differentiated"})
+def select(cond, x, y):
+    return where(cond, x, y)
 
 
 # ----------------------------------------------------------------- reductions
@@ -481,16 +594,38 @@ def _product_of_others(x, axis):
 def _norm_forward(x, axis, keepdims, ord):
     if ord == 1:
         return np.add.reduce(np.abs(x), axis=axis, keepdims=keepdims)
-    return np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims))
+    if ord == 2:
+        return np.sqrt(np.add.reduce(x * x, axis=axis, keepdims=keepdims))
+    if ord == math.inf:
+        return np.maximum.reduce(np.abs(x), axis=axis, keepdims=keepdims)
+    if ord == -math.inf:
+        return np.minimum.reduce(np.abs(x), axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return np.add.reduce((x != 0).astype(x.dtype), axis=axis, keepdims=keepdims)
+    return np.add.reduce(np.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
 
 
 def _norm_vjp(g, ans, x, axis, keepdims, ord):
     if ord == 1:
         return unreduce(g, x.shape, axis, keepdims) * sign(x)
-    # The L2 norm's gradient x/|x| is taken as 0 where the norm is 0 (PyTorch).
+    if ord == 0:     # a count: piecewise constant
+        return unreduce(g, x.shape, axis, keepdims) * 0.0
+    if math.isinf(ord):
+        # max |x| (min |x|): ties share the gradient evenly, as max does.
+        best = np.asarray(unreduce(raw(ans), x.shape, axis, keepdims))
+        hits = np.abs(raw(x)) == best
+        count = np.sum(hits, axis=axis, keepdims=True, dtype=x.dtype)
+        return unreduce(g, x.shape, axis, keepdims) * (hits / count) * sign(x)
+    # The gradient sign(x) |x|^(p-1) / norm^(p-1) is taken as 0 where the
+    # norm is 0 (PyTorch), and, for p < 1, where x is 0.
     zero = raw(ans) == 0
-    ratio = g / where(zero, 1.0, ans) * ~zero
-    return unreduce(ratio, x.shape, axis, keepdims) * x
+    if ord == 2:
+        ratio = g / where(zero, 1.0, ans) * ~zero
+        return unreduce(ratio, x.shape, axis, keepdims) * x
+    ratio = g / where(zero, 1.0, ans) ** (ord - 1.0) * ~zero
+    nonzero = raw(x) != 0
+    scaled = sign(x) * where(nonzero, absolute(x), 1.0) ** (ord - 1.0) * nonzero
+    return unreduce(ratio, x.shape, axis, keepdims) * scaled
 
 
 def _logsumexp_forward(x, axis, keepdims):
@@ -553,39 +688,79 @@ def _reduction(op):
     return reduce
 
 
-sum_, mean, prod = _reduction(SUM), _reduction(MEAN), _reduction(PROD)
-max_, min_, logsumexp = _reduction(MAX), _reduction(MIN), _reduction(LOGSUMEXP)
+sum_ = public("sum")(_reduction(SUM))
+mean = public("mean")(_reduction(MEAN))
+prod = public("prod")(_reduction(PROD))
+max_ = public("max")(_reduction(MAX))
+min_ = public("min")(_reduction(MIN))
+logsumexp = public("logsumexp")(_reduction(LOGSUMEXP))
 
 
+@public("norm")
 def norm(x, ord=2, axis=None, keepdims=False):
+    """The vector p-norm over `axis` (all elements by default, as PyTorch's
+    torch.norm): ord any number, inf or -inf (largest, smallest |x|), 0
+    (the count of nonzeros, no gradient)."""
     x = operand(x)
-    if ord not in (1, 2):
-        raise EvalError(f"norm supports ord=2 (the default) and ord=1, not ord={ord}")
+    ord = float(ord)
+    if math.isnan(ord):
+        raise EvalError("norm: ord must be a number, not NaN")
+    if x.size == 0 and math.isinf(ord):
+        raise ShapeError(f"norm with ord={ord:g} of an empty value")
     return run(NORM, [x], {"axis": norm_axis(axis, x.ndim),
-                             "keepdims": bool(keepdims), "ord": int(ord)})
+                             "keepdims": bool(keepdims), "ord": ord})
 
 
 def _single_axis(x, axis):
-    (axis,) = norm_axis(axis, x.ndim) if x.ndim else (0,)
-    return axis
+    axes = norm_axis(axis, x.ndim) if x.ndim else (0,)
+    if len(axes) != 1:
+        raise ShapeError(f"needs a single axis, got {axis}")
+    return axes[0]
 
 
+@public("softmax")
 def softmax(x, axis=-1):
     x = operand(x)
     return run(SOFTMAX, [x], {"axis": _single_axis(x, axis)})
 
 
+@public("log_softmax")
 def log_softmax(x, axis=-1):
     x = operand(x)
     return run(LOG_SOFTMAX, [x], {"axis": _single_axis(x, axis)})
 
 
+def _cumsum_args(x, axis=None):
+    """numpy's cumsum: along `axis`, or over the flattened value by default."""
+    x = operand(x)
+    if axis is None or x.ndim == 0:
+        return [flatten(x)], {"axis": 0}
+    return [x], {"axis": _single_axis(x, axis)}
+
+
+def _reversed_along(g, axis):
+    return getitem(g, _slice_along(g.ndim, axis, slice(None, None, -1)))
+
+
+# Each element feeds every later partial sum: the gradient is the sum of
+# g from the end backwards.
+cumsum = defop("CumsumBackward", "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
+               lambda g, ans, x, axis: _reversed_along(cumsum(_reversed_along(g, axis), axis),
+                                                       axis),
+               builtin="cumsum", prepare=_cumsum_args)
+
+
+AN_INDEX = {0: "an index: piecewise constant"}
+
+
+@public("argmax", nondiff=AN_INDEX)
 def argmax(x, axis=None, keepdims=False):
     x = operand(x)
     return run(ARGMAX, [x], {"axis": None if axis is None else _single_axis(x, axis),
                              "keepdims": bool(keepdims)})
 
 
+@public("argmin", nondiff=AN_INDEX)
 def argmin(x, axis=None, keepdims=False):
     x = operand(x)
     return run(ARGMIN, [x], {"axis": None if axis is None else _single_axis(x, axis),
@@ -653,11 +828,21 @@ def identity(x):
     return run(IDENTITY, [x])
 
 
-def flatten(x):
+@public("flatten", "ravel")
+def flatten(x, start_dim=0, end_dim=-1):
+    """The axes start_dim..end_dim (all by default) merged into one (PyTorch)."""
     x = operand(x)
-    return reshape(x, (x.size,))
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    first, last = _single_axis(x, start_dim), _single_axis(x, end_dim)
+    if first > last:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"for a value of shape {shape_str(x.shape)}")
+    merged = math.prod(x.shape[first:last + 1])
+    return reshape(x, x.shape[:first] + (merged,) + x.shape[last + 1:])
 
 
+@public("squeeze")
 def squeeze(x, axis=None):
     x = operand(x)
     axes = norm_axis(axis, x.ndim)
@@ -670,6 +855,7 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
+@public("expand_dims", "unsqueeze")
 def expand_dims(x, axis):
     x = operand(x)
     ndim = x.ndim + 1
@@ -875,6 +1061,7 @@ OUTER = defop("OuterBackward", "outer", np.outer,
               saves=("value", "value"), reads=((1,), (0,)))
 
 
+@public("matmul", "mm")
 def matmul(a, b):
     a, b = operand(a), operand(b)
     if a.ndim == 0 or b.ndim == 0:
@@ -883,16 +1070,31 @@ def matmul(a, b):
     return run(MATMUL, [a, b])
 
 
+@public("dot")
 def dot(a, b):
+    """numpy's dot: for N-d values, the sum over a's last axis and b's
+    second-to-last (b's only axis when it is 1-d)."""
     a, b = operand(a), operand(b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
-    if a.ndim > 2 or b.ndim > 2:
-        raise ShapeError(f"dot: supports 1-d and 2-d values, got shapes {shape_str(a.shape)} "
-                         f"and {shape_str(b.shape)} (use matmul for batches)")
-    return run(DOT, [a, b])
+    if a.ndim <= 2 and b.ndim <= 2:
+        return run(DOT, [a, b])
+    if b.ndim == 1:
+        return matmul(a, b)
+    if a.shape[-1] != b.shape[-2]:
+        raise ShapeError(f"dot: shapes {shape_str(a.shape)} and {shape_str(b.shape)} are "
+                         f"not aligned: {a.shape[-1]} (last axis) != {b.shape[-2]} "
+                         "(second-to-last axis)")
+    # As one matrix product: a's rows against b's columns, b's other axes
+    # moved behind its contracted one.
+    n = a.shape[-1]
+    rows = reshape(a, (-1, n))
+    cols = reshape(transpose(b, (b.ndim - 2,) + tuple(range(b.ndim - 2)) + (b.ndim - 1,)),
+                   (n, -1))
+    return reshape(matmul(rows, cols), a.shape[:-1] + b.shape[:-2] + b.shape[-1:])
 
 
+@public("outer")
 def outer(a, b):
     a, b = operand(a), operand(b)
     check_size(a.size * b.size, "the result of outer")
@@ -971,18 +1173,41 @@ TRACE = defop("TraceBackward", "trace", np.trace,
               lambda g, ans, a: g * np.eye(*a.shape, dtype=a.dtype), saves=("shape",))
 
 
+def _logabsdet_vjp(g, ans, a):
+    # d log|det a| / da = inv(a)ᵀ; at a singular matrix there is none.
+    return expand_dims(expand_dims(g, -1), -1) * swap_last(inv(a))
+
+
+LOGABSDET = defop("SlogdetBackward", "slogdet",
+                  lambda a: _linalg("slogdet", np.linalg.slogdet)(a)[1], _logabsdet_vjp,
+                  saves=("value",))
+
+
+@public("slogdet")
+def slogdet(a):
+    """(sign, log|det a|), numpy's and PyTorch's: the sign is a constant
+    (piecewise constant, no gradient); the gradient flows through the log."""
+    a = operand(a)
+    _square_matrix("slogdet", a)
+    sign = np.linalg.slogdet(raw(a))[0]
+    return (Tensor(sign) if type(a) is Tensor else sign), run(LOGABSDET, [a])
+
+
+@public("inv")
 def inv(a):
     a = operand(a)
     _square_matrix("inv", a)
     return run(INV, [a])
 
 
+@public("det")
 def det(a):
     a = operand(a)
     _square_matrix("det", a)
     return run(DET, [a])
 
 
+@public("solve")
 def solve(a, b):
     a, b = operand(a), operand(b)
     _square_matrix("solve", a)
@@ -992,17 +1217,19 @@ def solve(a, b):
     return run(SOLVE, [a, b])
 
 
+@public("trace")
 def trace(a):
+    """The sum of the diagonal; for N-d values numpy's meaning: the
+    diagonals of the 2-d slices along the first two axes, shape a.shape[2:]."""
     a = operand(a)
-    if a.ndim != 2:
-        raise ShapeError(f"trace: needs a 2-d value, got shape {shape_str(a.shape)}")
-    return run(TRACE, [a])
-
-
-for _op in (ADD, SUB, MUL, DIV, NEG, POW, MAXIMUM, MINIMUM, EXP, LOG, LOG1P, SQRT,
-            ABS, SIN, COS, TAN, TANH, SIGN, LESS, LESS_EQUAL, GREATER,
-            GREATER_EQUAL, EQUAL, NOT_EQUAL):
-    _op.elementwise = True
+    if a.ndim < 2:
+        raise ShapeError(f"trace: needs at least 2 dimensions, got shape {shape_str(a.shape)}")
+    if a.ndim == 2:
+        return run(TRACE, [a])
+    n = min(a.shape[0], a.shape[1])
+    moved = transpose(a, tuple(range(2, a.ndim)) + (0, 1))
+    diagonal = getitem(moved, (Ellipsis, np.arange(n), np.arange(n)))
+    return sum_(diagonal, axis=-1)
 
 
 # ------------------------------------------------- operator sugar for VJPs

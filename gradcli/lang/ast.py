@@ -218,11 +218,18 @@ class Slice:
 
 
 @node
+class EllipsisIndex:
+    """`...` inside brackets: full slices for the axes the other items leave."""
+
+    span: Span
+
+
+@node
 class Index:
-    """`obj[i, j:k]`: items are expressions or Slices."""
+    """`obj[i, j:k]`: items are expressions, Slices or an EllipsisIndex."""
 
     obj: "Expr"
-    items: tuple[Union["Expr", Slice], ...]
+    items: tuple[Union["Expr", Slice, EllipsisIndex], ...]
     span: Span
 
 

@@ -1,15 +1,18 @@
 """The built-in functions of the language (SPEC section 3).
 
-Each entry adapts the language's loose calling conventions (shapes as
-`f(2, 5)` or `f((2, 5))`, whole-number floats as ints, PyTorch and MXNet
-keyword aliases) to one core function. `x.f(a)` calls `f(x, a)`.
+Most come from the core's registry (`ops.PUBLIC`: the ops and composites
+that name themselves built-ins), adapted in one loop by parameter name
+(whole-number floats as ints, PyTorch's keyword spellings). The others
+need argument handling of their own (shapes as `f(2, 5)` or `f((2, 5))`,
+joining, tracked clip bounds, creation, autodiff) and are written here.
+`x.f(a)` calls `f(x, a)`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..core import autodiff, creation, ops
+from ..core import autodiff, composites, creation, ops
 from ..core.tensor import MODE, Tensor, apply_to_temporary, constant, shape_str
 from ..errors import EvalError, GradError
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
@@ -18,12 +21,18 @@ from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_sh
 BUILTINS: dict[str, object] = {}
 
 
+def _register(name, fn, on_temporary=None, nondiff=None):
+    if name in BUILTINS:     # the core's registry and this file must not both define it
+        raise AssertionError(f"built-in {name!r} is defined twice")
+    BUILTINS[name] = Builtin(name, fn, on_temporary, nondiff)
+
+
 def builtin(*names, nondiff=None):
     """Register `fn` under each name. `nondiff`: {argument position: why
     the result carries no gradient to it}."""
     def register(fn):
         for name in names:
-            BUILTINS[name] = Builtin(name, fn, nondiff=nondiff)
+            _register(name, fn, nondiff=nondiff)
         return fn
     return register
 
@@ -68,7 +77,7 @@ def creating(*names, nondiff=None):
                 out.attach_grad("add")
             return out
         for name in names:
-            BUILTINS[name] = Builtin(name, create, nondiff=nondiff)
+            _register(name, create, nondiff=nondiff)
         return fn
     return register
 
@@ -200,8 +209,18 @@ def _reshape(x, *shape, **kwargs):
     return ops.reshape(to_tensor(x), to_shape(shape))
 
 
-@builtin("transpose", "permute")
+@builtin("transpose")
 def _transpose(x, *axes, **kwargs):
+    """numpy's transpose(x, axes) permutes; two separate axes are PyTorch's
+    transpose(x, d0, d1), which swaps them (also on a matrix: x.transpose(0, 1)
+    is x.T, as in PyTorch)."""
+    if len(axes) == 2 and not kwargs and all(_is_single(a) for a in axes):
+        return composites.swapaxes(to_tensor(x), to_int(axes[0], "dim0"), to_int(axes[1], "dim1"))
+    return _permute(x, *axes, **kwargs)
+
+
+@builtin("permute")
+def _permute(x, *axes, **kwargs):
     axes = axes or (_pick(kwargs, "axes", "dims"),)
     _no_more("transpose", kwargs)
     if axes == (None,):
@@ -209,25 +228,6 @@ def _transpose(x, *axes, **kwargs):
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = axes[0]
     return ops.transpose(to_tensor(x), to_axis(tuple(axes), "axes"))
-
-
-@builtin("flatten", "ravel")
-def _flatten(x):
-    return ops.flatten(to_tensor(x))
-
-
-@builtin("squeeze")
-def _squeeze(x, axis=None, **kwargs):
-    axis = _pick(kwargs, "dim", default=axis)
-    return ops.squeeze(to_tensor(x), to_axis(axis))
-
-
-@builtin("expand_dims", "unsqueeze")
-def _expand_dims(x, axis=None, **kwargs):
-    axis = _pick(kwargs, "dim", default=axis)
-    if axis is None:
-        raise EvalError("expand_dims needs an axis")
-    return ops.expand_dims(to_tensor(x), to_int(axis, "axis"))
 
 
 @builtin("broadcast_to", "expand")
@@ -298,41 +298,83 @@ def _len(x):
     return len(to_tensor(x))
 
 
-# --------------------------------------------------------------- elementwise
+# ------------------------------------------------ from the core's registry
 
-def _unary(fn):
-    return lambda x: fn(to_tensor(x))
+# The core's functions take tensors, ints and tuples under a small vocabulary
+# of parameter names; the language's looser arguments (whole-number floats,
+# 1-element arrays, PyTorch's spellings) are adapted by those names.
+ALIASES = {"dim": "axis", "keepdim": "keepdims", "p": "ord", "correction": "ddof",
+           "diagonal": "k", "dims": "axis"}
+TENSORS = frozenset({"x", "y", "z", "a", "b", "cond"})
 
 
-def _elementwise(op):
-    def plain(x):
-        return ops.call(op, to_tensor(x))
+def _ord(value, what):
+    if isinstance(value, str) and value.lstrip("+-") == "inf":
+        return -np.inf if value.startswith("-") else np.inf
+    return value if type(value) is int else to_number(value, what)
 
+
+def _counts(value, what):
+    """One count for all (a number), or one per element (an array)."""
+    if isinstance(value, (list, tuple)) or isinstance(value, Tensor) and value.ndim:
+        return to_tensor(value, what)
+    return to_int(value, what)
+
+
+COERCE = {
+    "axis": to_axis, "axis1": to_int, "axis2": to_int, "start_dim": to_int,
+    "end_dim": to_int, "k": to_int, "offset": to_int, "keepdims": lambda v, what: bool(v),
+    "ord": _ord, "ddof": to_number, "indices": to_tensor, "repeats": _counts,
+    "reps": to_shape,    # tile(x, 2, 3) or tile(x, (2, 3)): the varargs tuple
+}
+
+
+def _adapted(public):
+    """A built-in calling `public.fn`, its arguments adapted by name."""
+    fn, signature = public.fn, public.signature()
+    params = signature.parameters
+    if all(p.kind is p.POSITIONAL_ONLY and p.name in TENSORS for p in params.values()):
+        count = len(params)     # tensors only: the common case, kept quick
+
+        def tensors(*args):
+            if len(args) != count:     # Builtin words it from the signature
+                raise TypeError("the arguments do not fit")
+            return fn(*[to_tensor(a) for a in args])
+        tensors.__signature__ = signature
+        return tensors
+
+    def adapted(*args, **kwargs):
+        for alias, name in ALIASES.items():
+            if alias in kwargs and name in params:
+                if name in kwargs:
+                    raise EvalError(f"give only one of {name}, {alias}")
+                kwargs[name] = kwargs.pop(alias)
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            if name in TENSORS:
+                bound.arguments[name] = to_tensor(value)
+            elif name in COERCE and value is not None:
+                bound.arguments[name] = COERCE[name](value, name)
+        return fn(*bound.args, **bound.kwargs)
+    adapted.__signature__ = signature     # what Builtin reads when a call does not fit
+    return adapted
+
+
+def _on_temporary(op, plain):
     def on_temporary(x):
         return apply_to_temporary(op, x) if type(x) is Tensor else plain(x)
-    nondiff = None if op.vjps else {0: "piecewise constant: its derivative is 0 where it exists"}
-    return Builtin(op.label, plain, on_temporary if op.reuses_operand else None, nondiff)
+    return on_temporary
 
 
-for _op in [ops.EXP, ops.LOG, ops.LOG1P, ops.SQRT, ops.ABS, ops.SIGN, ops.SIN, ops.COS,
-            ops.TAN, ops.TANH, ops.SIGMOID, ops.RELU, ops.SOFTPLUS]:
-    BUILTINS[_op.label] = _elementwise(_op)
+for _public in ops.PUBLIC:
+    _fn = _adapted(_public)
+    _op = _public.op
+    _temporary = _on_temporary(_op, _fn) if _op is not None and _op.reuses_operand else None
+    for _name in _public.names:
+        _register(_name, _fn, _temporary, _public.nondiff)
 
 
-@builtin("maximum")
-def _maximum(x, y):
-    return ops.maximum(to_tensor(x), to_tensor(y))
-
-
-@builtin("minimum")
-def _minimum(x, y):
-    return ops.minimum(to_tensor(x), to_tensor(y))
-
-
-@builtin("pow", "power")
-def _pow(x, y):
-    return ops.power(to_tensor(x), to_tensor(y))
-
+# --------------------------------------------------------------- elementwise
 
 @builtin("clip", "clamp")
 def _clip(x, low=None, high=None, **kwargs):
@@ -354,61 +396,7 @@ def _clip(x, low=None, high=None, **kwargs):
     return ops.clip(x, *[None if b is None else to_number(b, "clip bound") for b in bounds])
 
 
-@builtin("where", nondiff={0: "the condition selects; it is not differentiated"})
-def _where(cond, x, y):
-    return ops.where(to_tensor(cond), to_tensor(x), to_tensor(y))
-
-
 # ---------------------------------------------------------------- reductions
-
-def _reducer(fn, name):
-    def reduce(x, axis=None, keepdims=False, **kwargs):
-        axis = _pick(kwargs, "dim", default=axis)
-        keepdims = _pick(kwargs, "keepdim", default=keepdims)
-        _no_more(name, kwargs)
-        return fn(to_tensor(x), to_axis(axis), bool(keepdims))
-    return reduce
-
-
-for _name, _fn in [("sum", ops.sum_), ("mean", ops.mean), ("prod", ops.prod),
-                   ("max", ops.max_), ("min", ops.min_), ("logsumexp", ops.logsumexp)]:
-    BUILTINS[_name] = Builtin(_name, _reducer(_fn, _name))
-
-
-@builtin("norm")
-def _norm(x, ord=2, axis=None, keepdims=False, **kwargs):
-    ord = _pick(kwargs, "p", default=ord)
-    axis = _pick(kwargs, "dim", default=axis)
-    keepdims = _pick(kwargs, "keepdim", default=keepdims)
-    _no_more("norm", kwargs)
-    ord = ord if type(ord) is int else to_number(ord, "ord")
-    return ops.norm(to_tensor(x), ord, to_axis(axis), bool(keepdims))
-
-
-def _along(fn, name):
-    def run(x, axis=-1, **kwargs):
-        axis = _pick(kwargs, "dim", default=axis)
-        _no_more(name, kwargs)
-        return fn(to_tensor(x), to_int(axis, "axis"))
-    return run
-
-
-BUILTINS["softmax"] = Builtin("softmax", _along(ops.softmax, "softmax"))
-BUILTINS["log_softmax"] = Builtin("log_softmax", _along(ops.log_softmax, "log_softmax"))
-
-
-def _arg_extreme(fn, name):
-    def run(x, axis=None, keepdims=False, **kwargs):
-        axis = _pick(kwargs, "dim", default=axis)
-        keepdims = _pick(kwargs, "keepdim", default=keepdims)
-        _no_more(name, kwargs)
-        return fn(to_tensor(x), None if axis is None else to_int(axis, "axis"), bool(keepdims))
-    return run
-
-
-AN_INDEX = "an index: piecewise constant"
-BUILTINS["argmax"] = Builtin("argmax", _arg_extreme(ops.argmax, "argmax"), nondiff={0: AN_INDEX})
-BUILTINS["argmin"] = Builtin("argmin", _arg_extreme(ops.argmin, "argmin"), nondiff={0: AN_INDEX})
 
 A_TRUTH = "a truth value: piecewise constant"
 
@@ -421,16 +409,6 @@ def _any(x):
 @builtin("all", nondiff={0: A_TRUTH})
 def _all(x):
     return constant(float(np.all(to_tensor(x).data)))
-
-
-# ------------------------------------------------------------ linear algebra
-
-for _name, _fn in [("dot", ops.dot), ("matmul", ops.matmul), ("mm", ops.matmul),
-                   ("outer", ops.outer), ("solve", ops.solve)]:
-    BUILTINS[_name] = Builtin(_name, (lambda f: lambda a, b: f(to_tensor(a), to_tensor(b)))(_fn))
-
-for _name, _fn in [("inv", ops.inv), ("det", ops.det), ("trace", ops.trace)]:
-    BUILTINS[_name] = Builtin(_name, _unary(_fn))
 
 
 # ------------------------------------------------------------------ autodiff

@@ -567,6 +567,8 @@ class Interpreter:
                 bounds = tuple(None if p is None else self._expr(p)
                                for p in (item.start, item.stop, item.step))
                 parts.append(("slice", bounds))
+            elif type(item) is A.EllipsisIndex:
+                parts.append(("item", lambda scope: Ellipsis))
             else:
                 parts.append(("item", self._expr(item)))
         parts = tuple(parts)

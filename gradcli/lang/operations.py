@@ -114,6 +114,8 @@ def _named(message, name):
 
 
 def index_value(value):
+    if value is Ellipsis:
+        return value
     if isinstance(value, bool):
         raise EvalError("an index must be a whole number, a slice or an index array")
     if isinstance(value, int):
@@ -147,8 +149,9 @@ def index_value(value):
 
 
 def _axes_taken(w) -> int:
-    """How many axes of the target an index item consumes."""
-    if w is None:
+    """How many axes of the target an index item consumes (`...`: counted
+    apart, as those the others leave)."""
+    if w is None or w is Ellipsis:
         return 0
     if type(w) is np.ndarray and w.dtype.kind == "b":
         return w.ndim      # a mask covers as many axes as it has
@@ -160,9 +163,11 @@ def tensor_index(target, where):
     if dims > target.ndim:
         raise EvalError(f"too many indices ({dims}) for a value of shape "
                         f"{shape_str(target.shape)}")
+    if sum(w is Ellipsis for w in where) > 1:
+        raise EvalError("an index can hold only one '...'")
     axis = 0
     for w in where:
-        taken = _axes_taken(w)
+        taken = target.ndim - dims if w is Ellipsis else _axes_taken(w)
         if taken and type(w) is np.ndarray and w.dtype.kind == "b":
             covered = target.shape[axis:axis + w.ndim]
             if w.shape != covered:

@@ -950,6 +950,9 @@ class _Builder:
     def subscripts(self, c):
         return _items(c)
 
+    def ellipsis(self, c):
+        return ast.EllipsisIndex(_token_span(c[0]))
+
     def slice(self, c):
         # Parts and ':' tokens, e.g. [None, ':', None, ':', step] for `::step`.
         parts: list = [None]
