@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ..core import ops
-from ..core.tensor import MODE, Tensor, apply2, check_memory, check_time, grad_mode
+from ..core.tensor import MODE, Tensor, apply, check_memory, check_time, grad_mode
 from ..errors import (EvalError, GradcliError, GradError, LimitError, NumericError,
                       SyntaxProblem)
 from . import ast as A
@@ -482,7 +482,7 @@ class Interpreter:
                 a, b = left(scope), right(scope)
                 try:
                     if type(a) is Tensor and type(b) is Tensor:
-                        return apply2(fast, a, b, temporary)
+                        return apply(fast, (a, b), None, temporary)
                     return binary(opname, a, b)
                 except GradcliError as exc:
                     raise exc.at(span)
