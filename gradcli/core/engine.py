@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GradError, NumericError, ShapeError, Span
+from ..errors import GradError, ShapeError
 from .ops import sum_to
-from .tensor import MODE, Node, Tensor, check_time, shape_str, site_str
+from .tensor import (MODE, Node, Tensor, check_time, shape_str, site_str,
+                     watching_floating_point)
 
 
 def topological_order(roots):
@@ -64,36 +65,6 @@ def _start(output: Tensor, head):
     return (output.node or output), head
 
 
-def _nan_watch(kind, flag):
-    """numpy's floating-point callback: report (or refuse) a NaN or Inf that
-    a VJP creates, naming its op. In the forward pass a NaN or Inf is just a
-    value, unless --detect-nan asks to stop there too (the interpreter then
-    gives the error the position of the expression that made it).
-
-    numpy raises its flags only where a NaN or Inf is made, not where one is
-    passed on, so watching costs nothing on clean runs.
-    """
-    node = MODE.backward_node
-    if node is None:        # the forward pass: an error only when asked for
-        if MODE.detect_nan:
-            raise NumericError(f"{kind} produced a non-finite value (NaN or Inf) "
-                               "(--detect-nan)")
-        return
-    where = f" at {site_str(node.site)}" if node.site is not None else ""
-    message = f"{kind} produced a non-finite value (NaN or Inf) in {node.op.name}{where}"
-    if MODE.detect_nan:
-        raise NumericError(message, node.site if isinstance(node.site, Span) else None)
-    if message not in MODE.nan_reports:
-        MODE.nan_reports.append(message)
-
-
-def watch_floating_point() -> None:
-    """Route numpy's floating-point errors to `_nan_watch` (once per run).
-    Underflow makes zeros or subnormals, not NaN/Inf: it is no finding."""
-    np.seterr(all="call", under="ignore")
-    np.seterrcall(_nan_watch)
-
-
 def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                  inputs=None):
     """Propagate `heads` from `outputs` back through the graph.
@@ -115,27 +86,28 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
     outer = MODE.grad_enabled, MODE.backward_node
     MODE.grad_enabled = create_graph
     try:
-        for count, node in enumerate(order):
-            if not count & 255:
-                check_time()
-            grad = grads.pop(node, None)
-            if grad is None:
-                continue
-            owned.discard(node)     # the VJPs read it from here on
-            if targets is not None and id(node) in targets:
-                grads[node] = grad      # keep it: it is an answer
-            if node.freed:
-                raise GradError(
-                    "backward through a graph a second time: its saved values "
-                    "were freed by the first backward; pass retain_graph=True "
-                    "to the first backward to keep them")
-            MODE.backward_node = node
-            if node.versions is not None:
-                _check_versions(node)
-            _propagate(node, grad, grads, owned, useful, create_graph)
-            if not retain_graph:
-                node.saved = node.ans = None
-                node.freed = True
+        with watching_floating_point():
+            for count, node in enumerate(order):
+                if not count & 255:
+                    check_time()
+                grad = grads.pop(node, None)
+                if grad is None:
+                    continue
+                owned.discard(node)     # the VJPs read it from here on
+                if targets is not None and id(node) in targets:
+                    grads[node] = grad      # keep it: it is an answer
+                if node.freed:
+                    raise GradError(
+                        "backward through a graph a second time: its saved values "
+                        "were freed by the first backward; pass retain_graph=True "
+                        "to the first backward to keep them")
+                MODE.backward_node = node
+                if node.versions is not None:
+                    _check_versions(node)
+                _propagate(node, grad, grads, owned, useful, create_graph)
+                if not retain_graph:
+                    node.saved = node.ans = None
+                    node.freed = True
     finally:
         MODE.grad_enabled, MODE.backward_node = outer
     if inputs is not None:
@@ -273,6 +245,3 @@ def _write_leaf_grads(grads, create_graph):
         box.node = g.node if create_graph else None
         box.requires_grad = box.node is not None
         written.append(leaf)
-
-
-watch_floating_point()
