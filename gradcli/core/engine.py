@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import GradError, ShapeError
 from .ops import sum_to
-from .tensor import (MODE, Node, Tensor, check_time, shape_str, site_str,
+from .tensor import (MODE, Node, Tensor, check_time, check_versions, shape_str,
                      watching_floating_point)
 
 
@@ -103,7 +103,7 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                         "to the first backward to keep them")
                 MODE.backward_node = node
                 if node.versions is not None:
-                    _check_versions(node)
+                    check_versions(node)
                 _propagate(node, grad, grads, owned, useful, create_graph)
                 if not retain_graph:
                     node.saved = node.ans = None
@@ -126,21 +126,6 @@ def _leading_to(order, targets):
                 p is not None and id(p) in useful for p in node.parents):
             useful.add(id(node))
     return useful
-
-
-def _check_versions(node):
-    """A value the node saved was changed in place since: refuse to use it."""
-    for value, version in zip(node.saved, node.versions):
-        if version is not None and value._version != version:
-            write_site, label = value._written
-            who = f"'{label}'" if label else "a value"
-            used = f" at {site_str(node.site)}" if node.site is not None else ""
-            now = f" at {site_str(MODE.site)}" if MODE.site is not None else ""
-            raise GradError(
-                f"{who} was changed in place after {node.op.name}{used} saved it for "
-                f"the gradient, so the backward{now} would be wrong; change it after "
-                "backward, or compute a new value instead of writing in place",
-                write_site)
 
 
 def _propagate(node, grad, grads, owned, useful, create_graph):
@@ -189,10 +174,10 @@ def _summed_to(node, i, g, out_shape):
 
 def _add_outgrad(grads, owned, key, g, made):
     """grads[key] += g, as HIPS autograd's `add_outgrads`: the first gradient
-    is kept as it is; a sum is written into an array this pass made and
-    nothing else holds (`owned`, by key; `made` says g is one) when there is
-    one, and otherwise is a new array, which this pass then owns. On large
-    arrays a pass over new memory costs about as much as the addition."""
+    is kept as it is; a sum goes into an array this pass made and nothing
+    else holds (`owned`, by key; `made`: g is one) when there is one, else
+    into a new array, which this pass then owns. On large arrays a pass over
+    new memory costs about as much as the addition itself."""
     old = grads.get(key)
     if old is None:
         grads[key] = g
@@ -203,13 +188,11 @@ def _add_outgrad(grads, owned, key, g, made):
     elif made and old.shape == g.shape and old.dtype == g.dtype:
         grads[key] = np.add(g, old, out=g)
         owned.add(key)
+    elif type(old) is Tensor or type(g) is Tensor:     # recorded: so is the sum
+        grads[key] = old + g
     else:
-        total = old + g
-        if type(total) is not Tensor:   # numpy makes a 0-d sum a scalar: keep an array
-            grads[key] = np.asarray(total)
-            owned.add(key)
-        else:
-            grads[key] = total
+        grads[key] = np.asarray(old + g)    # numpy gives a 0-d sum as a scalar
+        owned.add(key)
 
 
 _ONES: dict = {}

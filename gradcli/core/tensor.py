@@ -191,6 +191,22 @@ def mark_written(t: Tensor, label: str | None = None) -> None:
     t._written = (MODE.site, label)
 
 
+def check_versions(node):
+    """Backward's half of the version counter: a value the node saved was
+    changed in place since (`mark_written`), so refuse to use it."""
+    for value, version in zip(node.saved, node.versions):
+        if version is not None and value._version != version:
+            write_site, label = value._written
+            who = f"'{label}'" if label else "a value"
+            used = f" at {site_str(node.site)}" if node.site is not None else ""
+            now = f" at {site_str(MODE.site)}" if MODE.site is not None else ""
+            raise GradError(
+                f"{who} was changed in place after {node.op.name}{used} saved it for "
+                f"the gradient, so the backward{now} would be wrong; change it after "
+                "backward, or compute a new value instead of writing in place",
+                write_site)
+
+
 def site_str(site) -> str:
     line = getattr(site, "line", None)
     return f"line {line}" if line is not None else str(site)
