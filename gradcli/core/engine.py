@@ -9,6 +9,8 @@ with `create_graph` gradients are tensors and the pass is itself recorded.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import GradError, ShapeError
@@ -55,7 +57,7 @@ def _start(output: Tensor, head):
             "attach_grad(x) on an input before computing from it (and not "
             "inside `with no_grad:`)")
     if head is None:    # differentiate sum(y)
-        head = Tensor(repeated_one(output.data.shape, output.data.dtype))
+        head = Tensor(ones_like_output(output.data.shape, output.data.dtype))
     elif head.shape != output.shape:
         raise ShapeError(f"backward: head gradient of shape {shape_str(head.shape)} "
                          f"does not match the output of shape {shape_str(output.shape)}")
@@ -195,20 +197,14 @@ def _add_outgrad(grads, owned, key, g, made):
         owned.add(key)
 
 
-_ONES: dict = {}
-
-
-def repeated_one(shape, dtype):
-    """A read-only array of ones that takes no memory (all strides 0), so
-    that ops.run can treat the gradient of a sum as the number it repeats.
-    Kept per shape and dtype: small loops ask for the same one each time."""
-    key = (shape, dtype)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 256:
-            _ONES.clear()
-        ones = _ONES[key] = np.broadcast_to(np.ones((), dtype), shape)
-    return ones
+def ones_like_output(shape, dtype):
+    """The head of sum(y). On a large output, a broadcast 1 that takes no
+    memory and that ops.run treats as the one number it repeats, saving a
+    pass over the array per op; on a small one, where that detour costs more
+    than the arithmetic (the tiny-op loop ran 40% slower), plain ones."""
+    if math.prod(shape) < 4096:
+        return np.ones(shape, dtype)
+    return np.broadcast_to(np.ones((), dtype), shape)
 
 
 def _write_leaf_grads(grads, create_graph):
