@@ -18,16 +18,14 @@ from itertools import repeat
 import numpy as np
 
 from ..errors import EvalError, ShapeError
-from .tensor import MODE, Tensor, apply, apply2, check_size, lift, shape_str
+from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 
 
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
-                 "saves_ans", "variadic", "elementwise", "reuses_left",
-                 "reuses_operand", "scales", "reads", "numeric")
+                 "saves_ans", "variadic", "elementwise", "reads", "numeric")
 
-    def __init__(self, name, label, forward, vjps, saves, ans, variadic, scales, reads,
-                 numeric):
+    def __init__(self, name, label, forward, vjps, saves, ans, variadic, reads, numeric):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.saves, self.saves_ans = vjps, saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
@@ -35,13 +33,6 @@ class Op:
         self.reads = reads
         self.numeric = numeric
         self.elementwise = False      # set below for ops applied number by number
-        # May write its result over a temporary first operand (see apply2).
-        self.reuses_left = not variadic and bool(vjps) and saves[0] is None and not ans
-        # A unary ufunc that does not read its input in backward: may write
-        # its result over a temporary operand (see apply_to_temporary).
-        self.reuses_operand = (not variadic and bool(vjps) and len(vjps) == 1
-                               and saves[0] is None and isinstance(forward, np.ufunc))
-        self.scales = scales
 
     def __repr__(self):
         return f"<op {self.name}>"
@@ -50,8 +41,8 @@ class Op:
 TABLE: dict[str, Op] = {}
 
 
-def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scales=None,
-          reads=None, numeric=True):
+def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, reads=None,
+          numeric=True):
     """Register a primitive. `vjps` has one entry per input (None: no
     gradient flows to it); no vjps at all makes the op non-differentiable.
     `saves` says per input what the VJPs read: "value", "shape" or None.
@@ -61,17 +52,12 @@ def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scal
     A variadic op has one VJP that also receives `index=i`.
     `numeric=False`: the op moves elements without computing with them
     (reshape, indexing), so boolean arrays stay boolean; every other op
-    counts a boolean operand as 0/1 in the run's dtype.
-
-    `scales`, per input, says when a VJP only multiplies `g` by a number:
-    that number, or a function of the saved inputs giving it (or None when
-    it does not apply). A first-order backward then carries the factor
-    along instead of multiplying a whole array by it (see engine)."""
+    counts a boolean operand as 0/1 in the run's dtype."""
     if variadic:
         saves = repeat(saves[0])
     elif not saves:
         saves = (None,) * len(vjps)
-    op = Op(name, label, forward, vjps or None, saves, ans, variadic, scales, reads, numeric)
+    op = Op(name, label, forward, vjps or None, saves, ans, variadic, reads, numeric)
     TABLE[name] = op
     return op
 
@@ -197,60 +183,26 @@ def _sum_to_forward(x, shape):
     return np.reshape(out, shape)
 
 
-def _number(v):
-    """A 0-d operand as a factor for `scales`: only finite, nonzero numbers
-    (a zero or an infinity must meet the gradient elementwise: 0 * inf)."""
-    if v.ndim == 0:
-        v = float(v)
-        if v and math.isfinite(v):
-            return v
-    return None
-
-
-def _exact_reciprocal(v):
-    """1/v for a 0-d power of two (then g * (1/v) == g / v exactly), else None."""
-    v = _number(v)
-    return 1.0 / v if v is not None and abs(math.frexp(v)[0]) == 0.5 else None
-
-
-def times_new(g, d):
-    """`g * d` where `d` is an array the VJP has just computed and holds
-    alone: on large raw arrays the product goes into d's buffer (as numpy
-    does for `np.cos(x) * x`), saving a whole new array."""
-    if type(g) is not np.ndarray or type(d) is not np.ndarray:
-        return mul(g, d)                    # tensors: a recorded backward
-    if d.size < 4096 or d.shape != g.shape or d.dtype != g.dtype:
-        return np.multiply(g, d)            # small, or broadcasting: a new array
-    if repeated_value(g) == 1:
-        return d                            # the gradient of a sum: times 1
-    if d.base is None and d.flags.writeable:
-        return np.multiply(d, g, out=d)
-    return np.multiply(g, d)
-
-
 # -------------------------------------------------------------- arithmetic
 
-ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
-            scales=(1.0, 1.0))
+ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g)
 SUB = defop("SubBackward", "'-'", np.subtract,
-            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g), scales=(1.0, -1.0))
+            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g))
 MUL = defop("MulBackward", "'*'", np.multiply,
             lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
-            saves=("value", "value"), reads=((1,), (0,)),
-            scales=(lambda x, y: _number(y), lambda x, y: _number(x)))
+            saves=("value", "value"), reads=((1,), (0,)))
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
-            saves=("value", "value"), reads=((1,), (0, 1)),
-            scales=(lambda x, y: _exact_reciprocal(y), None))
-NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g), scales=(-1.0,))
+            saves=("value", "value"), reads=((1,), (0, 1)))
+NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g))
 
 
 def _pow_base_vjp(g, ans, x, y):
     # d/dx x**y = y x**(y-1), taken as 0 where y == 0 (PyTorch): x**0 is 1
     # even at x = 0. The exponent y - 1 becomes 0 there rather than -1, so
     # no 0 * inf is ever formed, not even when this is differentiated again.
-    return times_new(g, y * x ** (where(y == 0, 1.0, y) - 1.0))
+    return mul(g, y * x ** (where(y == 0, 1.0, y) - 1.0))
 
 
 def _pow_exponent_vjp(g, ans, x, y):
@@ -296,7 +248,7 @@ SIGN = defop("Sign", "sign", np.sign)
 MOD = defop("RemainderBackward", "'%'", np.mod,
             lambda g, ans, x, y: g,
             lambda g, ans, x, y: neg(g) * call(FLOORDIV, x, y),
-            saves=("value", "value"), reads=((), (0, 1)), scales=(1.0, None))
+            saves=("value", "value"), reads=((), (0, 1)))
 
 
 def add(x, y): return call(ADD, x, y)
@@ -313,7 +265,7 @@ def sign(x): return call(SIGN, x)
 def _binary(op):
     def apply_op(x, y):
         if type(x) is Tensor and type(y) is Tensor:   # the interpreter's case
-            return apply2(op, x, y)
+            return apply(op, (x, y))
         return call(op, x, y)
     return apply_op
 
@@ -341,22 +293,22 @@ LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value
 LOG1P = defop("Log1PBackward", "log1p", np.log1p,
               lambda g, ans, x: g / (x + 1.0), saves=("value",))
 SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True)
-ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: times_new(g, sign(x)),
+ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: mul(g, sign(x)),
             saves=("value",))
-SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: times_new(g, cos(x)),
+SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: mul(g, cos(x)),
             saves=("value",))
-COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: times_new(g, neg(sin(x))),
+COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: mul(g, neg(sin(x))),
             saves=("value",))
 TAN = defop("TanBackward", "tan", np.tan,
-            lambda g, ans, x: times_new(g, ans * ans + 1.0), ans=True)
+            lambda g, ans, x: mul(g, ans * ans + 1.0), ans=True)
 TANH = defop("TanhBackward", "tanh", np.tanh,
-             lambda g, ans, x: times_new(g, 1.0 - ans * ans), ans=True)
+             lambda g, ans, x: mul(g, 1.0 - ans * ans), ans=True)
 SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
-                lambda g, ans, x: times_new(g, ans * (1.0 - ans)), ans=True)
+                lambda g, ans, x: mul(g, ans * (1.0 - ans)), ans=True)
 RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
              lambda g, ans, x: g * (ans > 0), ans=True)   # relu'(0) = 0
 SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
-                 lambda g, ans, x: times_new(g, sigmoid(x)), saves=("value",))
+                 lambda g, ans, x: mul(g, sigmoid(x)), saves=("value",))
 CLIP = defop("ClampBackward", "clip", _clip,
              lambda g, ans, x, low, high: g * _inside(x, low, high), saves=("value",))
 

@@ -375,14 +375,6 @@ def apply(op, args, params=None, consumable=False):
     return Tensor(out)
 
 
-def apply2(op, a, b):       # until ops.py calls apply itself
-    return apply(op, (a, b))
-
-
-def apply_to_temporary(op, a):      # until builtins.py calls apply itself
-    return apply(op, [a], consumable=True)
-
-
 def _into_first(op, args):
     """May `op` write its result over args[0]'s buffer? Its forward must be a
     ufunc (they take `out=`) that keeps neither that input for its VJP nor,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import autodiff, creation, ops
-from ..core.tensor import MODE, Tensor, apply_to_temporary, constant, shape_str
+from ..core.tensor import MODE, Tensor, apply, constant, shape_str
 from ..errors import EvalError, GradError
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
                      to_tensor)
@@ -309,9 +309,9 @@ def _elementwise(op):
         return ops.call(op, to_tensor(x))
 
     def on_temporary(x):
-        return apply_to_temporary(op, x) if type(x) is Tensor else plain(x)
+        return apply(op, [x], consumable=True) if type(x) is Tensor else plain(x)
     nondiff = None if op.vjps else {0: "piecewise constant: its derivative is 0 where it exists"}
-    return Builtin(op.label, plain, on_temporary if op.reuses_operand else None, nondiff)
+    return Builtin(op.label, plain, on_temporary, nondiff)
 
 
 for _op in [ops.EXP, ops.LOG, ops.LOG1P, ops.SQRT, ops.ABS, ops.SIGN, ops.SIN, ops.COS,
