@@ -14,7 +14,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from .core import creation, defaults, engine
-from .core.tensor import MODE, Node, Tensor, physical_memory, shape_str
+from .core.tensor import (MODE, Node, Tensor, physical_memory, shape_str,
+                          watching_floating_point)
 from .errors import DataError, EvalError, GradError, NumericError, ShapeError
 from .lang import ast as A
 from .lang.builtins import BUILTINS, NAMESPACES
@@ -115,7 +116,6 @@ def configure(options: Options) -> None:
     MODE.grad_enabled, MODE.training = True, False
     MODE.nan_reports = []
     creation.seed(options.seed)
-    engine.watch_floating_point()   # forward NaN/Inf are values, not warnings
 
 
 def default_max_memory() -> Optional[int]:
@@ -461,9 +461,10 @@ def _objective(program, inputs, options, of, head, backward_index=None) -> float
     if output is None:
         raise EvalError("nothing to check: the program ends without an expression")
     value = to_tensor(output).data.astype(np.float64)
-    if used_head is None:
-        return float(np.sum(value))
-    return float(np.sum(np.asarray(used_head, dtype=np.float64) * value))
+    with watching_floating_point():     # as in the run: NaN/Inf are values
+        if used_head is None:
+            return float(np.sum(value))
+        return float(np.sum(np.asarray(used_head, dtype=np.float64) * value))
 
 
 # ------------------------------------------------------------------ graph

@@ -4,6 +4,10 @@ examples of section 8, with exact numbers, on the core alone.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -630,6 +634,28 @@ def test_clean_backward_reports_nothing(core_mode):
     autodiff.backward(x * 1e-200, t([1e-200, 1e-200]))
     eq(x.grad, [0, 0])
     assert core_mode.nan_reports == []
+
+
+def test_numpy_error_handling_is_changed_only_during_a_run():
+    # A process that imports gradcli (a notebook, a test suite) keeps numpy's
+    # own setting; a run and a backward watch NaN/Inf only while they last.
+    script = """
+import numpy as np
+before = np.geterr(), np.geterrcall()
+from gradcli import api
+from gradcli.core import autodiff, ops
+from gradcli.core.tensor import Tensor
+assert (np.geterr(), np.geterrcall()) == before, "import"
+program = api.load("x = [0.0, 1.0]\\nattach_grad(x)\\nwith record:\\n    y = sum(sqrt(x))\\ny.backward()")
+assert "SqrtBackward" in api.run(program).warnings[0]
+x = Tensor(np.array([0.0, 1.0])).attach_grad()
+autodiff.backward(ops.sqrt(x))
+assert np.isinf(x.grad.data[0])
+assert (np.geterr(), np.geterrcall()) == before, "after"
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "RuntimeWarning" not in done.stderr     # the backward's inf was watched, not warned
 
 
 def test_gradient_sums_added_in_place_never_touch_a_shared_gradient():

@@ -27,15 +27,14 @@ from itertools import repeat
 import numpy as np
 
 from ..errors import EvalError, ShapeError
-from .tensor import MODE, Tensor, apply, apply2, check_size, lift, shape_str
+from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 
 
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
-                 "saves_ans", "variadic", "elementwise", "reuses_left",
-                 "reuses_operand", "scales", "reads", "numeric", "prepare")
+                 "saves_ans", "variadic", "elementwise", "reads", "numeric", "prepare")
 
-    def __init__(self, name, label, forward, vjps, saves, ans, variadic, scales, reads,
+    def __init__(self, name, label, forward, vjps, saves, ans, variadic, reads,
                  numeric, elementwise=False, prepare=None):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.saves, self.saves_ans = vjps, saves, ans
@@ -45,13 +44,6 @@ class Op:
         self.numeric = numeric
         self.elementwise = elementwise
         self.prepare = prepare
-        # May write its result over a temporary first operand (see apply2).
-        self.reuses_left = not variadic and bool(vjps) and saves[0] is None and not ans
-        # A unary ufunc that does not read its input in backward: may write
-        # its result over a temporary operand (see apply_to_temporary).
-        self.reuses_operand = (not variadic and bool(vjps) and len(vjps) == 1
-                               and saves[0] is None and isinstance(forward, np.ufunc))
-        self.scales = scales
 
     def __call__(self, *args, **kwargs):
         """The op as its public function: `prepare` (when given) checks the
@@ -108,8 +100,7 @@ def public(*names, nondiff=None):
     return register
 
 
-def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scales=None,
-          reads=None, numeric=True, elementwise=False, builtin=(), prepare=None,
+def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, reads=None, numeric=True, elementwise=False, builtin=(), prepare=None,
           nondiff=None):
     """Register a primitive and return it; the op is its own public
     function (`call` it with arrays or tensors).
@@ -132,17 +123,12 @@ def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, scal
     `prepare(*args, **kwargs) -> (inputs, params)` checks the public
     arguments (its parameter names are the built-in's); `nondiff`:
     {position: why} for a built-in that carries no gradient there
-    (default for an op without VJPs: every position, piecewise constant).
-
-    `scales`, per input, says when a VJP only multiplies `g` by a number:
-    that number, or a function of the saved inputs giving it (or None when
-    it does not apply). A first-order backward then carries the factor
-    along instead of multiplying a whole array by it (see engine)."""
+    (default for an op without VJPs: every position, piecewise constant)."""
     if variadic:
         saves = repeat(saves[0])
     elif not saves:
         saves = (None,) * len(vjps)
-    op = Op(name, label, forward, vjps or None, saves, ans, variadic, scales, reads, numeric,
+    op = Op(name, label, forward, vjps or None, saves, ans, variadic, reads, numeric,
             elementwise, prepare)
     TABLE[name] = op
     if builtin:
@@ -274,54 +260,20 @@ def _sum_to_forward(x, shape):
     return np.reshape(out, shape)
 
 
-def _number(v):
-    """A 0-d operand as a factor for `scales`: only finite, nonzero numbers
-    (a zero or an infinity must meet the gradient elementwise: 0 * inf)."""
-    if v.ndim == 0:
-        v = float(v)
-        if v and math.isfinite(v):
-            return v
-    return None
-
-
-def _exact_reciprocal(v):
-    """1/v for a 0-d power of two (then g * (1/v) == g / v exactly), else None."""
-    v = _number(v)
-    return 1.0 / v if v is not None and abs(math.frexp(v)[0]) == 0.5 else None
-
-
-def times_new(g, d):
-    """`g * d` where `d` is an array the VJP has just computed and holds
-    alone: on large raw arrays the product goes into d's buffer (as numpy
-    does for `np.cos(x) * x`), saving a whole new array."""
-    if type(g) is not np.ndarray or type(d) is not np.ndarray:
-        return mul(g, d)                    # tensors: a recorded backward
-    if d.size < 4096 or d.shape != g.shape or d.dtype != g.dtype:
-        return np.multiply(g, d)            # small, or broadcasting: a new array
-    if repeated_value(g) == 1:
-        return d                            # the gradient of a sum: times 1
-    if d.base is None and d.flags.writeable:
-        return np.multiply(d, g, out=d)
-    return np.multiply(g, d)
-
-
 # -------------------------------------------------------------- arithmetic
 
-ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g,
-            scales=(1.0, 1.0), elementwise=True)
+ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g, elementwise=True)
 SUB = defop("SubBackward", "'-'", np.subtract,
-            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g), scales=(1.0, -1.0),
+            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g),
             elementwise=True)
 MUL = defop("MulBackward", "'*'", np.multiply,
             lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
-            saves=("value", "value"), reads=((1,), (0,)),
-            scales=(lambda x, y: _number(y), lambda x, y: _number(x)), elementwise=True)
+            saves=("value", "value"), reads=((1,), (0,)), elementwise=True)
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
-            saves=("value", "value"), reads=((1,), (0, 1)),
-            scales=(lambda x, y: _exact_reciprocal(y), None), elementwise=True)
-NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g), scales=(-1.0,),
+            saves=("value", "value"), reads=((1,), (0, 1)), elementwise=True)
+NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g),
             elementwise=True)
 
 
@@ -329,7 +281,7 @@ def _pow_base_vjp(g, ans, x, y):
     # d/dx x**y = y x**(y-1), taken as 0 where y == 0 (PyTorch): x**0 is 1
     # even at x = 0. The exponent y - 1 becomes 0 there rather than -1, so
     # no 0 * inf is ever formed, not even when this is differentiated again.
-    return times_new(g, y * x ** (where(y == 0, 1.0, y) - 1.0))
+    return mul(g, y * x ** (where(y == 0, 1.0, y) - 1.0))
 
 
 def _pow_exponent_vjp(g, ans, x, y):
@@ -375,7 +327,7 @@ SIGN = defop("Sign", "sign", np.sign, elementwise=True, builtin="sign")
 MOD = defop("RemainderBackward", "'%'", np.mod,
             lambda g, ans, x, y: g,
             lambda g, ans, x, y: neg(g) * call(FLOORDIV, x, y),
-            saves=("value", "value"), reads=((), (0, 1)), scales=(1.0, None),
+            saves=("value", "value"), reads=((), (0, 1)),
             elementwise=True)
 
 
@@ -388,7 +340,7 @@ public("pow", "power")(POW)
 def _binary(op):
     def apply_op(x, y):
         if type(x) is Tensor and type(y) is Tensor:   # the interpreter's case
-            return apply2(op, x, y)
+            return apply(op, (x, y))
         return call(op, x, y)
     return apply_op
 
@@ -419,26 +371,26 @@ LOG1P = defop("Log1PBackward", "log1p", np.log1p,
               lambda g, ans, x: g / (x + 1.0), saves=("value",), elementwise=True, builtin="log1p")
 SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True,
              elementwise=True, builtin="sqrt")
-ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: times_new(g, sign(x)),
+ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: mul(g, sign(x)),
             saves=("value",), elementwise=True, builtin="abs")
-SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: times_new(g, cos(x)),
+SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: mul(g, cos(x)),
             saves=("value",), elementwise=True, builtin="sin")
-COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: times_new(g, neg(sin(x))),
+COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: mul(g, neg(sin(x))),
             saves=("value",), elementwise=True, builtin="cos")
 TAN = defop("TanBackward", "tan", np.tan,
-            lambda g, ans, x: times_new(g, ans * ans + 1.0), ans=True,
+            lambda g, ans, x: mul(g, ans * ans + 1.0), ans=True,
             elementwise=True, builtin="tan")
 TANH = defop("TanhBackward", "tanh", np.tanh,
-             lambda g, ans, x: times_new(g, 1.0 - ans * ans), ans=True,
+             lambda g, ans, x: mul(g, 1.0 - ans * ans), ans=True,
              elementwise=True, builtin="tanh")
 SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
-                lambda g, ans, x: times_new(g, ans * (1.0 - ans)), ans=True,
+                lambda g, ans, x: mul(g, ans * (1.0 - ans)), ans=True,
                 elementwise=True, builtin="sigmoid")
 RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
              lambda g, ans, x: g * (ans > 0), ans=True,
              elementwise=True, builtin="relu")   # relu'(0) = 0
 SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
-                 lambda g, ans, x: times_new(g, sigmoid(x)), saves=("value",),
+                 lambda g, ans, x: mul(g, sigmoid(x)), saves=("value",),
                  elementwise=True, builtin="softplus")
 CLIP = defop("ClampBackward", "clip", _clip,
              lambda g, ans, x, low, high: g * _inside(x, low, high), saves=("value",))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import autodiff, composites, creation, ops
-from ..core.tensor import MODE, Tensor, apply_to_temporary, constant, shape_str
+from ..core.tensor import MODE, Tensor, apply, constant, shape_str
 from ..errors import EvalError, GradError
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
                      to_tensor)
@@ -362,14 +362,18 @@ def _adapted(public):
 
 def _on_temporary(op, plain):
     def on_temporary(x):
-        return apply_to_temporary(op, x) if type(x) is Tensor else plain(x)
+        return apply(op, [x], consumable=True) if type(x) is Tensor else plain(x)
     return on_temporary
 
 
 for _public in ops.PUBLIC:
     _fn = _adapted(_public)
     _op = _public.op
-    _temporary = _on_temporary(_op, _fn) if _op is not None and _op.reuses_operand else None
+    # A call of a one-input ufunc on a temporary may reuse its buffer
+    # (`apply` decides whether it can).
+    _unary_ufunc = (_op is not None and _op.prepare is None
+                    and isinstance(_op.forward, np.ufunc) and _op.forward.nin == 1)
+    _temporary = _on_temporary(_op, _fn) if _unary_ufunc else None
     for _name in _public.names:
         _register(_name, _fn, _temporary, _public.nondiff)
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..core import ops
 from ..core.defaults import MAX_STEPS
-from ..core.tensor import MODE, Tensor, apply2, check_memory, check_time, grad_mode
+from ..core.tensor import (MODE, Tensor, apply, check_memory, check_time, grad_mode,
+                           watching_floating_point)
 from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProblem
 from . import ast as A
 from .builtins import BUILTINS, NAMESPACES
@@ -78,12 +79,13 @@ class Interpreter:
         # nesting limits are what users see: Python's own limit must sit
         # well above all of them.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-        try:
-            with A.collector_paused():
-                code = self._block(program.body, top=True)
-        except RecursionError:
-            raise LimitError("program nested too deeply to compile", program.span) from None
-        code(self.globals)
+        with watching_floating_point():     # NaN/Inf are values, or with --detect-nan errors
+            try:
+                with A.collector_paused():
+                    code = self._block(program.body, top=True)
+            except RecursionError:
+                raise LimitError("program nested too deeply to compile", program.span) from None
+            code(self.globals)
 
     def _block(self, stmts, top=False):
         compiled = tuple((self._stmt(s, top), s.span) for s in stmts)
@@ -421,7 +423,7 @@ class Interpreter:
                 a, b = left(scope), right(scope)
                 try:
                     if type(a) is Tensor and type(b) is Tensor:
-                        return apply2(fast, a, b, temporary)
+                        return apply(fast, (a, b), None, temporary)
                     return binary(opname, a, b)
                 except GradcliError as exc:
                     raise exc.at(span)
