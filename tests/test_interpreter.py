@@ -296,6 +296,10 @@ ERRORS = [
     ("exp(1, foo=2)", EvalError, (1, 1, 1, 14), "exp(): got an unexpected keyword argument 'foo'"),
     ("maximum(1, 2, 3)", EvalError, (1, 1, 1, 17),
      "maximum(): takes 2 positional arguments but 3 were given"),
+    # found by the input fuzzer's count of messages made from Python exceptions
+    ("array()", EvalError, (1, 1, 1, 8), "array(): missing required argument 'value'"),
+    ("eye(2, keepdims=1)", EvalError, (1, 1, 1, 19),
+     "eye(): got an unexpected keyword argument 'keepdims'"),
     ("x = ones(2)\nx(1)", EvalError, (2, 1, 2, 5), "x is an array of shape (2,), not a function"),
 ]
 

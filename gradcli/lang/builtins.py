@@ -10,6 +10,8 @@ joining, tracked clip bounds, creation, autodiff) and are written here.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..core import autodiff, composites, creation, ops
@@ -76,10 +78,23 @@ def creating(*names, nondiff=None):
             if tracked:     # PyTorch spelling: gradients accumulate
                 out.attach_grad("add")
             return out
+        create.__signature__ = _with_creation_keywords(inspect.signature(fn))
         for name in names:
             _register(name, create, nondiff=nondiff)
         return fn
     return register
+
+
+def _with_creation_keywords(signature):
+    """`signature` taking `requires_grad=` and `dtype=` too: what Builtin
+    reads to word a call that does not fit (it would name `_array()`)."""
+    P = inspect.Parameter
+    params = [p for p in signature.parameters.values() if p.kind is not P.VAR_KEYWORD]
+    rest = [p for p in signature.parameters.values() if p.kind is P.VAR_KEYWORD]
+    extra = [P(n, P.KEYWORD_ONLY, default=d) for n, d in (("requires_grad", False),
+                                                           ("dtype", None))
+             if n not in signature.parameters]
+    return signature.replace(parameters=params + extra + rest)
 
 
 def _shape_of(args, kwargs, name):
