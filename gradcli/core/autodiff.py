@@ -17,11 +17,12 @@ from .ops import reshape, stack
 from .tensor import MODE, Tensor, check_size, grad_mode, lift, shape_str
 
 
-def backward(y: Tensor, head=None, retain_graph=False, create_graph=False) -> None:
-    """Accumulate d(head · y)/dx into the `.grad` of every leaf x reached."""
+def backward(y: Tensor, head=None, retain_graph=False, create_graph=False) -> list:
+    """Accumulate d(head · y)/dx into the `.grad` of every leaf x reached;
+    return those leaves."""
     head = None if head is None else lift(head)
-    run_backward([y], [head], retain_graph=retain_graph or create_graph,
-                 create_graph=create_graph)
+    return run_backward([y], [head], retain_graph=retain_graph or create_graph,
+                        create_graph=create_graph)
 
 
 def _as_input(x) -> Tensor:

@@ -72,7 +72,8 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
     """Propagate `heads` from `outputs` back through the graph.
 
     With `inputs` (tensors), return their gradients and leave `.grad`
-    alone; without, accumulate into every reached leaf's `.grad`.
+    alone; without, accumulate into every reached leaf's `.grad` and return
+    the leaves written.
     """
     grads: dict = {}
     owned: set = set()      # keys whose gradient this pass made: see _add_outgrad
@@ -116,8 +117,7 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
         found = [grads.get(t.node or t) for t in inputs]
         return [g if g is None or type(g) is Tensor else Tensor(np.asarray(g))
                 for g in found]
-    _write_leaf_grads(grads, create_graph)
-    return None
+    return _write_leaf_grads(grads, create_graph)
 
 
 def _leading_to(order, targets):
@@ -207,8 +207,9 @@ def ones_like_output(shape, dtype):
     return np.broadcast_to(np.ones((), dtype), shape)
 
 
-def _write_leaf_grads(grads, create_graph):
-    written = MODE.written_leaves = []
+def _write_leaf_grads(grads, create_graph) -> list:
+    """Write each reached leaf's .grad; return the leaves written."""
+    written = []
     for key, g in grads.items():
         if type(key) is not Tensor or key.node is not None:
             continue
@@ -224,3 +225,4 @@ def _write_leaf_grads(grads, create_graph):
         box.node = g.node if create_graph else None
         box.requires_grad = box.node is not None
         written.append(leaf)
+    return written

@@ -30,7 +30,6 @@ class Mode:
     detect_nan = False
     nan_reports: list = []   # messages about non-finite values made in backward
     backward_node = None     # the node whose VJPs are running, if any
-    written_leaves: list = []  # leaves whose .grad the last backward wrote
     max_memory = None        # bytes of process memory a run may use (None: no limit)
     deadline = None          # time.monotonic() by which a run must end (None: none)
     timeout = None           # the --timeout it came from, for the message

@@ -10,6 +10,7 @@ in `_stamped` and in the statement runner.
 from __future__ import annotations
 
 import difflib
+import functools
 import sys
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..core.tensor import (MODE, Tensor, apply, check_memory, check_time, grad_m
                            watching_floating_point)
 from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProblem
 from . import ast as A
-from .builtins import BUILTINS, NAMESPACES
+from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
@@ -65,7 +66,8 @@ class Interpreter:
         self.last_value = None           # last top-level expression's value
         # The built-ins, with the two that report to the host made here.
         self.builtins = {**BUILTINS, "print": Builtin("print", self._print),
-                         "backward": Builtin("backward", self._backward, nondiff=_BACKWARD.nondiff)}
+                         "backward": Builtin("backward", self._backward_builtin(),
+                                             nondiff=_BACKWARD.nondiff)}
 
     # ------------------------------------------------------------ running
 
@@ -383,11 +385,16 @@ class Interpreter:
     def _print(self, *values):
         self.hooks.print(list(values))
 
-    def _backward(self, *args, **kwargs):
+    def _backward_builtin(self):
         """`backward` as the program calls it, the host told what ran."""
-        _BACKWARD(*args, **kwargs)
-        head = args[1] if len(args) > 1 else kwargs.get("head")
-        self.hooks.backward(args[0] if args else None, head, MODE.written_leaves)
+        hooks = self.hooks
+
+        @functools.wraps(backward_into_grads)     # its signature, for call errors
+        def backward(*args, **kwargs):
+            written = backward_into_grads(*args, **kwargs)
+            head = args[1] if len(args) > 1 else kwargs.get("head")
+            hooks.backward(args[0] if args else None, head, written)
+        return backward
 
     def _expr_ListLit(self, node):
         if _is_constant_list(node):
