@@ -470,7 +470,7 @@ def _objective(program, inputs, options, of, head, backward_index=None) -> float
 # ------------------------------------------------------------------ graph
 
 def graph(program: A.Program, inputs=None, options: Options | None = None,
-          wrt=None, of=None, max_nodes: int = 500) -> GraphNode:
+          wrt=None, of=None, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
     """The recorded graph of the result, as a tree from the result down.
 
     A node reached a second time is listed again with `repeat=True` and no
@@ -489,7 +489,7 @@ def graph(program: A.Program, inputs=None, options: Options | None = None,
     return graph_of(result, {**book.input_values, **interp.globals.vars}, max_nodes)
 
 
-def graph_of(result: Tensor, names: dict, max_nodes: int = 500) -> GraphNode:
+def graph_of(result: Tensor, names: dict, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
     """The graph that produced `result`, leaves named as in `names` (name: value)."""
     leaf_names = {id(v): n for n, v in names.items() if isinstance(v, Tensor)}
     if result.node is None:
@@ -585,5 +585,5 @@ class Session:
                             "run backward first")
         return snapshot(value), Shown(np.asarray(value._grad.data), None, True)
 
-    def graph(self, name, max_nodes: int = 500) -> GraphNode:
+    def graph(self, name, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
         return graph_of(self._tensor(name), self.interp.globals.vars, max_nodes)

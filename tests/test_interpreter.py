@@ -296,6 +296,13 @@ ERRORS = [
     ("exp(1, foo=2)", EvalError, (1, 1, 1, 14), "exp(): got an unexpected keyword argument 'foo'"),
     ("maximum(1, 2, 3)", EvalError, (1, 1, 1, 17),
      "maximum(): takes 2 positional arguments but 3 were given"),
+    # Shape errors decided from the shapes, not from numpy's message text:
+    ("dot(ones(3), ones(4))", ShapeError, (1, 1, 1, 22),
+     "dot: shapes (3,) and (4,) are not aligned (inner dimensions differ)"),
+    ("ones((2, 2, 3)) @ ones((3, 3, 2))", ShapeError, (1, 1, 1, 34),
+     "'@': shapes (2, 2, 3) and (3, 3, 2) do not broadcast together"),
+    ("where(ones(2) > 0, ones(3), 1)", ShapeError, (1, 1, 1, 31),
+     "where: shapes (2,) and (3,) and () do not broadcast together"),
     # found by the input fuzzer's count of messages made from Python exceptions
     ("array()", EvalError, (1, 1, 1, 8), "array(): missing required argument 'value'"),
     ("eye(2, keepdims=1)", EvalError, (1, 1, 1, 19),

@@ -989,7 +989,22 @@ def _product_shape(a, b):
     return batch + rows + cols
 
 
+def _check_aligned(label, a, b):
+    """A product's inner dimensions must agree: said here from the shapes,
+    not read from numpy's message."""
+    if a.ndim == 0 or b.ndim == 0:
+        if label == "dot":
+            return      # np.dot of a number scales
+        raise ShapeError(f"{label}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} "
+                         "are not aligned (inner dimensions differ)")
+    inner = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if a.shape[-1] != inner:
+        raise ShapeError(f"{label}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} "
+                         "are not aligned (inner dimensions differ)")
+
+
 def _matmul_forward(a, b):
+    _check_aligned("'@'", a, b)
     shape = _product_shape(a, b)
     if shape is not None:
         check_size(math.prod(shape), "the result of '@'")
@@ -997,6 +1012,7 @@ def _matmul_forward(a, b):
 
 
 def _dot_forward(a, b):
+    _check_aligned("dot", a, b)
     rows = a.shape[:-1]
     cols = b.shape[:-2] + b.shape[-1:] if b.ndim >= 2 else ()
     check_size(math.prod(rows + cols), "the result of dot")

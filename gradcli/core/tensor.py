@@ -456,14 +456,15 @@ def _read_by(op, parents):
 
 
 def op_shape_error(op, args, exc) -> ShapeError:
-    shapes = " and ".join(shape_str(a.data.shape) for a in args)
-    detail = str(exc)
-    if "broadcast" in detail:
-        return ShapeError(f"{op.label}: shapes {shapes} do not broadcast together")
-    if "mismatch" in detail or "aligned" in detail or "matmul" in detail:
-        return ShapeError(f"{op.label}: shapes {shapes} are not aligned "
-                          f"(inner dimensions differ)")
-    return ShapeError(f"{op.label} on shapes {shapes}: {detail}")
+    """The ShapeError for numpy's ValueError from `op`, decided from the
+    shapes (products check their inner dimensions themselves, in ops)."""
+    shapes = [a.data.shape for a in args]
+    named = " and ".join(shape_str(s) for s in shapes)
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        return ShapeError(f"{op.label}: shapes {named} do not broadcast together")
+    return ShapeError(f"{op.label} on shapes {named}: {exc}")
 
 
 class grad_mode:
