@@ -296,6 +296,9 @@ ERRORS = [
     ("exp(1, foo=2)", EvalError, (1, 1, 1, 14), "exp(): got an unexpected keyword argument 'foo'"),
     ("maximum(1, 2, 3)", EvalError, (1, 1, 1, 17),
      "maximum(): takes 2 positional arguments but 3 were given"),
+    ("x = ones(2)\nx.attach_grad()\nwith record:\n    x[0] = 3", GradError, (4, 5, 4, 13),
+     "cannot update 'x', a leaf that has a gradient attached while recording; do it inside "
+     "`with no_grad:`"),
     # Shape errors decided from the shapes, not from numpy's message text:
     ("dot(ones(3), ones(4))", ShapeError, (1, 1, 1, 22),
      "dot: shapes (3,) and (4,) are not aligned (inner dimensions differ)"),

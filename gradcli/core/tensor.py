@@ -174,15 +174,17 @@ def shape_str(shape) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def check_writable(t: Tensor) -> None:
-    """Refuse to change a tracked leaf while recording (PyTorch's rule).
+def check_writable(t: Tensor, label: str | None = None) -> None:
+    """Refuse to change a tracked leaf while recording (PyTorch's rule);
+    `label` names it in the message.
 
     Writes into values a graph saved are caught later, by backward, through
     the version counter (see `mark_written`): the graph may never be used.
     """
     if t.requires_grad and t.node is None and MODE.grad_enabled:
+        who = f"'{label}', a leaf" if label else "a leaf"
         raise GradError(
-            "cannot update a leaf that has a gradient attached while recording; "
+            f"cannot update {who} that has a gradient attached while recording; "
             "do it inside `with no_grad:`")
 
 

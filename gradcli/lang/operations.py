@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core import ops
 from ..core.tensor import MODE, Tensor, check_size, check_writable, mark_written, shape_str
-from ..errors import EvalError, GradError, ShapeError
+from ..errors import EvalError, ShapeError
 from .values import a_type, to_int, to_tensor
 
 # Parameterless binary ops with a hot path straight to the core.
@@ -51,10 +51,7 @@ def bounded(number):
 
 def update_in_place(target: Tensor, opname, value, name):
     """`x op= value`: the same tensor gets the new numbers (and history)."""
-    try:
-        check_writable(target)
-    except GradError as exc:
-        raise GradError(_named(exc.message, name)) from None
+    check_writable(target, name)
     operand = to_tensor(value, f"right operand of '{opname}='")
     if MODE.grad_enabled and (target.requires_grad or operand.requires_grad):
         before = Tensor(target.data, target.node)
@@ -68,10 +65,7 @@ def update_in_place(target: Tensor, opname, value, name):
 
 def write_index(target: Tensor, index, value: Tensor, name):
     """`x[index] = value` in place, differentiable while recording."""
-    try:
-        check_writable(target)
-    except GradError as exc:
-        raise GradError(_named(exc.message, name)) from None
+    check_writable(target, name)
     index = tensor_index(target, index)
     if MODE.grad_enabled and (target.requires_grad or value.requires_grad):
         before = Tensor(target.data, target.node)
@@ -105,12 +99,6 @@ def _take(target, result, name):
     target.node = result.node
     target.requires_grad = result.requires_grad
     mark_written(target, name)
-
-
-def _named(message, name):
-    if name is None:
-        return message
-    return message.replace("this value", f"'{name}'").replace("a leaf", f"'{name}', a leaf")
 
 
 def index_value(value):
