@@ -670,3 +670,23 @@ def test_gradient_sums_added_in_place_never_touch_a_shared_gradient():
     xs = np.arange(1.0, 7.0)
     # dz/da = 5 + 2a + 1, dz/db = 5 + 1; dz/dx = 2 dz/da + 3 dz/db
     eq(x.grad, 2 * (5 + 2 * (2 * xs) + 1) + 3 * (5 + 1))
+
+
+def test_an_in_place_update_is_a_core_operation_keeping_identity():
+    """`y += 1` while recording: the tensor takes the new numbers and the
+    history that made them (Tensor.current / Tensor.become), so every name
+    bound to it sees the update and gradients flow through both ops."""
+    from gradcli.core import engine, ops
+    from gradcli.core.tensor import Tensor, grad_mode
+
+    x = Tensor(np.array([1.0, 2.0])).attach_grad()
+    with grad_mode(True, True):
+        y = ops.mul(x, Tensor(np.array(3.0)))
+        alias = y
+        y.become(ops.add(ops.mul(y.current(), y.current()), Tensor(np.array(1.0))), "y")
+    assert alias is y and y.grad_fn == "AddBackward"
+    np.testing.assert_array_equal(y.data, [10.0, 37.0])
+    engine.run_backward([ops.sum_(y)], [None])
+    np.testing.assert_array_equal(x.grad.data, [18.0, 36.0])     # d(9x²+1)/dx = 18x
+    with pytest.raises(ShapeError, match="does not fit the target of shape"):
+        y.become(Tensor(np.ones(3)))

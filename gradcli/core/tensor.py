@@ -154,6 +154,24 @@ class Tensor:
         return self
 
     # -- in place
+    def current(self) -> "Tensor":
+        """A tensor for this one's numbers and history as they are now: the
+        operand of an in-place update recorded as a new op (`x += v`)."""
+        now = Tensor(self.data, self.node)
+        now.requires_grad = self.requires_grad
+        return now
+
+    def become(self, result: "Tensor", label: str | None = None) -> None:
+        """Take `result`'s numbers and history, keeping this tensor's
+        identity (every name bound to it sees the update, as in PyTorch)."""
+        if result.shape != self.shape:
+            raise ShapeError(
+                f"in-place update: result of shape {shape_str(result.shape)} "
+                f"does not fit the target of shape {shape_str(self.shape)}")
+        self.data = result.data.astype(self.dtype, copy=False)
+        self.node, self.requires_grad = result.node, result.requires_grad
+        mark_written(self, label)
+
     def assign(self, new_data, label: str | None = None) -> None:
         """Replace the numbers of this tensor, keeping its identity.
 

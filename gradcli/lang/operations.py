@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ..core import ops
-from ..core.tensor import MODE, Tensor, check_size, check_writable, mark_written, shape_str
+from ..core.tensor import MODE, Tensor, check_size, check_writable, shape_str
 from ..errors import EvalError, ShapeError
 from .values import a_type, to_int, to_tensor
 
@@ -54,10 +54,9 @@ def update_in_place(target: Tensor, opname, value, name):
     check_writable(target, name)
     operand = to_tensor(value, f"right operand of '{opname}='")
     if MODE.grad_enabled and (target.requires_grad or operand.requires_grad):
-        before = Tensor(target.data, target.node)
-        before.requires_grad = target.requires_grad
+        before = target.current()
         result = _OPERATORS[opname](before, operand)
-        _take(target, result, name)
+        target.become(result, name)
     else:
         result = _OPERATORS[opname](Tensor(target.data), Tensor(operand.data))
         target.assign(result.data, name)
@@ -68,8 +67,7 @@ def write_index(target: Tensor, index, value: Tensor, name):
     check_writable(target, name)
     index = tensor_index(target, index)
     if MODE.grad_enabled and (target.requires_grad or value.requires_grad):
-        before = Tensor(target.data, target.node)
-        before.requires_grad = target.requires_grad
+        before = target.current()
         # Which element of the value lands where: numpy's assignment decides
         # (a repeated index keeps the last write), on the elements' numbers.
         region = target.data[index].shape
@@ -80,7 +78,7 @@ def write_index(target: Tensor, index, value: Tensor, name):
         written = source >= 0
         flat = ops.reshape(ops.broadcast_to(value, region), (-1,))
         landed = ops.getitem(flat, (np.where(written, source, 0),))
-        _take(target, ops.where(written, landed, before, op=ops.COPY_SLICES), name)
+        target.become(ops.where(written, landed, before, op=ops.COPY_SLICES), name)
         return
     data = target.data.copy() if isinstance(target.data, np.ndarray) else np.array(target.data)
     try:
@@ -89,16 +87,6 @@ def write_index(target: Tensor, index, value: Tensor, name):
         raise EvalError(f"cannot assign a value of shape {shape_str(value.shape)} into "
                         f"a region of shape {shape_str(np.shape(data[index]))}") from None
     target.assign(data, name)
-
-
-def _take(target, result, name):
-    if result.shape != target.shape:
-        raise EvalError(f"in-place update: result of shape {shape_str(result.shape)} does "
-                        f"not fit the target of shape {shape_str(target.shape)}")
-    target.data = result.data.astype(target.dtype, copy=False)
-    target.node = result.node
-    target.requires_grad = result.requires_grad
-    mark_written(target, name)
 
 
 def index_value(value):
