@@ -77,8 +77,15 @@ def needs_more(text: str) -> bool:
     when more lines could still make it parse — an open bracket (a blank
     line does not end it) or a block header waiting for its block.
     """
+    return _chunk_state(text)[0]
+
+
+def _chunk_state(text: str) -> tuple[bool, bool]:
+    """(`needs_more(text)`, whether `text` parses and ends in a compound
+    statement), from one parse: in a block, an indented line can only
+    extend it (see `run_stream`)."""
     if not text.strip() or is_command(text):
-        return False
+        return False, False
     lines = text.split("\n")
     ended = len(lines) > 1 and not lines[-1].strip()
     try:
@@ -86,10 +93,11 @@ def needs_more(text: str) -> bool:
     except SyntaxProblem as exc:
         # As in Python, a blank line ends a pending block but not a bracket.
         if ended and not exc.message.startswith("unclosed"):
-            return False
+            return False, False
         deepest = max(len(line) for line in lines)
-        return _reaches_probe(text, indent=8 * deepest + 1)
-    return not ended and bool(program.body) and isinstance(program.body[-1], _COMPOUND)
+        return _reaches_probe(text, indent=8 * deepest + 1), False
+    block = bool(program.body) and isinstance(program.body[-1], _COMPOUND)
+    return not ended and block, block
 
 
 def _reaches_probe(text: str, indent: int) -> bool:
@@ -105,15 +113,6 @@ def _reaches_probe(text: str, indent: int) -> bool:
         last_line = probe.count("\n") + 1
         return exc.span is not None and exc.span.line == last_line and _PROBE in exc.message
     return False
-
-
-def _ends_in_block(text: str) -> bool:
-    """Does `text` parse and end in a compound statement?"""
-    try:
-        program = api.load(text)
-    except SyntaxProblem:
-        return False
-    return bool(program.body) and isinstance(program.body[-1], _COMPOUND)
 
 
 def is_command(text: str) -> bool:
@@ -406,11 +405,11 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
                     continue
                 start = number
             buffered.append(line)
-            text = "\n".join(buffered)
-            if not needs_more(text):
+            more, block = _chunk_state("\n".join(buffered))
+            if not more:
                 flush()
             else:
-                in_block = _ends_in_block(text)
+                in_block = block
             if repl.done:
                 break
         else:

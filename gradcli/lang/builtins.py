@@ -373,9 +373,9 @@ def _adapted(public):
     # Positional arguments alone (`sum(x)`, `norm(b)`): each is converted by
     # its parameter's name without Signature.bind, which cost half the time
     # of the control-flow benchmark's calls.
-    P = type(next(iter(params.values()))) if params else None
+    P = inspect.Parameter
     plain = [p for p in params.values() if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)]
-    starred = any(p.kind is P.VAR_POSITIONAL for p in params.values()) if params else False
+    starred = any(p.kind is P.VAR_POSITIONAL for p in params.values())
     converters = [_converter(p.name) for p in plain]
 
     def adapted(*args, **kwargs):
