@@ -64,8 +64,10 @@ class Interpreter:
         self.calls = CallDepth()
         self.hooks = hooks or Hooks()
         self.last_value = None           # last top-level expression's value
-        # The built-ins, with the two that report to the host made here.
-        self.builtins = {**BUILTINS, "print": Builtin("print", self._print),
+        # The built-ins, with the two that report to the host made here. They
+        # hold the hooks, not the interpreter: a cycle through `self` would
+        # keep every run's arrays alive until the cyclic collector ran.
+        self.builtins = {**BUILTINS, "print": Builtin("print", _printer(self.hooks)),
                          "backward": Builtin("backward", self._backward_builtin(),
                                              nondiff=_BACKWARD.nondiff)}
 
@@ -382,9 +384,6 @@ class Interpreter:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise EvalError(f"name '{name}' is not defined{hint}", span)
 
-    def _print(self, *values):
-        self.hooks.print(list(values))
-
     def _backward_builtin(self):
         """`backward` as the program calls it, the host told what ran."""
         hooks = self.hooks
@@ -642,6 +641,12 @@ def _stamped(fn, span):
         except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
             raise EvalError(str(exc), span) from exc
     return run
+
+
+def _printer(hooks):
+    def print_(*values):
+        hooks.print(list(values))
+    return print_
 
 
 def _is_temporary(expr) -> bool:
