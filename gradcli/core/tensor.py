@@ -10,6 +10,7 @@ so a graph dies with the last tensor that reaches it.
 from __future__ import annotations
 
 
+import math
 import os
 import time
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..errors import GradError, LimitError, NumericError, ShapeError, Span
 from .defaults import MAX_ELEMENTS
+from .heap import keep_freed_memory
 
 
 class Mode:
@@ -288,7 +290,9 @@ _TIMED = 1 << 14    # an op on this many numbers takes ~10 µs or more: the cloc
 def _after_big_op(size: int) -> None:
     """The budgets an op on many numbers may have used up: --timeout (the
     statement counter looks at it only every 1024 statements, too seldom
-    for a loop of costly ones) and, past `_BIG`, --max-memory."""
+    for a loop of costly ones) and, past `_BIG`, --max-memory. The first
+    one also tells the C heap to keep freed arrays' memory (heap.py)."""
+    keep_freed_memory()
     check_time()
     if size >= _BIG and MODE.max_memory is not None:
         check_memory()
@@ -367,19 +371,25 @@ def apply(op, args, params=None, consumable=False):
             if a.data.dtype is _BOOL:
                 args, consumable = _counted(args), False
                 break
-    if len(args) > 1:
-        bound = 1
-        for a in args:
-            bound *= a.data.size
-        if bound > MODE.max_elements:
+    # One and two operands spelled out: this is the interpreter's hot path,
+    # and a comprehension costs a frame.
+    if len(args) == 2:
+        data = (args[0].data, args[1].data)
+        if data[0].size * data[1].size > MODE.max_elements:     # a cheap bound first
+            _check_broadcast(op, *args)
+    elif len(args) == 1:
+        data = (args[0].data,)
+    else:
+        data = [a.data for a in args]
+        if math.prod(d.size for d in data) > MODE.max_elements:
             _check_broadcast(op, *args)
     try:
         if consumable and not params and _into_first(op, args):
-            out = op.forward(*[a.data for a in args], out=args[0].data)
+            out = op.forward(*data, out=data[0])
         elif params:
-            out = op.forward(*[a.data for a in args], **params)
+            out = op.forward(*data, **params)
         else:
-            out = op.forward(*[a.data for a in args])
+            out = op.forward(*data)
     except ValueError as exc:
         raise op_shape_error(op, args, exc) from None
     except MemoryError:
