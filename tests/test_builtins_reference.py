@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck import core_mode  # noqa: F401 (fixture)
 from gradcli import api
 from gradcli.core import autodiff
 from gradcli.core.tensor import Tensor

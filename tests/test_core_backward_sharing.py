@@ -1,7 +1,8 @@
-"""The first-order backward writes a sum of gradients into an array it
-made itself (engine._add_outgrad, and the test in engine._propagate that
-says a VJP's result is new). These tests try to catch it writing into an
-array somebody else holds.
+"""The first-order backward writes products and sums of gradients into
+arrays it made itself (core/buffers.py: `is_new` says a VJP's or a
+partial's result is new, `chained` and `accumulate` write into them, and
+engine._propagate lets the last VJP of a node write into its gradient).
+These tests try to catch it writing into an array somebody else holds.
 
 Random graphs share values heavily (one value used by many ops, an op
 using one value twice, `+` handing one gradient to two inputs, negations
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import Phase, given, settings, strategies as st
 
-from gradcli.core import autodiff, engine, ops
+from gradcli.core import autodiff, buffers, engine, ops
 from gradcli.core.tensor import Tensor
 
 SETTINGS = settings(max_examples=120, derandomize=True, deadline=None)
@@ -76,10 +77,24 @@ def test_first_order_backward_matches_the_recorded_one_and_writes_nothing_shared
 
 def test_the_property_test_catches_ownership_granted_too_freely(monkeypatch):
     # The engine believing every writeable array to be a VJP's own, as a
-    # refcount read one frame off would: the test above must see it.
-    monkeypatch.setattr(engine, "_made_by_vjp",
-                        lambda g, *given: type(g) is np.ndarray and g.flags.writeable)
-    inner = test_first_order_backward_matches_the_recorded_one_and_writes_nothing_shared
+    # refcount read one frame off would: the large-array test must see it
+    # (buffers are chosen on large arrays only: buffers.LARGE).
+    def too_freely(g, *given):
+        return type(g) is np.ndarray and g.flags.writeable
+    monkeypatch.setattr(buffers, "is_new", too_freely)
+    monkeypatch.setattr(engine, "is_new", too_freely)
+    inner = test_the_same_on_arrays_large_enough_for_in_place_vjps
+    mutant = settings(SETTINGS, phases=[Phase.generate], database=None,
+                      report_multiple_bugs=False)(given(*PROGRAMS)(inner.hypothesis.inner_test))
+    with pytest.raises(AssertionError):
+        mutant()
+
+
+def test_the_property_test_catches_a_gradient_overwritten_before_its_last_reader(monkeypatch):
+    # The engine letting the first VJP of a node write into the gradient
+    # that the node's later VJPs still read.
+    monkeypatch.setattr(engine, "_last_reader", lambda node, useful: 0)
+    inner = test_the_same_on_arrays_large_enough_for_in_place_vjps
     mutant = settings(SETTINGS, phases=[Phase.generate], database=None,
                       report_multiple_bugs=False)(given(*PROGRAMS)(inner.hypothesis.inner_test))
     with pytest.raises(AssertionError):

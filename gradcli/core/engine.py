@@ -9,11 +9,10 @@ with `create_graph` gradients are tensors and the pass is itself recorded.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..errors import GradError, ShapeError
+from .buffers import LARGE, accumulate, chained, is_new, ones_like_output
 from .ops import sum_to
 from .tensor import (MODE, Node, Tensor, check_time, check_versions, shape_str,
                      watching_floating_point)
@@ -76,11 +75,11 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
     the leaves written.
     """
     grads: dict = {}
-    owned: set = set()      # keys whose gradient this pass made: see _add_outgrad
+    owned: set = set()      # keys whose gradient this pass made (buffers.py)
     roots = []
     for output, head in zip(outputs, heads):
         key, head = _start(output, head)
-        _add_outgrad(grads, owned, key, head if create_graph else head.data, False)
+        accumulate(grads, owned, key, head if create_graph else head.data, False)
         if type(key) is Node:
             roots.append(key)
     order = topological_order(roots)
@@ -96,9 +95,13 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                 grad = grads.pop(node, None)
                 if grad is None:
                     continue
-                owned.discard(node)     # the VJPs read it from here on
+                # The VJPs read it from here on; one may write into it if
+                # this pass made it and it is not also an answer.
+                consumable = node in owned
+                owned.discard(node)
                 if targets is not None and id(node) in targets:
                     grads[node] = grad      # keep it: it is an answer
+                    consumable = False
                 if node.freed:
                     raise GradError(
                         "backward through a graph a second time: its saved values "
@@ -107,7 +110,7 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                 MODE.backward_node = node
                 if node.versions is not None:
                     check_versions(node)
-                _propagate(node, grad, grads, owned, useful, create_graph)
+                _propagate(node, grad, grads, owned, useful, create_graph, consumable)
                 if not retain_graph:
                     node.saved = node.ans = None
                     node.freed = True
@@ -130,34 +133,66 @@ def _leading_to(order, targets):
     return useful
 
 
-def _propagate(node, grad, grads, owned, useful, create_graph):
-    """Run one node's VJPs on its gradient and hand each result to its parent."""
-    op, params = node.op, node.params or {}
+def _propagate(node, grad, grads, owned, useful, create_graph, consumable):
+    """Run one node's VJPs on its gradient and hand each result to its parent.
+    `consumable`: the last of them may write into `grad`."""
+    op, params, parents = node.op, node.params or {}, node.parents
     if create_graph:    # tensors: the VJPs are recorded, through ans too
         ans, saved = (None if node.ans is None else Tensor(node.ans, node)), node.saved
+        partials = None
     else:
         ans, saved = node.ans, node.saved
         if op.saves_values:
             saved = [s.data if type(s) is Tensor else s for s in saved]
-    for i, parent in enumerate(node.parents):
+        partials = op.partials
+    # Buffers are chosen (and ownership tracked) on large arrays only: on a
+    # small one the bookkeeping costs more than a new array (the control-flow
+    # benchmark's backward ran 1.6x slower with it).
+    large = partials is not None and type(grad) is np.ndarray and grad.size >= LARGE
+    last = _last_reader(node, useful) if consumable and large else -1
+    for i, parent in enumerate(parents):
         if parent is None or (useful is not None and id(parent) not in useful):
             continue
-        if op.variadic:
+        if partials is not None:
+            partial = partials[i]
+            if partial is None:
+                continue
+            d = partial(ans, *saved, **params)
+            if large:
+                g = chained(grad, d, i == last, ans, saved)
+                if g is grad and i != last:
+                    last = -1       # a parent holds grad as it is: nobody may write into it
+            elif type(d) is float:  # 1.0 or -1.0
+                g = grad if d == 1.0 else np.negative(grad)
+            else:
+                g = np.multiply(grad, d)
+        elif op.variadic:
             g = op.vjps[0](grad, ans, saved[i], index=i, **params)
         elif op.vjps[i] is None:
             continue
         else:
             g = op.vjps[i](grad, ans, *saved, **params)
-        g = _summed_to(node, i, g, grad.shape)
-        _add_outgrad(grads, owned, parent, g, _made_by_vjp(g, grad, ans, saved))
+        # The parent may own g if this pass made it, or if it is `grad`
+        # handed on (or written into) by the last VJP to read grad.
+        summed = _summed_to(node, i, g, grad.shape)
+        if summed is not g:
+            made = type(summed) is np.ndarray and summed.base is None
+        elif partials is not None and not large:
+            made = False
+        else:
+            made = (g is grad and i == last) or is_new(g, grad, ans, saved)
+        accumulate(grads, owned, parent, summed, made)
 
 
-def _made_by_vjp(g, grad, ans, saved) -> bool:
-    """Did the VJP just make `g`, so that nothing else holds it? A VJP hands
-    back its g, its ans or a saved input as they are, and a view has a base;
-    any other plain array is new. (Tensors, in a recorded pass, never are.)"""
-    return (type(g) is np.ndarray and g.base is None and g is not grad
-            and g is not ans and all(g is not s for s in saved))
+def _last_reader(node, useful) -> int:
+    """The input whose VJP runs last (-1: none)."""
+    op = node.op
+    for i in range(len(node.parents) - 1, -1, -1):
+        parent = node.parents[i]
+        if parent is not None and (useful is None or id(parent) in useful) and \
+                op.vjps[0 if op.variadic else i] is not None:
+            return i
+    return -1
 
 
 def _summed_to(node, i, g, out_shape):
@@ -172,39 +207,6 @@ def _summed_to(node, i, g, out_shape):
             raise AssertionError(f"{node.op.name}: gradient for input {i} has shape "
                                  f"{g.shape}, expected {want}")
     return g
-
-
-def _add_outgrad(grads, owned, key, g, made):
-    """grads[key] += g, as HIPS autograd's `add_outgrads`: the first gradient
-    is kept as it is; a sum goes into an array this pass made and nothing
-    else holds (`owned`, by key; `made`: g is one) when there is one, else
-    into a new array, which this pass then owns. On large arrays a pass over
-    new memory costs about as much as the addition itself."""
-    old = grads.get(key)
-    if old is None:
-        grads[key] = g
-        if made:
-            owned.add(key)
-    elif key in owned and old.shape == g.shape and old.dtype == g.dtype:
-        np.add(old, g, out=old)
-    elif made and old.shape == g.shape and old.dtype == g.dtype:
-        grads[key] = np.add(g, old, out=g)
-        owned.add(key)
-    elif type(old) is Tensor or type(g) is Tensor:     # recorded: so is the sum
-        grads[key] = old + g
-    else:
-        grads[key] = np.asarray(old + g)    # numpy gives a 0-d sum as a scalar
-        owned.add(key)
-
-
-def ones_like_output(shape, dtype):
-    """The head of sum(y). On a large output, a broadcast 1 that takes no
-    memory and that ops.run treats as the one number it repeats, saving a
-    pass over the array per op; on a small one, where that detour costs more
-    than the arithmetic (the tiny-op loop ran 40% slower), plain ones."""
-    if math.prod(shape) < 4096:
-        return np.ones(shape, dtype)
-    return np.broadcast_to(np.ones((), dtype), shape)
 
 
 def _write_leaf_grads(grads, create_graph) -> list:

@@ -14,8 +14,15 @@ Inputs an op does not save arrive as None (or as a `Shape` when only the
 shape is needed). A VJP returns the gradient for one input; the engine sums
 it back to that input's shape, so VJPs may return broadcast shapes.
 
-VJPs are written with the ops of this module, not raw numpy, so that the
-backward pass can itself be recorded (higher-order derivatives).
+An op whose VJPs are all "g times something" (most elementwise ops) gives
+that something instead, as `partials=`: per input, the derivative of the
+output by it, from (ans, *inputs, **params). `sin` says `cos(x)`, `*` says
+`y` and `x`. The engine multiplies by g, and on large arrays chooses where
+the product goes (buffers.py). An op whose VJP divides (`g / y`) keeps the
+VJP form: g * (1 / y) would round twice.
+
+VJPs and partials are written with the ops of this module, not raw numpy,
+so that the backward pass can itself be recorded (higher-order derivatives).
 """
 
 from __future__ import annotations
@@ -31,13 +38,14 @@ from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 
 
 class Op:
-    __slots__ = ("name", "label", "forward", "vjps", "saves", "saves_values",
+    __slots__ = ("name", "label", "forward", "vjps", "partials", "saves", "saves_values",
                  "saves_ans", "variadic", "elementwise", "reads", "numeric", "prepare")
 
     def __init__(self, name, label, forward, vjps, saves, ans, variadic, reads,
-                 numeric, elementwise=False, prepare=None):
+                 numeric, elementwise=False, prepare=None, partials=None):
         self.name, self.label, self.forward = name, label, forward
-        self.vjps, self.saves, self.saves_ans = vjps, saves, ans
+        self.vjps, self.partials = vjps, partials
+        self.saves, self.saves_ans = saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
         self.variadic = variadic
         self.reads = reads
@@ -92,6 +100,17 @@ PUBLIC: list[Public] = []
 PIECEWISE_CONSTANT = "piecewise constant: its derivative is 0 where it exists"
 
 
+def _times_partial(partial):
+    """The VJP `g * partial(...)` (what a recorded backward runs; a
+    first-order one multiplies in the engine, see buffers.chained)."""
+    def vjp(g, ans, *inputs, **params):
+        d = partial(ans, *inputs, **params)
+        if type(d) is float and abs(d) == 1.0:
+            return g if d == 1.0 else neg(g)
+        return mul(g, d)
+    return vjp
+
+
 def public(*names, nondiff=None):
     """Offer the decorated function to the language under `names`."""
     def register(fn):
@@ -100,15 +119,18 @@ def public(*names, nondiff=None):
     return register
 
 
-def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, reads=None, numeric=True, elementwise=False, builtin=(), prepare=None,
-          nondiff=None):
+def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, variadic=False,
+          reads=None, numeric=True, elementwise=False, builtin=(), prepare=None, nondiff=None):
     """Register a primitive and return it; the op is its own public
     function (`call` it with arrays or tensors).
 
     `name` is what `grad_fn` shows (PyTorch's node names); `label` is how
     the language spells the op, in messages. `vjps` has one entry per
     input (None: no gradient flows to it); no vjps at all makes the op
-    non-differentiable.
+    non-differentiable. An op whose VJPs are all `g * d` gives `partials`
+    instead: per input, `d` as a function of (ans, *inputs, **params), a
+    new array, an input or ans as it is, or the float 1.0 or -1.0; then
+    the engine does the multiplying, into d's buffer when d is new.
     `saves` says per input what the VJPs read: "value", "shape" or None.
     `reads`, per VJP, which inputs' values it reads (default: all it
     saves): a value is kept only when the VJP of a tracked input reads
@@ -124,12 +146,14 @@ def defop(name, label, forward, *vjps, saves=(), ans=False, variadic=False, read
     arguments (its parameter names are the built-in's); `nondiff`:
     {position: why} for a built-in that carries no gradient there
     (default for an op without VJPs: every position, piecewise constant)."""
+    if partials is not None:
+        vjps = tuple(None if p is None else _times_partial(p) for p in partials)
     if variadic:
         saves = repeat(saves[0])
     elif not saves:
         saves = (None,) * len(vjps)
     op = Op(name, label, forward, vjps or None, saves, ans, variadic, reads, numeric,
-            elementwise, prepare)
+            elementwise, prepare, partials)
     TABLE[name] = op
     if builtin:
         names = (builtin,) if isinstance(builtin, str) else tuple(builtin)
@@ -262,38 +286,39 @@ def _sum_to_forward(x, shape):
 
 # -------------------------------------------------------------- arithmetic
 
-ADD = defop("AddBackward", "'+'", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g, elementwise=True)
+ADD = defop("AddBackward", "'+'", np.add,
+            partials=(lambda ans, x, y: 1.0, lambda ans, x, y: 1.0), elementwise=True)
 SUB = defop("SubBackward", "'-'", np.subtract,
-            lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g),
-            elementwise=True)
+            partials=(lambda ans, x, y: 1.0, lambda ans, x, y: -1.0), elementwise=True)
 MUL = defop("MulBackward", "'*'", np.multiply,
-            lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x),
+            partials=(lambda ans, x, y: y, lambda ans, x, y: x),
             saves=("value", "value"), reads=((1,), (0,)), elementwise=True)
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
             saves=("value", "value"), reads=((1,), (0, 1)), elementwise=True)
-NEG = defop("NegBackward", "unary '-'", np.negative, lambda g, ans, x: neg(g),
+NEG = defop("NegBackward", "unary '-'", np.negative, partials=(lambda ans, x: -1.0,),
             elementwise=True)
 
 
-def _pow_base_vjp(g, ans, x, y):
+def _pow_base_partial(ans, x, y):
     # d/dx x**y = y x**(y-1), taken as 0 where y == 0 (PyTorch): x**0 is 1
     # even at x = 0. The exponent y - 1 becomes 0 there rather than -1, so
     # no 0 * inf is ever formed, not even when this is differentiated again.
-    return mul(g, y * x ** (where(y == 0, 1.0, y) - 1.0))
+    return y * x ** (where(y == 0, 1.0, y) - 1.0)
 
 
-def _pow_exponent_vjp(g, ans, x, y):
+def _pow_exponent_partial(ans, x, y):
     # d/dy x**y = x**y log x. At x == 0, PyTorch gives 0 for y >= 0 and
     # -inf for y < 0; NaN for x < 0 (no real logarithm).
     positive = x > 0     # elsewhere both factors are masked: no inf * 0 is formed
     slope = where(positive, ans, 1.0) * log(where(positive, x, 1.0))
     at_zero = where(y >= 0, 0.0, -np.inf)
-    return g * where(positive, slope, where(x == 0, at_zero, np.nan))
+    return where(positive, slope, where(x == 0, at_zero, np.nan))
 
 
-POW = defop("PowBackward", "'**'", np.power, _pow_base_vjp, _pow_exponent_vjp,
+POW = defop("PowBackward", "'**'", np.power,
+            partials=(_pow_base_partial, _pow_exponent_partial),
             saves=("value", "value"), ans=True, elementwise=True)
 
 
@@ -305,12 +330,10 @@ def _share(x, y):
 
 
 MAXIMUM = defop("MaximumBackward", "maximum", np.maximum,
-                lambda g, ans, x, y: g * _share(x, y),
-                lambda g, ans, x, y: g * _share(y, x),
+                partials=(lambda ans, x, y: _share(x, y), lambda ans, x, y: _share(y, x)),
                 saves=("value", "value"), elementwise=True)
 MINIMUM = defop("MinimumBackward", "minimum", np.minimum,
-                lambda g, ans, x, y: g * _share(y, x),
-                lambda g, ans, x, y: g * _share(x, y),
+                partials=(lambda ans, x, y: _share(y, x), lambda ans, x, y: _share(x, y)),
                 saves=("value", "value"), elementwise=True)
 
 # Not differentiable (no VJPs): their results are never tracked.
@@ -325,8 +348,7 @@ SIGN = defop("Sign", "sign", np.sign, elementwise=True, builtin="sign")
 
 # a % b = a - b * floor(a / b), with floor's derivative 0 (as PyTorch).
 MOD = defop("RemainderBackward", "'%'", np.mod,
-            lambda g, ans, x, y: g,
-            lambda g, ans, x, y: neg(g) * call(FLOORDIV, x, y),
+            partials=(lambda ans, x, y: 1.0, lambda ans, x, y: neg(call(FLOORDIV, x, y))),
             saves=("value", "value"), reads=((), (0, 1)),
             elementwise=True)
 
@@ -363,7 +385,7 @@ def _clip(x, low, high):
     return np.clip(x, low, high)
 
 
-EXP = defop("ExpBackward", "exp", np.exp, lambda g, ans, x: mul(g, ans), ans=True,
+EXP = defop("ExpBackward", "exp", np.exp, partials=(lambda ans, x: ans,), ans=True,
             elementwise=True, builtin="exp")
 LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value",),
             elementwise=True, builtin="log")
@@ -371,29 +393,29 @@ LOG1P = defop("Log1PBackward", "log1p", np.log1p,
               lambda g, ans, x: g / (x + 1.0), saves=("value",), elementwise=True, builtin="log1p")
 SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True,
              elementwise=True, builtin="sqrt")
-ABS = defop("AbsBackward", "abs", np.abs, lambda g, ans, x: mul(g, sign(x)),
+ABS = defop("AbsBackward", "abs", np.abs, partials=(lambda ans, x: sign(x),),
             saves=("value",), elementwise=True, builtin="abs")
-SIN = defop("SinBackward", "sin", np.sin, lambda g, ans, x: mul(g, cos(x)),
+SIN = defop("SinBackward", "sin", np.sin, partials=(lambda ans, x: cos(x),),
             saves=("value",), elementwise=True, builtin="sin")
-COS = defop("CosBackward", "cos", np.cos, lambda g, ans, x: mul(g, neg(sin(x))),
+COS = defop("CosBackward", "cos", np.cos, partials=(lambda ans, x: neg(sin(x)),),
             saves=("value",), elementwise=True, builtin="cos")
 TAN = defop("TanBackward", "tan", np.tan,
-            lambda g, ans, x: mul(g, ans * ans + 1.0), ans=True,
+            partials=(lambda ans, x: ans * ans + 1.0,), ans=True,
             elementwise=True, builtin="tan")
 TANH = defop("TanhBackward", "tanh", np.tanh,
-             lambda g, ans, x: mul(g, 1.0 - ans * ans), ans=True,
+             partials=(lambda ans, x: 1.0 - ans * ans,), ans=True,
              elementwise=True, builtin="tanh")
 SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
-                lambda g, ans, x: mul(g, ans * (1.0 - ans)), ans=True,
+                partials=(lambda ans, x: ans * (1.0 - ans),), ans=True,
                 elementwise=True, builtin="sigmoid")
 RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
-             lambda g, ans, x: g * (ans > 0), ans=True,
+             partials=(lambda ans, x: ans > 0,), ans=True,
              elementwise=True, builtin="relu")   # relu'(0) = 0
 SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
-                 lambda g, ans, x: mul(g, sigmoid(x)), saves=("value",),
+                 partials=(lambda ans, x: sigmoid(x),), saves=("value",),
                  elementwise=True, builtin="softplus")
 CLIP = defop("ClampBackward", "clip", _clip,
-             lambda g, ans, x, low, high: g * _inside(x, low, high), saves=("value",))
+             partials=(lambda ans, x, low, high: _inside(x, low, high),), saves=("value",))
 
 
 def _inside(x, low, high):
@@ -417,9 +439,9 @@ def _erf(x):
 _TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 
 erf = defop("ErfBackward", "erf", _erf,
-            lambda g, ans, x: g * (exp(neg(x * x)) * _TWO_OVER_ROOT_PI),
+            partials=(lambda ans, x: exp(neg(x * x)) * _TWO_OVER_ROOT_PI,),
             saves=("value",), elementwise=True, builtin="erf")
-expm1 = defop("Expm1Backward", "expm1", np.expm1, lambda g, ans, x: g * (ans + 1.0), ans=True,
+expm1 = defop("Expm1Backward", "expm1", np.expm1, partials=(lambda ans, x: ans + 1.0,), ans=True,
               elementwise=True, builtin="expm1")
 log2 = defop("Log2Backward", "log2", np.log2, lambda g, ans, x: g / (x * math.log(2.0)),
              saves=("value",), elementwise=True, builtin="log2")
@@ -434,13 +456,13 @@ arccos = defop("AcosBackward", "arccos", np.arccos,
                saves=("value",), elementwise=True, builtin=("arccos", "acos"))
 arctan = defop("AtanBackward", "arctan", np.arctan, lambda g, ans, x: g / (x * x + 1.0),
                saves=("value",), elementwise=True, builtin=("arctan", "atan"))
-sinh = defop("SinhBackward", "sinh", np.sinh, lambda g, ans, x: g * cosh(x),
+sinh = defop("SinhBackward", "sinh", np.sinh, partials=(lambda ans, x: cosh(x),),
              saves=("value",), elementwise=True, builtin="sinh")
-cosh = defop("CoshBackward", "cosh", np.cosh, lambda g, ans, x: g * sinh(x),
+cosh = defop("CoshBackward", "cosh", np.cosh, partials=(lambda ans, x: sinh(x),),
              saves=("value",), elementwise=True, builtin="cosh")
 # log(e^x + e^y): each side's share is its softmax weight, exp(x - ans).
 logaddexp = defop("LogaddexpBackward", "logaddexp", np.logaddexp,
-                  lambda g, ans, x, y: g * exp(x - ans), lambda g, ans, x, y: g * exp(y - ans),
+                  partials=(lambda ans, x, y: exp(x - ans), lambda ans, x, y: exp(y - ans)),
                   saves=("value", "value"), ans=True, elementwise=True, builtin="logaddexp")
 
 
