@@ -166,6 +166,8 @@ def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, varia
 def run(op, args, params=None):
     """Apply `op` to tensors (recording), or to raw arrays when no argument
     is a tensor: first-order backward passes run the VJPs on raw numpy."""
+    if len(args) == 1 and type(args[0]) is Tensor:     # the common case: no comprehension
+        return apply(op, args, params)
     for a in args:
         if type(a) is Tensor:
             return apply(op, [lift(b) for b in args], params)

@@ -366,20 +366,23 @@ def apply(op, args, params=None, consumable=False):
     an operator just evaluated, as in `exp(-x * x)` or `s * x + e`); the op
     may then write its result into that buffer (see `_into_first`), as
     numpy does for its own temporaries."""
-    if op.numeric:
-        for a in args:
-            if a.data.dtype is _BOOL:
-                args, consumable = _counted(args), False
-                break
     # One and two operands spelled out: this is the interpreter's hot path,
-    # and a comprehension costs a frame.
-    if len(args) == 2:
+    # and a loop or comprehension costs a frame.
+    count = len(args)
+    if count == 2:
         data = (args[0].data, args[1].data)
+        if op.numeric and (data[0].dtype is _BOOL or data[1].dtype is _BOOL):
+            args, consumable = _counted(args), False
+            data = (args[0].data, args[1].data)
         if data[0].size * data[1].size > MODE.max_elements:     # a cheap bound first
             _check_broadcast(op, *args)
-    elif len(args) == 1:
+    elif count == 1:
+        if op.numeric and args[0].data.dtype is _BOOL:
+            args, consumable = _counted(args), False
         data = (args[0].data,)
     else:
+        if op.numeric:
+            args = _counted(args)
         data = [a.data for a in args]
         if math.prod(d.size for d in data) > MODE.max_elements:
             _check_broadcast(op, *args)
@@ -396,9 +399,13 @@ def apply(op, args, params=None, consumable=False):
         raise LimitError(f"{op.label}: the result does not fit in memory") from None
     if out.size > MODE.max_elements:
         check_size(out.size, f"the result of {op.label}")
-    if out.size >= _TIMED or args[0].data.size >= _TIMED:
+    if out.size >= _TIMED or data[0].size >= _TIMED:
         _after_big_op(out.size)
     if MODE.grad_enabled and op.vjps is not None:
+        if count == 2:
+            if args[0].requires_grad or args[1].requires_grad:
+                return Tensor(out, record(op, args, params, out))
+            return Tensor(out)
         for a in args:
             if a.requires_grad:
                 return Tensor(out, record(op, args, params, out))

@@ -378,8 +378,12 @@ def _adapted(public):
     starred = any(p.kind is P.VAR_POSITIONAL for p in params.values())
     converters = [_converter(p.name) for p in plain]
 
+    first = converters[0] if converters else None
+
     def adapted(*args, **kwargs):
         if not kwargs and not starred and len(args) <= len(converters):
+            if len(args) == 1:      # `norm(b)`, `sum(x)`: no comprehension frame
+                return fn(first(args[0]))
             return fn(*[convert(a) for convert, a in zip(converters, args)])
         for alias, name in ALIASES.items():
             if alias in kwargs and name in params:
