@@ -65,11 +65,8 @@ class Interpreter:
         self.calls = CallDepth()
         self.hooks = hooks or Hooks()
         self.last_value = None           # last top-level expression's value
-        # The framework the program is written for, as its imports tell
-        # ("torch", "mxnet" or None), and whether it is MXNet code that
-        # records only inside `with record:` (SPEC 2.1; a REPL session
-        # stays so once it has used record).
-        self.framework = None
+        # Whether it is MXNet code, which records only inside `with record:`
+        # (SPEC 2.1; a REPL session stays so once it has used record).
         self.records_in_blocks = False
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
@@ -237,17 +234,14 @@ class Interpreter:
         bound = []
         for item in node.items:
             if node.module:
-                path = node.module
-                value = modules.imported(path, item.path, self.builtins, item.span)
+                value = modules.imported(node.module, item.path, self.builtins, item.span,
+                                         item.alias)
             else:
                 path = modules.module(item.path, item.span).path
                 # `import mxnet.autograd` binds `mxnet`, as in Python
                 value = modules.module(path, None, item.alias) if item.alias else \
                     modules.module(path.split(".")[0])
             bound.append((item.alias or item.path.split(".")[0], value))
-            framework = modules.FRAMEWORK.get(path) or modules.FRAMEWORK.get(path.split(".")[0])
-            if framework is not None and self.framework is None:
-                self.framework = framework
         bound = tuple(bound)
 
         def bind(scope):

@@ -49,9 +49,6 @@ SUBMODULES: dict[str, dict[str, str]] = {
 # library: `math.sum` is not a thing). The others also lead to the built-ins.
 CLOSED = frozenset({"math"})
 
-# Which framework a program that imports the module is written for.
-FRAMEWORK = {"mxnet": "mxnet", "torch": "torch", "d2l.torch": "torch", "d2l.mxnet": "mxnet"}
-
 
 def _set_up(*args, **kwargs):
     """`npx.set_np()` and similar set-up calls: gradcli is always in numpy
@@ -79,6 +76,11 @@ def _listed(inputs) -> list:
         if not isinstance(item, Tensor):
             raise EvalError(f"autograd.grad: the values to differentiate with respect to "
                             f"must be arrays, not {a_type(item)}")
+        if not item.requires_grad:
+            raise GradError("autograd.grad: a value to differentiate with respect to is not "
+                            "tracked (mark it with attach_grad() or requires_grad_()); a "
+                            "bracket list made where nothing is recorded is a new array: "
+                            "pass (x,) or x itself")
     return items
 
 
@@ -154,7 +156,24 @@ _MATH_FUNCTIONS = {
     "hypot": None, "atan2": None, "factorial": None,
 }
 
+def _legacy_reduction(name):
+    """MXNet's legacy `nd.sum(x)` (no axis) has shape (1,), not (): in a
+    program that imports mxnet's nd, `nd.NAME` of the whole array gives
+    one element of shape (1,), as MXNet prints it."""
+    builtin = BUILTINS[name]
+
+    def reduce(*args, **kwargs):
+        out = builtin(*args, **kwargs)
+        if isinstance(out, Tensor) and out.ndim == 0:
+            return ops.reshape(out, (1,))
+        return out
+    return Builtin(f"nd.{name}", reduce)
+
+
+_LEGACY_REDUCTIONS = ("sum", "mean", "max", "min", "prod", "norm")
+
 EXTRAS: dict[str, dict[str, object]] = {
+    "mxnet.ndarray": {name: _legacy_reduction(name) for name in _LEGACY_REDUCTIONS},
     "mxnet.npx": {"set_np": Builtin("npx.set_np", _set_up),
                   "reset_np": Builtin("npx.reset_np", _set_up)},
     "mxnet.autograd": {"grad": Builtin("autograd.grad", framework_grad)},
@@ -219,13 +238,13 @@ def member(namespace: Namespace, name: str, builtins: dict, span=None):
     return MISSING
 
 
-def imported(path: str, name: str, builtins: dict, span=None):
-    """What `from path import name` binds, or the error for a name the
-    module does not have."""
+def imported(path: str, name: str, builtins: dict, span=None, written: str = ""):
+    """What `from path import name [as written]` binds, or the error for a
+    name the module does not have."""
     namespace = module(path)
     sub = SUBMODULES[path].get(name)
     if sub is not None:
-        return Namespace(name, sub)
+        return Namespace(written or name, sub)
     extra = EXTRAS.get(path, {}).get(name, MISSING)
     if extra is not MISSING:
         return extra
