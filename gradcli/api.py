@@ -48,6 +48,9 @@ class Shown:
     value: object                 # np.ndarray for arrays, else a plain value
     grad_fn: Optional[str] = None
     is_array: bool = False
+    # A leaf whose gradients accumulate (PyTorch's requires_grad_()): its
+    # print says so, as PyTorch's does.
+    requires_grad: bool = False
 
 
 @dataclass
@@ -132,7 +135,8 @@ def load(source: str) -> A.Program:
 
 def snapshot(value) -> Shown:
     if isinstance(value, Tensor):
-        return Shown(np.asarray(value.data), value.grad_fn, True)
+        return Shown(np.asarray(value.data), value.grad_fn, True,
+                     value.node is None and value.grad_req == "add")
     if isinstance(value, (np.generic,)):
         return Shown(value.item())
     if callable(value) and not isinstance(value, (str, bool, int, float, tuple)):

@@ -200,11 +200,24 @@ def make_console():
 
 # ------------------------------------------------------------------ values
 
-def caption(shape, dtype, grad_fn: Optional[str] = None) -> str:
+def caption(shape, dtype, grad_fn: Optional[str] = None, requires_grad: bool = False) -> str:
     parts = [f"shape {shape_str(shape)}", str(dtype)]
     if grad_fn:
         parts.append(f"grad_fn={grad_fn}")
+    if requires_grad:
+        parts.append("requires_grad=True")
     return " · ".join(parts)
+
+
+def inline_text(shown) -> str:
+    """A value written as text; a tracked scalar keeps its caption's
+    tracking part, as PyTorch's `tensor(6., grad_fn=<SumBackward0>)` does."""
+    text = plain(shown.value)
+    if getattr(shown, "grad_fn", None):
+        return f"{text} (grad_fn={shown.grad_fn})"
+    if getattr(shown, "requires_grad", False):
+        return f"{text} (requires_grad=True)"
+    return text
 
 
 def is_inline(shown) -> bool:
@@ -214,13 +227,13 @@ def is_inline(shown) -> bool:
 
 
 def array_view(data: np.ndarray, *, name: str = "", grad_fn: Optional[str] = None,
-               boxed: bool = True):
+               boxed: bool = True, requires_grad: bool = False):
     """A rich renderable for an array of rank >= 1, with its caption."""
     from rich.console import Group
     from rich.text import Text
 
-    label = Text(printable(caption(data.shape, data.dtype, grad_fn)), style="dim",
-                 no_wrap=True)
+    label = Text(printable(caption(data.shape, data.dtype, grad_fn, requires_grad)),
+                 style="dim", no_wrap=True)
     if data.size == 0:
         return Group(Text("(empty)"), label) if boxed else Text("(empty)")
     if data.ndim <= 2:
@@ -325,8 +338,9 @@ def value_view(shown, *, name: str = "", boxed: bool = True):
     from rich.text import Text
 
     if is_inline(shown):
-        return Text(plain(shown.value))
-    return array_view(shown.value, name=name, grad_fn=shown.grad_fn, boxed=boxed)
+        return Text(inline_text(shown))
+    return array_view(shown.value, name=name, grad_fn=shown.grad_fn, boxed=boxed,
+                      requires_grad=getattr(shown, "requires_grad", False))
 
 
 def print_values(console, shown_values: list) -> None:
@@ -336,7 +350,7 @@ def print_values(console, shown_values: list) -> None:
     from rich.text import Text
 
     if all(is_inline(s) for s in shown_values):
-        console.print(Text(" ".join(plain(s.value) for s in shown_values)), soft_wrap=True)
+        console.print(Text(" ".join(inline_text(s) for s in shown_values)), soft_wrap=True)
         return
     views = [value_view(s) for s in shown_values]
     console.print(views[0] if len(views) == 1 else Columns(views, padding=(0, 2)))

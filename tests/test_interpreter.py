@@ -348,8 +348,8 @@ def test_elementwise_calls_on_temporaries_leave_values_and_gradients_right():
     source = """
 x = arange(5000) / 5000
 x.attach_grad()
-m = x * 3
 with record:
+    m = x * 3
     e = exp(-x * x)
     t = tanh(m)
     u = tanh(exp(x + 1))

@@ -140,7 +140,7 @@ def test_a_value_alone_is_a_table_and_assignments_are_quiet():
                                      "x", "sum(x)", "grad_fn(x * 2)"])
     assert (status, err) == (0, "")
     assert out == ("╭───┬───╮\n│ 1 │ 2 │\n│ 3 │ 4 │\n╰───┴───╯\n"
-                   "shape (2, 2) · float64\n10\nMulBackward\n")
+                   "shape (2, 2) · float64\n10 (grad_fn=SumBackward)\nMulBackward\n")
 
 
 def test_an_error_points_into_its_input_and_the_session_goes_on():
@@ -253,7 +253,7 @@ def test_load_runs_a_file_into_the_session(tmp_path):
     assert session.execute(f":load {good}") is True
     assert "│ 10 │ 20 │" in out.getvalue()
     assert session.execute("sum(w * w)") is True
-    assert out.getvalue().endswith("\n5\n")
+    assert out.getvalue().endswith("\n5 (grad_fn=SumBackward)\n")
     assert session.execute(f":load {bad}") is False
     assert err.getvalue().startswith(f"{bad}:3:5: error: ")
     assert err.getvalue().endswith("b = w @ ones(3)\n    ^~~~~~~~~~~\n")

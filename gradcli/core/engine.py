@@ -95,6 +95,8 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                 grad = grads.pop(node, None)
                 if grad is None:
                     continue
+                if node.retained is not None and targets is None:
+                    _retain(node, grad, create_graph)
                 # The VJPs read it from here on; one may write into it if
                 # this pass made it and it is not also an answer.
                 consumable = node in owned
@@ -111,7 +113,9 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                 if node.versions is not None:
                     check_versions(node)
                 _propagate(node, grad, grads, owned, useful, create_graph, consumable)
-                if not retain_graph:
+                if not retain_graph and _holds_values(node):
+                    # A node that saved no values has nothing to free: a
+                    # later backward may run through it again (PyTorch).
                     node.saved = node.ans = None
                     node.freed = True
     finally:
@@ -121,6 +125,21 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
         return [g if g is None or type(g) is Tensor else Tensor(np.asarray(g))
                 for g in found]
     return _write_leaf_grads(grads, create_graph)
+
+
+def _holds_values(node) -> bool:
+    return node.ans is not None or (
+        node.versions is not None and any(v is not None for v in node.versions))
+
+
+def _retain(node, grad, create_graph) -> None:
+    """retain_grad(): keep a copy of the node's gradient (the VJPs may write
+    into `grad`), summed over backward calls as PyTorch does."""
+    kept = grad if create_graph else Tensor(np.array(grad))
+    if node.retained is not True:
+        kept = Tensor(node.retained.data + kept.data) if not create_graph else \
+            node.retained + kept
+    node.retained = kept
 
 
 def _leading_to(order, targets):
@@ -216,12 +235,14 @@ def _write_leaf_grads(grads, create_graph) -> list:
         if type(key) is not Tensor or key.node is not None:
             continue
         leaf = key
-        if leaf.grad_req == "null" or leaf._grad is None:
+        if leaf.grad_req is None or leaf.grad_req == "null":
             continue
         if np.shape(g) != leaf.shape:    # the engine's contract; a bug if it fails
             raise AssertionError(f"gradient of shape {np.shape(g)} for a leaf of shape {leaf.shape}")
         box = leaf._grad
-        if leaf.grad_req == "add":
+        if box is None:     # the first backward to reach a PyTorch-marked leaf
+            box = leaf._grad = Tensor(None)
+        elif leaf.grad_req == "add":
             g = box + g if create_graph else box.data + g
         box.data = np.asarray(g.data if create_graph else g, dtype=leaf.dtype)
         box.node = g.node if create_graph else None

@@ -55,7 +55,7 @@ class Node:
     """One recorded application of an op: what backward needs from it."""
 
     __slots__ = ("op", "parents", "saved", "versions", "params", "ans",
-                 "in_shapes", "freed", "site")
+                 "in_shapes", "freed", "site", "retained")
 
     def __init__(self, op, parents, saved, versions, params, ans, in_shapes):
         self.op = op
@@ -67,6 +67,7 @@ class Node:
         self.in_shapes = in_shapes  # per input: shape to sum the gradient to
         self.freed = False
         self.site = MODE.site
+        self.retained = None        # retain_grad(): True, then the gradient (a Tensor)
 
     @property
     def name(self) -> str:
@@ -104,7 +105,18 @@ class Tensor:
 
     @property
     def grad(self) -> "Tensor | None":
+        if self._grad is None and self.node is not None and self.node.retained is not None:
+            kept = self.node.retained
+            return None if kept is True else kept
         return self._grad
+
+    @property
+    def keeps_grad(self) -> bool:
+        """Whether `.grad` is this value's to have, even while it is None: a
+        marked leaf (None until the first backward, PyTorch's spelling), or
+        a computed value after retain_grad()."""
+        return self.grad_req is not None or (
+            self.node is not None and self.node.retained is not None)
 
     def __repr__(self) -> str:
         tag = f", grad_fn={self.grad_fn}" if self.node else ""
@@ -137,6 +149,25 @@ class Tensor:
         # (gradients are always replaced, never written into).
         self._grad = Tensor(np.broadcast_to(np.zeros((), self.data.dtype), self.data.shape))
         return self
+
+    def requires_grad_(self) -> "Tensor":
+        """PyTorch's marking: a leaf whose `.grad` is None until the first
+        backward reaches it; gradients then accumulate (grad_req "add")."""
+        if self.node is None and self.requires_grad and self.grad_req == "add":
+            return self     # already so: its gradient stays
+        self.attach_grad("add")
+        self._grad = None
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep the gradient that backward computes for this computed value
+        (PyTorch's retain_grad); a leaf keeps its own anyway."""
+        if not self.requires_grad:
+            raise GradError("retain_grad: this value is not tracked, so it gets no gradient; "
+                            "compute it from a value marked with requires_grad_() or "
+                            "attach_grad()")
+        if self.node is not None and self.node.retained is None:
+            self.node.retained = True
 
     def detach(self) -> "Tensor":
         return Tensor(self.data)

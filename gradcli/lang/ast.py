@@ -352,8 +352,29 @@ class With:
     span: Span
 
 
+@node
+class ImportItem:
+    """One imported name: `mxnet.autograd as ag` (path "mxnet.autograd",
+    alias "ag"), or after `from M import`, `nd` (path "nd", alias "")."""
+
+    path: str
+    alias: str
+    span: Span
+
+
+@node
+class Import:
+    """`import a.b as c, d` (module "") or `from M import a, b as c`
+    (module "M", `where` its span)."""
+
+    module: str
+    where: Span
+    items: tuple[ImportItem, ...]
+    span: Span
+
+
 Stmt = Union[Assign, AugAssign, InputDecl, ExprStmt, If, While, For, Break,
-             Continue, Pass, FuncDef, Return, With]
+             Continue, Pass, FuncDef, Return, With, Import]
 
 
 @node
@@ -395,12 +416,27 @@ def calls_backward(program: Program) -> bool:
     return False
 
 
+def uses_record(program: Program) -> bool:
+    """Whether the program uses MXNet's `record` (`with record:`,
+    `with autograd.record():`, `train_mode`): then it is MXNet code, which
+    records only inside those blocks (SPEC 2.1)."""
+    for node in walk(program):
+        if (type(node) is Name and node.id in _RECORDING) or (
+                type(node) is Attribute and node.name in _RECORDING):
+            return True
+    return False
+
+
+_RECORDING = frozenset({"record", "train_mode"})
+
+
 MAX_BLOCK_DEPTH = 200          # nested if/while/for/def/with bodies
 MAX_EXPRESSION_DEPTH = 1000    # nested brackets, operators, calls, indexing
 
 _COMPOUND = (If, While, For, FuncDef, With)
 _LEAVES = {Num, Str, Const, Name}
-_STATEMENTS = (Assign, AugAssign, InputDecl, ExprStmt, Break, Continue, Pass, Return) + _COMPOUND
+_STATEMENTS = (Assign, AugAssign, InputDecl, ExprStmt, Break, Continue, Pass, Return,
+               Import) + _COMPOUND
 
 
 def nesting_problem(program: Program):

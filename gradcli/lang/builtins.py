@@ -76,8 +76,8 @@ def creating(*names, nondiff=None):
                 raise EvalError(f"dtype={dtype}: this run computes in {np.dtype(MODE.dtype).name} "
                                 "throughout (choose with --dtype)")
             out = fn(*args, **kwargs)
-            if tracked:     # PyTorch spelling: gradients accumulate
-                out.attach_grad("add")
+            if tracked:     # PyTorch spelling: .grad None, then accumulating
+                out.requires_grad_()
             return out
         create.__signature__ = _with_creation_keywords(inspect.signature(fn))
         for name in names:
@@ -472,7 +472,12 @@ def _attach_grad(x, grad_req="write"):
 @builtin("requires_grad_", nondiff={0: NEW_LEAF})
 def _requires_grad_(x, requires_grad=True):
     x = _tensor_arg(x, "requires_grad_")   # PyTorch returns the tensor itself
-    return x.attach_grad("add") if requires_grad else x     # and accumulates
+    return x.requires_grad_() if requires_grad else x     # and accumulates
+
+
+@builtin("retain_grad", nondiff={0: "marks the value; returns nothing"})
+def _retain_grad(x):
+    _tensor_arg(x, "retain_grad").retain_grad()
 
 
 def backward_into_grads(y, head=None, retain_graph=False, create_graph=False, **kwargs):
@@ -506,7 +511,7 @@ def _copy(x):
 @builtin("zero_grad", nondiff={0: "resets .grad and returns nothing"})
 def _zero_grad(x):
     x = _tensor_arg(x, "zero_grad")
-    if x.grad is None:
+    if x.grad is None and not x.keeps_grad:
         raise GradError("zero_grad: this value has no gradient; call attach_grad on it first")
     x.zero_grad()
 

@@ -21,6 +21,7 @@ from ..core.tensor import (MODE, Tensor, apply, check_memory, check_time, grad_m
                            watching_floating_point)
 from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProblem
 from . import ast as A
+from . import modules
 from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
@@ -64,6 +65,9 @@ class Interpreter:
         self.calls = CallDepth()
         self.hooks = hooks or Hooks()
         self.last_value = None           # last top-level expression's value
+        # Whether it is MXNet code, which records only inside `with record:`
+        # (SPEC 2.1; a REPL session stays so once it has used record).
+        self.records_in_blocks = False
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
@@ -89,7 +93,13 @@ class Interpreter:
                     code = self._block(program.body, top=True)
             except RecursionError:
                 raise LimitError("program nested too deeply to compile", program.span) from None
-            code(self.globals)
+            if not self.records_in_blocks and A.uses_record(program):
+                self.records_in_blocks = True
+            if self.records_in_blocks:
+                with grad_mode(False):
+                    code(self.globals)
+            else:
+                code(self.globals)
 
     def _block(self, stmts, top=False):
         compiled = tuple((self._stmt(s, top), s.span) for s in stmts)
@@ -215,6 +225,28 @@ class Interpreter:
             given = None if default is None else (lambda: default(scope))
             scope.vars[name] = hooks.input(name, given)
         return declare
+
+    def _stmt_Import(self, node):
+        """The names an import binds, worked out (and refused) before the
+        program runs: an unknown module is an error at its name."""
+        if node.module:
+            modules.module(node.module, node.where)
+        bound = []
+        for item in node.items:
+            if node.module:
+                value = modules.imported(node.module, item.path, self.builtins, item.span,
+                                         item.alias)
+            else:
+                path = modules.module(item.path, item.span).path
+                # `import mxnet.autograd` binds `mxnet`, as in Python
+                value = modules.module(path, None, item.alias) if item.alias else \
+                    modules.module(path.split(".")[0])
+            bound.append((item.alias or item.path.split(".")[0], value))
+        bound = tuple(bound)
+
+        def bind(scope):
+            scope.vars.update(bound)
+        return bind
 
     def _stmt_If(self, node):
         branches = tuple((self._expr(c), self._block(b)) for c, b in node.branches)
@@ -523,7 +555,10 @@ class Interpreter:
         return run_method
 
     def _namespace_member(self, namespace, name, span):
-        if name in NAMESPACES:
+        found = modules.member(namespace, name, self.builtins, span)
+        if found is not modules.MISSING:
+            return found
+        if namespace.path is None and name in NAMESPACES:
             return Namespace(name)
         if name in self.builtins:
             return self.builtins[name]
@@ -687,8 +722,8 @@ def _no_method_message(target, name, attribute=False):
 
 
 def _grad_attribute(t: Tensor, label):
-    if t._grad is not None:
-        return t._grad
+    if t._grad is not None or t.keeps_grad:     # None until a backward reaches it
+        return t.grad
     who = f"'{label}'" if label else "this value"
     if t.node is not None:
         raise GradError(f"{who} is computed, not a leaf, so it keeps no gradient; "

@@ -858,6 +858,22 @@ class _Builder:
     def return_stmt(self, c):
         return ast.Return(c[1], _cover(c))
 
+    def import_stmt(self, c):
+        return ast.Import("", _token_span(c[0]), _items(c), _cover(c))
+
+    def from_import(self, c):
+        return ast.Import(c[1].id, c[1].span, _items(c[2:]), _cover(c))
+
+    def import_alias(self, c):
+        # The span is the module's name: what an error about it points at.
+        return ast.ImportItem(c[0].id, "" if c[2] is None else str(c[2]), c[0].span)
+
+    def import_name(self, c):
+        return ast.ImportItem(str(c[0]), "" if c[2] is None else str(c[2]), _token_span(c[0]))
+
+    def dotted_name(self, c):
+        return ast.Name(".".join(str(t) for t in c), _cover(c))
+
     def if_stmt(self, c):
         # IF cond body, one (cond, body) per elif, then the else body or None.
         branches = ((c[1], c[2]), *c[3:-1])
@@ -1015,8 +1031,8 @@ _EXPRESSION_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE", "LPAR"
                      "LSQB", "MINUS", "PLUS", "NOT", "LAMBDA"}
 _OPERAND = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE"}
 _STATEMENT_START = {"IF", "WHILE", "FOR", "DEF", "WITH", "RETURN", "PASS", "BREAK",
-                    "CONTINUE", "INPUT"}
-_KEYWORDS = _STATEMENT_START | {"ELIF", "ELSE", "IN", "AND", "OR", "NOT", "LAMBDA",
+                    "CONTINUE", "INPUT", "IMPORT", "FROM"}
+_KEYWORDS = _STATEMENT_START | {"ELIF", "ELSE", "IN", "AND", "OR", "NOT", "LAMBDA", "AS",
                                 "TRUE", "FALSE", "NONE"}
 _HEADERS = {"IF": "if condition", "ELIF": "elif condition", "WHILE": "while condition",
             "FOR": "for clause", "DEF": "def signature", "ELSE": "else",
@@ -1106,8 +1122,6 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
     first = statement[0] if statement else None
     if kind in _COMPARISONS and _compared_before(statement):
         return "chained comparisons like 'a < b < c' are not supported; use 'and'", here
-    if first is not None and first.type == "NAME" and first in {"import", "from"}:
-        return "'import' is not needed: every built-in is always available", first
     if kind == "EQUAL" and depth == 0 and any(t.type == "EQUAL" for t in statement):
         return ("chained assignment like 'a = b = 1' is not supported; "
                 "assign one at a time", here)

@@ -97,12 +97,14 @@ class Context:
 
 class Namespace:
     """`np`, `nd`, `torch`, `autograd`...: prefixes of pasted code that all
-    lead to the same built-ins (`nd.array`, `torch.ones`, `autograd.record`)."""
+    lead to the same built-ins (`nd.array`, `torch.ones`, `autograd.record`).
+    `path`: the imported module it is (lang/modules.py), None for a prefix
+    used without an import."""
 
-    __slots__ = ("name",)
+    __slots__ = ("name", "path")
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, path=None):
+        self.name, self.path = name, path
 
     def __repr__(self):
         return f"<namespace {self.name}>"
