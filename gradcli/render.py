@@ -342,7 +342,9 @@ def print_values(console, shown_values: list) -> None:
                       end=end)
         return
     views = [value_view(s) for s in shown_values]
-    console.print(views[0] if len(views) == 1 else Columns(views, padding=(0, 2)), end=end)
+    console.print(views[0] if len(views) == 1 else Columns(views, padding=(0, 2)))
+    if end != "\n":        # a table ends its own last line; `end` follows it
+        console.print(Text(end), soft_wrap=True, end="")
 
 
 def titled(console, name: str, shown) -> None:

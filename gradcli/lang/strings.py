@@ -101,18 +101,18 @@ def formatted(value, spec: str, conversion: str = "") -> str:
     return _format_text(text(value), spec)
 
 
-def _format_text(shown: str, spec: str) -> str:
+def _format_text(shown: str, spec: str, what: str = "a string") -> str:
     try:
         return format(shown, spec)
     except ValueError:
-        raise EvalError(f"format spec ':{spec}' does not apply to a string") from None
+        raise EvalError(f"format spec ':{spec}' does not apply to {what}") from None
 
 
 def _format_number(value, spec: str) -> str:
     if not spec:
         return _number_text(value)
     if not _TYPE.search(spec) and not _NUMBER_OPTIONS.search(spec):
-        return _format_text(_number_text(value), spec)      # width, fill, alignment
+        return _format_text(_number_text(value), spec, "a number")   # width, fill, alignment
     if isinstance(value, (bool, np.bool_)):
         number = int(value)
     else:
@@ -177,7 +177,12 @@ def percent(template: str, args) -> str:
             shown = (ascii if kind == "a" else repr)(value) if isinstance(value, str) else text(value)
             out.append((pattern[:-1] + "s") % shown)
         else:
-            out.append(pattern % _single_number(value, f"%{kind}"))
+            number = _single_number(value, f"%{kind}")
+            if kind in "xXoc" and isinstance(number, float):
+                if not number.is_integer():
+                    raise EvalError(f"'%{kind}' needs a whole number, got {_number_text(number)}")
+                number = int(number)
+            out.append(pattern % number)
     out.append(template[pos:])
     if taken < len(values):
         raise EvalError("not all arguments converted during string formatting")
