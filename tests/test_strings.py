@@ -184,8 +184,8 @@ def test_string_operators():
     assert printed("print('ab' + 'c', 'ab' * 2, 3 * '-', 'a' == 'a', 'a' != 1, 'a' < 'b')") == [
         ["abc", "abab", "---", True, True, True]]
     error = problem("y = 'loss ' + 1.5\n")
-    assert where(error) == ("'+' does not apply to a string and a scalar; use str(x) to "
-                            "join a value to text", 1, 5, 1, 18)
+    assert where(error) == ("left operand of '+' must be a number or an array, not a "
+                            "string", 1, 5, 1, 18)
 
 
 # -------------------------------------------------------------- print
@@ -237,3 +237,9 @@ def test_the_repl_reads_on_inside_a_docstring():
     assert needs_more('"""A docstring')
     assert needs_more('"""A docstring\n\n')
     assert not needs_more('"""A docstring\n"""')
+
+
+def test_a_self_documenting_field_writes_its_own_text():
+    assert printed("x = arange(2)\nprint(f'{x=} {x = } {x=:.1f} {2 * x=!s}')") == [
+        ["x=[0, 1] x = [0, 1] x=[0.0, 1.0] 2 * x=[0, 2]"]]
+    assert printed("print(f\"{'a'=} {1 == 1}\")") == [["'a'='a' True"]]

@@ -1309,8 +1309,8 @@ def _fstring_parts(text: _FStringText, i: int, in_spec: bool) -> tuple[tuple, in
             i += 2
         elif char == "{":
             flush(i)
-            field, i = _fstring_field(text, i)
-            parts.append(field)
+            fields, i = _fstring_field(text, i)
+            parts.extend(fields)
             start = i
         elif char == "}" and in_spec:
             break
@@ -1326,8 +1326,9 @@ def _fstring_parts(text: _FStringText, i: int, in_spec: bool) -> tuple[tuple, in
     return tuple(parts), i
 
 
-def _fstring_field(text: _FStringText, i: int) -> tuple[ast.FormattedValue, int]:
-    """The replacement field whose '{' is body[i], and where it ends."""
+def _fstring_field(text: _FStringText, i: int) -> tuple[tuple, int]:
+    """The replacement field whose '{' is body[i] (after its text, for a
+    self-documenting `{x=}`), and where it ends."""
     body, j, depth = text.body, i + 1, 0
     while j < len(body):
         char = body[j]
@@ -1355,6 +1356,11 @@ def _fstring_field(text: _FStringText, i: int) -> tuple[ast.FormattedValue, int]
     source = body[i + 1:j]
     if not source.strip():
         raise text.problem("empty expression in '{}'", i, j + 1)
+    # `{x = }` writes its own text, then the value (Python 3.8's debugging form).
+    raw, stripped = source, source.rstrip()
+    echo = stripped.endswith("=") and not stripped.endswith(("==", "!=", "<=", ">="))
+    if echo:
+        source = stripped[:-1]
     value = _parse_expression(source, *text.where(i + 1))
     conversion, spec = "", None
     if body[j] == "!":
@@ -1368,7 +1374,11 @@ def _fstring_field(text: _FStringText, i: int) -> tuple[ast.FormattedValue, int]
         j = end
     if body[j:j + 1] != "}":
         raise text.problem("expected '}' to close the '{'", i)
-    return ast.FormattedValue(value, conversion, spec, text.span(i, j + 1)), j + 1
+    field = ast.FormattedValue(value, conversion or ("r" if echo and spec is None else ""),
+                               spec, text.span(i, j + 1))
+    if not echo:
+        return (field,), j + 1
+    return (ast.Str(raw, text.span(i + 1, i + 1 + len(raw))), field), j + 1
 
 
 def _string_end(body: str, j: int, quote: str) -> int:

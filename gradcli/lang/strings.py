@@ -229,5 +229,4 @@ def _string_operator(opname, a, b):
         return opname == "!="          # a string equals no number or array
     if opname in _COMPARE and both:
         return _COMPARE[opname](a, b)
-    hint = "; use str(x) to join a value to text" if opname == "+" else ""
-    raise EvalError(f"'{opname}' does not apply to {a_type(a)} and {a_type(b)}{hint}")
+    return _numeric_binary(opname, a, b)     # its error names the operand
