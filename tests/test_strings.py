@@ -243,3 +243,10 @@ def test_a_self_documenting_field_writes_its_own_text():
     assert printed("x = arange(2)\nprint(f'{x=} {x = } {x=:.1f} {2 * x=!s}')") == [
         ["x=[0, 1] x = [0, 1] x=[0.0, 1.0] 2 * x=[0, 2]"]]
     assert printed("print(f\"{'a'=} {1 == 1}\")") == [["'a'='a' True"]]
+
+
+def test_the_fstrings_own_quote_inside_a_field_is_named():
+    with pytest.raises(SyntaxProblem) as caught:
+        parse('print(f"{x["a"]}")\n')
+    assert where(caught.value) == ("f-string: an expression in '{}' cannot use the "
+                                   "f-string's own quote; use the other one", 1, 12, 1, 13)

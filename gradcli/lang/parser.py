@@ -1063,7 +1063,8 @@ def _translate(exc: UnexpectedInput, text: str, indenter: _Indenter) -> SyntaxPr
     if token is None:  # UnexpectedEOF (lark's LALR reports a '$END' token instead)
         token = Token("$END", "")
     expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", ()) or ())
-    return _problem(*_explain(token, expected, _Context(token, text, indenter)))
+    context = _Context(token, text, indenter)
+    return _own_quote_in_fstring(context.prev) or _problem(*_explain(token, expected, context))
 
 
 class _Context:
@@ -1258,6 +1259,22 @@ def _unterminated(text: str, pos: int, line: int, column: int) -> SyntaxProblem 
     kind = "triple-quoted string" if triple else "f-string"
     return SyntaxProblem(f"unterminated {kind}",
                          Span(line, col, line, col + len(text[start:end].rstrip())))
+
+
+def _own_quote_in_fstring(token) -> SyntaxProblem | None:
+    """The error when an f-string ended inside one of its fields, at a
+    quote like its own (`f"{d["k"]}"`): the parser stumbles just after."""
+    if token is None or token.type != "FSTRING":
+        return None
+    try:
+        _fstring(token)
+    except SyntaxProblem as exc:
+        if exc.message == "f-string: expected '}' to close the '{'":
+            return SyntaxProblem("f-string: an expression in '{}' cannot use the f-string's "
+                                 "own quote; use the other one",
+                                 Span(token.end_line, token.end_column - 1,
+                                      token.end_line, token.end_column))
+    return None
 
 
 class _FStringText:
