@@ -53,6 +53,15 @@ class Shown:
     requires_grad: bool = False
 
 
+class Printed(list):
+    """One `print(...)`: its values as `Shown`, with the `sep` written
+    between them and the `end` written after (Python's defaults unless the
+    call gave others)."""
+
+    sep = " "
+    end = "\n"
+
+
 @dataclass
 class RunResult:
     interp: Interpreter
@@ -189,9 +198,12 @@ class Bookkeeping(Hooks):
     def backward_ran(self) -> bool:
         return self.backward_count > 0
 
-    def print(self, values):
+    def print(self, values, sep=" ", end="\n"):
         if self.on_print is not None:
-            self.on_print([snapshot(v) for v in values])
+            shown = Printed(snapshot(v) for v in values)
+            if (sep, end) != (" ", "\n"):
+                shown.sep, shown.end = sep, end
+            self.on_print(shown)
 
     def input(self, name, default):
         value = self.given[name] if name in self.given else super().input(name, default)

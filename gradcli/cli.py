@@ -547,7 +547,7 @@ def _eval_once(session: Session, program, inputs) -> None:
         printed: list = []
 
         def shown() -> dict:
-            return {"printed": [[jsonio.value(s.value) for s in line] for line in printed]}
+            return {"printed": [jsonio.printed(line) for line in printed]}
 
         session.partial = shown      # a failure keeps what was printed
         result = api.run(program, inputs, session.options(), on_print=printed.append)

@@ -104,6 +104,17 @@ def value(shown_value) -> object:
     return str(shown_value)
 
 
+def printed(shown_values) -> object:
+    """One print of `eval --json`'s "printed": the list of its values; a
+    print given another `sep` or `end` than Python's defaults is
+    `{"values": [...], "sep": ..., "end": ...}`."""
+    values = [value(s.value) for s in shown_values]
+    sep, end = getattr(shown_values, "sep", " "), getattr(shown_values, "end", "\n")
+    if (sep, end) == (" ", "\n"):
+        return values
+    return {"values": values, "sep": sep, "end": end}
+
+
 # ------------------------------------------------------------------ input
 
 @dataclass

@@ -349,11 +349,16 @@ def print_values(console, shown_values: list) -> None:
     from rich.columns import Columns
     from rich.text import Text
 
+    # `print(..., sep=, end=)` (api.Printed): sep joins values written as text.
+    sep, end = getattr(shown_values, "sep", " "), getattr(shown_values, "end", "\n")
     if all(is_inline(s) for s in shown_values):
-        console.print(Text(" ".join(inline_text(s) for s in shown_values)), soft_wrap=True)
+        console.print(Text(sep.join(inline_text(s) for s in shown_values)), soft_wrap=True,
+                      end=end)
         return
     views = [value_view(s) for s in shown_values]
     console.print(views[0] if len(views) == 1 else Columns(views, padding=(0, 2)))
+    if end != "\n":        # a table ends its own last line; `end` follows it
+        console.print(Text(end), soft_wrap=True, end="")
 
 
 def titled(console, name: str, shown) -> None:

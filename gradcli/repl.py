@@ -62,7 +62,7 @@ _CLAUSE = re.compile(r"(elif|else)\b")
 _PROBE = "`"
 
 KEYWORDS = ("if", "elif", "else", "while", "for", "in", "def", "return", "with", "pass",
-            "break", "continue", "input", "lambda", "and", "or", "not", "True", "False",
+            "break", "continue", "input", "lambda", "and", "or", "not", "is", "True", "False",
             "None", "print")
 
 
@@ -91,6 +91,8 @@ def _chunk_state(text: str) -> tuple[bool, bool]:
     try:
         program = api.load(text)
     except SyntaxProblem as exc:
+        if exc.message == "unterminated triple-quoted string":
+            return True, False      # a docstring going on over lines, blank ones too
         # As in Python, a blank line ends a pending block but not a bracket.
         if ended and not exc.message.startswith("unclosed"):
             return False, False

@@ -172,13 +172,24 @@ class Outcome:
 
 def run(source: str, dtype: str) -> Outcome:
     output: list[str] = []
+    pending: list[str] = []     # text of prints whose `end` left the line open
+
+    def printed(shown):
+        sep, end = getattr(shown, "sep", " "), getattr(shown, "end", "\n")
+        text = "".join(pending) + sep.join(value_text(s.value) for s in shown) + end
+        *lines, rest = text.split("\n")
+        output.extend(lines)
+        pending[:] = [rest] if rest else []
+
     options = api.Options(dtype=dtype, max_steps=200_000, max_elements=1_000_000,
                           max_memory=256 * 2 ** 20, timeout=20)
     try:
         program = api.load(source)
-        result = api.run(program, options=options, on_print=lambda shown: output.append(line_text(shown)))
+        result = api.run(program, options=options, on_print=printed)
     except GradcliError as exc:
+        output.extend(pending)
         return Outcome(output, [], exc)
+    output.extend(pending)
     if result.result is not None:
         output.append(line_text([result.result]))
     return Outcome(output, result.warnings, None)

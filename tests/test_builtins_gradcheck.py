@@ -281,6 +281,8 @@ row("is_training", "no-arguments")
 row("item", "1-element", anyv((1,)))
 row("float", "0d", anyv(()))
 row("int", "0d", np.array(3.0))
+row("str", "text-of-a-matrix", anyv((3, 4)))
+row("repr", "text-of-a-vector", anyv((4,)))
 
 
 # ------------------------------------------- ops taking tensors only

@@ -240,8 +240,45 @@ class Lambda:
     span: Span
 
 
+# ------------------------------------------------------------------ f-strings
+
+@node
+class FormattedValue:
+    """`{value!conversion:spec}` inside an f-string: conversion is "", "r",
+    "s" or "a"; spec (after ':') is itself an f-string's parts, or None."""
+
+    value: "Expr"
+    conversion: str
+    spec: Optional["FString"]
+    span: Span
+
+
+@node
+class FString:
+    """`f'text {expr:spec} text'`: its parts are Str and FormattedValue."""
+
+    parts: tuple[Union[Str, FormattedValue], ...]
+    span: Span
+
+
+def shifted(item, lines: int, columns: int):
+    """`item` (a node, a tuple of them, a Span) as if its text had been
+    `lines` lines further down and, on its first line, `columns` further
+    right: how an expression parsed on its own out of an f-string is put
+    back where it stands in the program."""
+    if isinstance(item, Span):
+        start = item.column + columns if item.line == 1 else item.column
+        end = item.end_column + columns if item.end_line == 1 else item.end_column
+        return Span(item.line + lines, start, item.end_line + lines, end)
+    if isinstance(item, Node):
+        return type(item)(*[shifted(getattr(item, f), lines, columns) for f in item._fields])
+    if isinstance(item, tuple):
+        return tuple(shifted(i, lines, columns) for i in item)
+    return item
+
+
 Expr = Union[Num, Str, Const, Name, ListLit, TupleLit, BinOp, UnaryOp, BoolOp,
-             Call, Attribute, Index, Lambda]
+             Call, Attribute, Index, Lambda, FString]
 
 
 # ----------------------------------------------------------------- statements

@@ -18,6 +18,7 @@ import numpy as np
 from ..core import autodiff, composites, creation, ops
 from ..core.tensor import MODE, Tensor, apply, constant, shape_str
 from ..errors import EvalError, GradError
+from . import strings
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
                      to_tensor)
 
@@ -604,3 +605,34 @@ BUILTINS["enable_grad"] = Context("enable_grad")
 # Prefixes of pasted MXNet / PyTorch / numpy code, all leading to BUILTINS.
 NAMESPACES = frozenset({"np", "nd", "mx", "torch", "autograd", "random", "linalg",
                         "F", "npx", "functional", "nn"})
+
+
+# ------------------------------------------------------ text; Python's min/max
+
+@builtin("str", nondiff={0: "text, not a number"})
+def _str(value=""):
+    return strings.text(value)
+
+
+@builtin("repr", nondiff={0: "text, not a number"})
+def _repr(value):
+    return strings.representation(value)
+
+
+def _python_extreme(name, pick):
+    """`max(a, b)` of single numbers is Python's (D2L's `min(i + batch_size,
+    n)`): the argument itself that is largest (the first, among ties), so a
+    tracked one keeps its graph, as Python's builtin on PyTorch tensors. Any
+    other call is the reduction (`max(x, 1)`: numpy's axis 1)."""
+    reduction = BUILTINS[name]
+
+    @functools.wraps(reduction.fn)
+    def extreme(*args, **kwargs):
+        if len(args) >= 2 and not kwargs and all(_is_single(a) for a in args):
+            return pick(args, key=lambda a: to_number(a, name))
+        return reduction.fn(*args, **kwargs)
+    BUILTINS[name] = Builtin(name, extreme, reduction.on_temporary, reduction.nondiff)
+
+
+_python_extreme("max", max)
+_python_extreme("min", min)

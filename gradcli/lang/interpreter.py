@@ -23,8 +23,9 @@ from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProbl
 from . import ast as A
 from . import modules
 from .builtins import BUILTINS, NAMESPACES, backward_into_grads
-from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
+from .operations import (BINARY_OPS, COMPARISONS, index_value, tensor_index,
                          update_in_place, write_index)
+from .strings import binary, formatted, text
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
                      type_name)
@@ -39,8 +40,9 @@ class Hooks:
     these defaults suit a bare run: prints go nowhere, inputs take their
     defaults, backward calls are not remembered."""
 
-    def print(self, values: list) -> None:
-        """A `print(...)` call's values."""
+    def print(self, values: list, sep: str = " ", end: str = "\n") -> None:
+        """A `print(...)` call's values (`sep` and `end` are passed only
+        when the call gives other ones than these)."""
 
     def input(self, name: str, default):
         """The value of `input name [= default]`; `default()` evaluates the
@@ -453,6 +455,8 @@ class Interpreter:
     def _expr_BinOp(self, node):
         left, right = self._expr(node.left), self._expr(node.right)
         opname = node.op
+        if opname in ("is", "is not"):
+            return _identity(left, right, opname == "is")
         fast = BINARY_OPS.get(opname)
         span = node.span
         temporary = _is_temporary(node.left)
@@ -627,6 +631,22 @@ class Interpreter:
             return tuple(out)
         return index
 
+    def _expr_FString(self, node):
+        parts = tuple(self._fstring_part(p) for p in node.parts)
+        return lambda scope: "".join([part(scope) for part in parts])
+
+    def _fstring_part(self, part):
+        if type(part) is A.Str:
+            value = part.value
+            return lambda scope: value
+        value = self._expr(part.value)
+        spec = self._expr_FString(part.spec) if part.spec is not None else None
+        conversion = part.conversion
+        if spec is None and not conversion:
+            return _stamped(lambda scope: text(value(scope)), part.span)
+        return _stamped(lambda scope: formatted(value(scope), spec(scope) if spec else "",
+                                                conversion), part.span)
+
     def _expr_Lambda(self, node):
         body = self._function_body((A.Return(node.body, node.body.span),))
         return self._function("<lambda>", node.params, body)
@@ -679,9 +699,28 @@ def _stamped(fn, span):
 
 
 def _printer(hooks):
-    def print_(*values):
-        hooks.print(list(values))
+    def print_(*values, sep=None, end=None, file=None, flush=False):
+        if file is not None:
+            raise EvalError("print(): file= is not supported; prints go to the output")
+        sep, end = _print_text(sep, "sep", " "), _print_text(end, "end", "\n")
+        if sep == " " and end == "\n":
+            hooks.print(list(values))
+        else:
+            hooks.print(list(values), sep=sep, end=end)
     return print_
+
+
+def _print_text(value, what, default):
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise EvalError(f"print(): {what} must be None or a string, not {a_type(value)}")
+    return value
+
+
+def _identity(left, right, same):
+    """`a is b` / `a is not b`: the same value (`x.grad is None`)."""
+    return lambda scope: (left(scope) is right(scope)) is same
 
 
 def _is_temporary(expr) -> bool:

@@ -18,6 +18,7 @@ back to lark itself.
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import marshal
@@ -373,6 +374,8 @@ class _Engine:
     tokens, same reductions, same callbacks, same errors), in about half the
     time."""
 
+    busy = False                # an f-string's own parser, in use (`_parse_expression`)
+
     def __init__(self, lark_parser, indenter: "_Indenter"):
         self.lark, self.indenter = lark_parser, indenter
         try:
@@ -552,7 +555,7 @@ class _Array(_Token):
 
 
 # After one of these a '[' indexes (x[0], f(x)[0], [1, 2][0]): never an array.
-_OPERAND_ENDS = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE", "RPAR", "RSQB"}
+_OPERAND_ENDS = {"NAME", "NUMBER", "STRING", "FSTRING", "TRUE", "FALSE", "NONE", "RPAR", "RSQB"}
 
 
 def _array_part(number: str) -> re.Pattern:
@@ -989,9 +992,9 @@ class _Builder:
         return ast.Num(float(c[0]), _token_span(c[0]))  # float() takes `1_000`, `.5`, `1.`
 
     def string(self, c):
-        body = str(c[0])[1:-1]
-        value = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[0]), body)
-        return ast.Str(value, _cover(c))
+        text = str(c[0])
+        quotes = 3 if text[:3] in _TRIPLE_QUOTES else 1
+        return ast.Str(_unescape(text[quotes:-quotes]), _cover(c))
 
     def true(self, c):
         return ast.Const(True, _cover(c))
@@ -1008,12 +1011,21 @@ class _Builder:
     def list(self, c):
         return ast.ListLit(_items(c), _cover(c))
 
+    # ---- strings: `is not`, f-strings
+
+    def is_not_op(self, c):
+        return ast.BinOp("is not", c[0], c[3], _cover(c))
+
+    def fstring(self, c):
+        return _fstring(c[0])
+
 
 def _describe(node) -> str:
     """How an assignment-target error names the expression."""
     kinds = {ast.Call: "a function call", ast.Attribute: "an attribute",
              ast.Num: "a number", ast.Str: "a string", ast.Const: "a constant",
              ast.ListLit: "a list", ast.TupleLit: "a tuple", ast.Lambda: "a lambda",
+             ast.FString: "an f-string",
              ast.Index: "an indexed value"}
     return kinds.get(type(node), "an expression")
 
@@ -1026,18 +1038,19 @@ def _describe(node) -> str:
 
 _COMPARISONS = {"LT", "LE", "GT", "GE", "EQ", "NE"}
 _BINARY = {"STAR", "SLASH", "DSLASH", "PERCENT", "AT", "DSTAR", "PLUS", "MINUS",
-           "AND", "OR"} | _COMPARISONS
-_EXPRESSION_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE", "LPAR",
+           "AND", "OR", "IS"} | _COMPARISONS
+_EXPRESSION_START = {"NAME", "NUMBER", "STRING", "FSTRING", "TRUE", "FALSE", "NONE", "LPAR",
                      "LSQB", "MINUS", "PLUS", "NOT", "LAMBDA"}
-_OPERAND = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE"}
+_OPERAND = {"NAME", "NUMBER", "STRING", "FSTRING", "TRUE", "FALSE", "NONE"}
 _STATEMENT_START = {"IF", "WHILE", "FOR", "DEF", "WITH", "RETURN", "PASS", "BREAK",
                     "CONTINUE", "INPUT", "IMPORT", "FROM"}
-_KEYWORDS = _STATEMENT_START | {"ELIF", "ELSE", "IN", "AND", "OR", "NOT", "LAMBDA", "AS",
+_KEYWORDS = _STATEMENT_START | {"ELIF", "ELSE", "IN", "AND", "OR", "NOT", "IS", "LAMBDA", "AS",
                                 "TRUE", "FALSE", "NONE"}
 _HEADERS = {"IF": "if condition", "ELIF": "elif condition", "WHILE": "while condition",
             "FOR": "for clause", "DEF": "def signature", "ELSE": "else",
             "WITH": "with clause"}
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
+          "FSTRING": "an f-string",
           "_NEWLINE": "end of line", "$END": "end of input",
           "_INDENT": "an indented block", "_DEDENT": "end of block"}
 
@@ -1053,6 +1066,9 @@ def _translate(exc: UnexpectedInput, text: str, indenter: _Indenter) -> SyntaxPr
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream]
         if char in "'\"":
+            unterminated = _unterminated(text, exc.pos_in_stream, exc.line, exc.column)
+            if unterminated is not None:
+                return unterminated
             rest = text[exc.pos_in_stream:text.index("\n", exc.pos_in_stream)].rstrip()
             span = Span(exc.line, exc.column, exc.line, exc.column + len(rest))
             return SyntaxProblem("unterminated string", span)
@@ -1063,7 +1079,8 @@ def _translate(exc: UnexpectedInput, text: str, indenter: _Indenter) -> SyntaxPr
     if token is None:  # UnexpectedEOF (lark's LALR reports a '$END' token instead)
         token = Token("$END", "")
     expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", ()) or ())
-    return _problem(*_explain(token, expected, _Context(token, text, indenter)))
+    context = _Context(token, text, indenter)
+    return _own_quote_in_fstring(context.prev) or _problem(*_explain(token, expected, context))
 
 
 class _Context:
@@ -1221,3 +1238,230 @@ def _expected_words(expected: set[str]) -> str:
     if len(words) == 1:
         return f"expected {words[0]}"
     return "expected one of: " + ", ".join(words)
+
+
+# ---------------------------------------------------------------- strings
+# A string token's text becomes its value here. An f-string is one token
+# (FSTRING); its literal parts and the expressions in its braces are read
+# apart here, each expression parsed on its own by a parser of its own and
+# moved to where it stands in the program, so its nodes and its errors
+# carry their true line and column.
+
+_TRIPLE_QUOTES = ('"""', "'''")
+
+
+def _unescape(body: str) -> str:
+    """A string literal's text with its escapes replaced; a backslash before
+    a line break continues the line, as in Python."""
+    return re.sub(r"\\([\s\S])", lambda m: "" if m[1] == "\n" else _ESCAPES.get(m[1], m[0]),
+                  body)
+
+
+def _unterminated(text: str, pos: int, line: int, column: int) -> SyntaxProblem | None:
+    """The error for a string that does not end, when it is an f-string or a
+    triple-quoted one (the lexer stops at its last quote or its 'f')."""
+    start, col = pos, column
+    triple = text[pos - 2:pos] == text[pos] * 2 and text[pos - 3:pos - 2] != text[pos]
+    if triple:
+        start, col = pos - 2, column - 2
+    if start and text[start - 1] in "fF" and (start < 2 or not (
+            text[start - 2].isalnum() or text[start - 2] == "_")):
+        start, col = start - 1, col - 1
+    if start == pos:
+        return None
+    end = text.find("\n", pos)
+    kind = "triple-quoted string" if triple else "f-string"
+    return SyntaxProblem(f"unterminated {kind}",
+                         Span(line, col, line, col + len(text[start:end].rstrip())))
+
+
+def _own_quote_in_fstring(token) -> SyntaxProblem | None:
+    """The error when an f-string ended inside one of its fields, at a
+    quote like its own (`f"{d["k"]}"`): the parser stumbles just after."""
+    if token is None or token.type != "FSTRING":
+        return None
+    try:
+        _fstring(token)
+    except SyntaxProblem as exc:
+        if exc.message == "f-string: expected '}' to close the '{'":
+            return SyntaxProblem("f-string: an expression in '{}' cannot use the f-string's "
+                                 "own quote; use the other one",
+                                 Span(token.end_line, token.end_column - 1,
+                                      token.end_line, token.end_column))
+    return None
+
+
+class _FStringText:
+    """The body of one f-string token (between its quotes), and where each of
+    its characters stands in the program."""
+
+    def __init__(self, token):
+        text = str(token)
+        quotes = 3 if text[1:4] in _TRIPLE_QUOTES else 1
+        self.body = text[1 + quotes:-quotes]
+        self.line, self.column = token.line, token.column + 1 + quotes
+
+    def where(self, k: int) -> tuple[int, int]:
+        before = self.body.count("\n", 0, k)
+        if not before:
+            return self.line, self.column + k
+        return self.line + before, k - self.body.rindex("\n", 0, k)
+
+    def span(self, start: int, end: int | None = None) -> Span:
+        return Span(*self.where(start), *self.where(start + 1 if end is None else end))
+
+    def problem(self, message: str, start: int, end: int | None = None) -> SyntaxProblem:
+        return SyntaxProblem(f"f-string: {message}", self.span(start, end))
+
+
+def _fstring(token) -> ast.FString:
+    text = _FStringText(token)
+    parts, _ = _fstring_parts(text, 0, in_spec=False)
+    return ast.FString(parts, _token_span(token))
+
+
+def _fstring_parts(text: _FStringText, i: int, in_spec: bool) -> tuple[tuple, int]:
+    """The parts from body[i] on, up to the end (or, in a format spec, up to
+    the '}' closing its field); and where they stop."""
+    body, parts, literal, start = text.body, [], [], i
+
+    def flush(end):
+        if literal:
+            parts.append(ast.Str(_unescape("".join(literal)), text.span(start, end)))
+            literal.clear()
+
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and body[i + 1:i + 2] not in ("{", "}", ""):
+            literal.append(body[i:i + 2])
+            i += 2
+        elif char == "{" and body.startswith("{{", i) and not in_spec:
+            literal.append("{")
+            i += 2
+        elif char == "{":
+            flush(i)
+            fields, i = _fstring_field(text, i)
+            parts.extend(fields)
+            start = i
+        elif char == "}" and in_spec:
+            break
+        elif char == "}":
+            if not body.startswith("}}", i):
+                raise text.problem("single '}' is not allowed (write '}}' for a brace)", i)
+            literal.append("}")
+            i += 2
+        else:
+            literal.append(char)
+            i += 1
+    flush(i)
+    return tuple(parts), i
+
+
+def _fstring_field(text: _FStringText, i: int) -> tuple[tuple, int]:
+    """The replacement field whose '{' is body[i] (after its text, for a
+    self-documenting `{x=}`), and where it ends."""
+    body, j, depth = text.body, i + 1, 0
+    while j < len(body):
+        char = body[j]
+        if char in "'\"":
+            quote = body[j:j + 3] if body.startswith(char * 3, j) else char
+            j = _string_end(body, j + len(quote), quote)
+            if j < 0:
+                raise text.problem("unterminated string in an expression", i)
+            continue
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if not depth and char == "}":
+                break
+            if not depth:
+                raise text.problem(f"unmatched '{char}'", j)
+            depth -= 1
+        elif not depth and (char == ":" or (char == "!" and body[j + 1:j + 2] != "=")):
+            break
+        elif char == "#":
+            raise text.problem("an expression cannot hold a comment ('#')", j)
+        j += 1
+    if j >= len(body):
+        raise text.problem("expected '}' to close the '{'", i)
+    source = body[i + 1:j]
+    if not source.strip():
+        raise text.problem("empty expression in '{}'", i, j + 1)
+    # `{x = }` writes its own text, then the value (Python 3.8's debugging form).
+    raw, stripped = source, source.rstrip()
+    echo = stripped.endswith("=") and not stripped.endswith(("==", "!=", "<=", ">="))
+    if echo:
+        source = stripped[:-1]
+    value = _parse_expression(source, *text.where(i + 1))
+    conversion, spec = "", None
+    if body[j] == "!":
+        conversion = body[j + 1:j + 2]
+        if conversion not in ("r", "s", "a"):
+            raise text.problem("expected 'r', 's' or 'a' after '!'", j + 1)
+        j += 2
+    if body[j:j + 1] == ":":
+        parts, end = _fstring_parts(text, j + 1, in_spec=True)
+        spec = ast.FString(parts, text.span(j + 1, end))
+        j = end
+    if body[j:j + 1] != "}":
+        raise text.problem("expected '}' to close the '{'", i)
+    field = ast.FormattedValue(value, conversion or ("r" if echo and spec is None else ""),
+                               spec, text.span(i, j + 1))
+    if not echo:
+        return (field,), j + 1
+    return (ast.Str(raw, text.span(i + 1, i + 1 + len(raw))), field), j + 1
+
+
+def _string_end(body: str, j: int, quote: str) -> int:
+    """Just past the `quote` that ends a string whose text starts at body[j],
+    or -1."""
+    while j < len(body):
+        if body[j] == "\\":
+            j += 2
+        elif body.startswith(quote, j):
+            return j + len(quote)
+        else:
+            j += 1
+    return -1
+
+
+# One parser per level of f-strings inside f-strings: the outer parse is
+# still running (its postlexer holds its state) while an inner one is made.
+_NESTED: list = []
+_NESTED_FOR: list = [None]       # the engine the nested ones were made beside
+
+
+def _parse_expression(source: str, line: int, column: int) -> ast.Node:
+    """The expression `source`, which stands at line:column of the program.
+    Parsed in brackets, so that line breaks in it do not count."""
+    main = _engine()
+    if _NESTED_FOR[0] is not main:
+        _NESTED.clear()
+        _NESTED_FOR[0] = main
+    depth = sum(1 for engine in _NESTED if engine.busy)
+    if depth == len(_NESTED):
+        if "parse" in vars(main):       # lark's own loop and postlexer: a parser of its own
+            engine = _Engine(*_new_parser(_grammar_text()))
+        else:
+            engine = copy.copy(main)
+            engine.indenter = _Indenter()
+        _NESTED.append(engine)
+    engine = _NESTED[depth]
+    text = f"({source})\n"
+    lines, columns = line - 1, column - 2       # where "(" would stand
+    engine.busy = True
+    try:
+        program = engine.parse(text)
+    except UnexpectedInput as exc:
+        problem = _translate(exc, text, engine.indenter)
+        raise SyntaxProblem(problem.message, ast.shifted(problem.span, lines, columns)) from None
+    except SyntaxProblem as exc:
+        raise SyntaxProblem(exc.message, ast.shifted(exc.span, lines, columns)) from None
+    finally:
+        engine.busy = False
+        engine.indenter.tokens, engine.indenter.brackets = [], []
+    statement = program.body[0] if len(program.body) == 1 else None
+    if type(statement) is not ast.ExprStmt:
+        raise SyntaxProblem("f-string: expected an expression in '{}'",
+                            Span(line, column, line, column + len(source)))
+    return ast.shifted(statement.expr, lines, columns)
