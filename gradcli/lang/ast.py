@@ -240,8 +240,28 @@ class Lambda:
     span: Span
 
 
+@node
+class CompFor:
+    """`for target in iterable if cond ...`, one clause of a comprehension;
+    target is a name or a tuple of names to unpack into."""
+
+    target: "Union[str, tuple[str, ...]]"
+    iterable: "Expr"
+    conds: tuple["Expr", ...]
+    span: Span
+
+
+@node
+class ListComp:
+    """`[element for ... in ... if ...]`: a list, in a scope of its own."""
+
+    element: "Expr"
+    clauses: tuple[CompFor, ...]
+    span: Span
+
+
 Expr = Union[Num, Str, Const, Name, ListLit, TupleLit, BinOp, UnaryOp, BoolOp,
-             Call, Attribute, Index, Lambda]
+             Call, Attribute, Index, Lambda, ListComp]
 
 
 # ----------------------------------------------------------------- statements
@@ -298,9 +318,10 @@ class While:
 
 @node
 class For:
-    """`for var in iterable:` (iterable is usually `range(...)`)."""
+    """`for var in iterable:` (iterable is usually `range(...)`); var is a
+    name, or a tuple of names to unpack each item into."""
 
-    var: str
+    var: "Union[str, tuple[str, ...]]"
     iterable: Expr
     body: tuple["Stmt", ...]
     span: Span

@@ -18,6 +18,7 @@ import numpy as np
 from ..core import autodiff, composites, creation, ops
 from ..core.tensor import MODE, Tensor, apply, constant, shape_str
 from ..errors import EvalError, GradError
+from . import pylist
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
                      to_tensor)
 
@@ -580,6 +581,22 @@ def _int(x):
         raise EvalError(f"int(): {number:g} is too large (or not a number) to be a whole "
                         "number here; whole numbers go up to 2**63")
     return int(number)
+
+
+# --------------------------------------------------- lists (lang/pylist.py)
+
+builtin("list")(pylist.make_list)
+builtin("enumerate")(pylist.enumerate_)
+builtin("zip")(pylist.zip_)
+builtin("shuffle", nondiff={0: "reorders a list in place and returns nothing"})(pylist.shuffle)
+
+
+# ------------------------------------------------- numpy views of an array
+
+@builtin("numpy", "asnumpy", nondiff={
+    0: "its meaning: the same numbers as a numpy array, cut from the graph"})
+def _numpy(x):
+    return to_tensor(x).detach()
 
 
 # dtype names, for `dtype=torch.float32` and the like
