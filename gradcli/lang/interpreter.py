@@ -190,7 +190,15 @@ class Interpreter:
         if type(target) is A.Index:
             load = self._expr(target)
             store = self._index_store(target)
-            return lambda scope: store(scope, binary(opname, load(scope), value(scope)))
+            container = self._expr(target.obj)
+            index = self._index_items(target.items)
+
+            def aug_index(scope):
+                items = container(scope)
+                if isinstance(items, list):     # lst[i] += v: the item itself, in place
+                    return pylist.aug_store(items, index(scope), opname, value(scope))
+                return store(scope, binary(opname, load(scope), value(scope)))
+            return aug_index
         raise EvalError("cannot assign to this expression", target.span)
 
     def _index_store(self, target):
@@ -267,7 +275,7 @@ class Interpreter:
             elif not isinstance(items, (range, tuple, list)):
                 raise EvalError(f"cannot loop over {a_type(items)}", node.iterable.span)
             if type(var) is tuple:
-                return _loop(_unpacked(items, var, node.span, scope.vars), None, body, scope)
+                return _loop(_unpacked(items, var, node.iterable.span, scope.vars), None, body, scope)
             return _loop(items, var, body, scope)
         return run_for
 
@@ -609,7 +617,7 @@ class Interpreter:
         def fill(out, local, level):
             target, iterable, conds, where, clause_span = clauses[level]
             try:
-                items = pylist.items_of(iterable(local), "comprehension")
+                items = pylist.items_of(iterable(local), "a comprehension")
             except GradcliError as exc:
                 raise exc.at(where)
             last = level == len(clauses) - 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..core import creation, ops
 from ..core.tensor import Tensor
 from ..errors import EvalError
+from .operations import binary, tensor_index, update_in_place
 from .values import a_type, to_int, to_tensor
 
 
@@ -32,7 +33,7 @@ def literal(values: list):
     return values
 
 
-def items_of(value, what="value") -> list:
+def items_of(value, what="a loop") -> list:
     """The items of anything a `for` or a comprehension may loop over: a
     list, tuple or range as they are, an array's rows (differentiably)."""
     if isinstance(value, list):
@@ -41,9 +42,9 @@ def items_of(value, what="value") -> list:
         return list(value)
     if isinstance(value, Tensor):
         if value.ndim == 0:
-            raise EvalError(f"cannot loop over a scalar ({what})")
+            raise EvalError(f"{what} cannot loop over a scalar")
         return [ops.getitem(value, (i,)) for i in range(value.shape[0])]
-    raise EvalError(f"cannot loop over {a_type(value)} ({what})")
+    raise EvalError(f"{what} cannot loop over {a_type(value)}")
 
 
 def index(target: list, where: tuple):
@@ -56,7 +57,6 @@ def index(target: list, where: tuple):
         if not -len(target) <= key < len(target):
             raise EvalError(f"index {key} is out of range for a list of length {len(target)}")
         return target[key]
-    from .operations import tensor_index
     array = to_tensor(target, "indexed list")
     return ops.getitem(array, tensor_index(array, where))
 
@@ -72,12 +72,23 @@ def store(target: list, where: tuple, value) -> None:
     target[key] = value
 
 
+def aug_store(target: list, where: tuple, opname: str, value) -> None:
+    """`lst[i] += v`: an array item is updated in place (every name bound
+    to it sees it, as `w` does after `params[0] -= ...`); any other item
+    is replaced by the result."""
+    item = index(target, where)
+    if isinstance(item, Tensor) and len(where) == 1 and isinstance(where[0], int):
+        update_in_place(item, opname, value, None)
+    else:
+        store(target, where, binary(opname, item, value))
+
+
 def _append(lst, value):
     lst.append(value)
 
 
 def _extend(lst, values):
-    lst.extend(items_of(values, "extend"))
+    lst.extend(items_of(values, "extend()"))
 
 
 def _insert(lst, i, value):
