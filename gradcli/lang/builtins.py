@@ -310,7 +310,7 @@ def _size(x):
 
 @builtin("len", nondiff={0: SHAPE_ONLY})
 def _len(x):
-    if isinstance(x, (tuple, list, str)):
+    if isinstance(x, (tuple, list, str, range)):
         return len(x)
     return len(to_tensor(x))
 
