@@ -1151,6 +1151,9 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
                     f"did you mean '{prev}*{token}'?", here)
         missing = "an operator or a ','" if depth else "an operator"
         return f"unexpected {_describe_token(token)}; is {missing} missing before it?", here
+    if kind == "FOR" and ctx.brackets and ctx.brackets[-1].type == "LPAR":
+        return ("generator expressions like 'sum(f(x) for x in xs)' are not supported; "
+                "use a list comprehension: 'sum([f(x) for x in xs])'", here)
     if kind == "IF" and prev is not None and prev.type in _OPERAND_ENDS:
         # After an expression, outside a comprehension's brackets (where
         # `[x for x in xs if c]` is fine).
