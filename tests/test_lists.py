@@ -44,13 +44,22 @@ def test_a_literal_of_numbers_is_an_array():
 
 
 def test_a_literal_holding_arrays_or_tracked_values_is_a_list_of_them():
-    interp = run("w = ones(2)\nb = 0.0\nattach_grad(b)\nps = [w, b]\nqs = [b, 1]\nr = [w]\n"
-                 "fs = [exp, 'name', None]").interp
+    interp = run("w = ones(2)\nb = 0.0\nattach_grad(b)\nps = [w, b]\nr = [w]\n"
+                 "fs = [exp, 'name', None]\nqs = list((b, 1))").interp
     env = interp.globals.vars
     assert type(env["ps"]) is list and env["ps"][0] is env["w"] and env["ps"][1] is env["b"]
-    assert type(env["qs"]) is list and env["qs"][0] is env["b"]
     assert type(env["r"]) is list and env["r"][0] is env["w"]
     assert type(env["fs"]) is list and env["fs"][1] == "name" and env["fs"][2] is None
+    assert type(env["qs"]) is list and env["qs"][0] is env["b"]
+
+
+def test_single_numbers_make_an_array_tracked_or_not():
+    # the same program under eval and under grad (which tracks x)
+    source = "input x = 1.5\nv = [x, 2 * x]\nu = v\nu += 1\nsum(v)"
+    assert float(result(source).data) == 6.5
+    graded = api.gradient(api.load(source), None, api.Options())
+    np.testing.assert_allclose(graded.value.value, 6.5)
+    np.testing.assert_allclose(graded.grads["x"], 3.0)
 
 
 def test_the_empty_literal_is_an_empty_list():

@@ -1,7 +1,7 @@
 """Python lists of references (SPEC 1 "Lists").
 
-A bracket literal of numbers is an array; one that holds an array, a
-tracked value, a function or any other non-number is a plain Python `list`
+A bracket literal of numbers (0-d values, tracked or not) is an array; one
+that holds an array, a function or any other non-number is a plain Python `list`
 whose items are the values themselves, so `params = [w, b]` followed by
 `for p in params: p -= ...` updates `w` and `b`. Every array operation on a
 list stacks it first (`to_tensor`, differentiably). This module holds what
@@ -19,15 +19,17 @@ from .values import a_type, to_int, to_tensor
 
 
 def _is_number(value) -> bool:
-    """A plain number: a Python one, or an untracked single-element 0-d array."""
+    """A single number: a Python one or a 0-d array, tracked or not (were
+    tracking to decide, `gradcli grad`, which tracks the inputs, would run
+    a program differently from `gradcli eval`)."""
     if isinstance(value, Tensor):
-        return value.ndim == 0 and not value.requires_grad
+        return value.ndim == 0
     return isinstance(value, (bool, int, float))
 
 
 def literal(values: list):
     """The value of a bracket literal whose items are `values`: an array of
-    plain numbers, else a list of references."""
+    numbers (stacked differentiably), else a list of references."""
     if values and all(_is_number(v) for v in values):
         return to_tensor(values, "array literal")
     return values
