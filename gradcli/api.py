@@ -148,9 +148,22 @@ def snapshot(value) -> Shown:
                      value.node is None and value.grad_req == "add")
     if isinstance(value, (np.generic,)):
         return Shown(value.item())
+    if isinstance(value, list):      # a list of references: its items as they are now
+        return Shown([_list_item(v) for v in value])
     if callable(value) and not isinstance(value, (str, bool, int, float, tuple)):
         return Shown(f"<{type_name(value)}>")
     return Shown(value)
+
+
+def _list_item(value):
+    """An item of a shown list: arrays as numpy snapshots, lists recursively."""
+    if isinstance(value, Tensor):
+        return np.array(value.data)
+    if isinstance(value, list):
+        return [_list_item(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_list_item(v) for v in value)
+    return snapshot(value).value
 
 
 def input_array(name: str, value) -> Tensor:

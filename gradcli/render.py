@@ -153,8 +153,8 @@ def plain(value) -> str:
     if isinstance(value, tuple):
         inner = ", ".join(plain(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(plain(v) for v in value) + "]"
+    if isinstance(value, list):      # a list shows its strings quoted, as Python does
+        return "[" + ", ".join(repr(v) if isinstance(v, str) else plain(v) for v in value) + "]"
     if isinstance(value, (bool, int, float, np.generic)):
         return format_scalar(value)
     # As print() writes them, line ends and tabs included.

@@ -263,6 +263,22 @@ row("jvp", "value-and-tangent", anyv((3,)), anyv((3,)),
     call=lambda b, x, v: ops.concat([ops.reshape(p, (-1,)) for p in b(pair, x, v)]))
 row("copy", "3x4", anyv((3, 4)))
 row("detach", "3x4", anyv((3, 4)))
+row("numpy", "3x4", anyv((3, 4)))
+
+# ------------------------------------------------------------------- lists
+
+
+def shuffled(b, x):
+    """shuffle reorders a list of x's rows in place and returns None."""
+    rows = [ops.getitem(x, (i,)) for i in range(x.shape[0])]
+    return b(rows)
+
+
+row("list", "rows-of-an-array", anyv((3, 4)), call=lambda b, x: ops.stack(b(x)))
+row("enumerate", "rows", anyv((3,)), call=lambda b, x: ops.stack([v for _, v in b(x)]))
+row("zip", "two-arrays", anyv((3,)), anyv((3,)),
+    call=lambda b, x, y: ops.stack([ops.mul(p, q) for p, q in b(x, y)]))
+row("shuffle", "list-of-rows", anyv((3,)), call=shuffled)
 def own_leaf(x):
     """A leaf of the call's own, holding x's numbers (for built-ins that
     need a tracked value whatever the argument under test is)."""

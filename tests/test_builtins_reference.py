@@ -138,7 +138,8 @@ def test_flatten_start_and_end_dims_as_pytorch():
 @pytest.mark.parametrize("name, args, kwargs, expected", [
     ("flip", (X,), {}, np.flip(X)), ("flip", (X3,), {"axis": 1}, np.flip(X3, 1)),
     ("flip", (X3,), {"dims": (0, 2)}, np.flip(X3, (0, 2))),
-    ("take", (X, [0, 5, 11]), {}, np.take(X, [0, 5, 11])),
+    ("take", (X, [0, 5, 11]), {"axis": None}, np.take(X, [0, 5, 11])),
+    ("take", (X, [2, 0]), {}, np.take(X, [2, 0], axis=0)),
     ("take", (X, [[1, 0]]), {"axis": 1}, np.take(X, [[1, 0]], axis=1)),
     ("take", (X, [-1]), {"axis": 0}, np.take(X, [-1], axis=0)),
     ("diag", (X[0],), {}, np.diag(X[0])), ("diag", (X[0], -2), {}, np.diag(X[0], -2)),

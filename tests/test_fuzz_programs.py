@@ -354,8 +354,6 @@ def test_f4_requires_grad_accumulates():
     np.testing.assert_allclose(api.run(api.load(source)).grads["x"], [8.0])
 
 
-@pytest.mark.xfail(reason="F5: a list of same-shape arrays is stacked, so `for p in params: "
-                          "p -= ...` updates copies", strict=False)
 def test_f5_a_list_of_arrays_holds_references():
     source = ("w = [1.0, 2.0]\n"
               "b = [3.0, 4.0]\n"

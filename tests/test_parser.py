@@ -529,8 +529,11 @@ ERRORS = [
     ("x = y.", "unexpected end of line; expected a name", 1, 7),
     ("def (x):\n  pass", "unexpected '('; expected a name", 1, 5),
     ("def f(1):\n  pass", "unexpected '1'; expected one of: a name, ')'", 1, 7),
+    ("s = sum(t * t for t in xs)",
+     "generator expressions like 'sum(f(x) for x in xs)' are not supported; use a list "
+     "comprehension: 'sum([f(x) for x in xs])'", 1, 15),
     ("x = 1 if y else 2",
-     "unexpected 'if'; expected one of: an operator, ',', ';', end of line", 1, 7),
+     "conditional expressions ('a if c else b') are not supported; use an if statement", 1, 7),
 ]
 
 

@@ -87,9 +87,11 @@ AN_INDEX = "whole numbers that say where: an index, piecewise constant"
 
 
 @public("take", nondiff={1: AN_INDEX})
-def take(x, indices, axis=None):
-    """numpy's take: elements at `indices` of the flattened value, or whole
-    slices along `axis`; repeated indices add up in the gradient."""
+def take(x, indices, axis=0):
+    """MXNet's take: whole slices at `indices` along `axis` (by default the
+    first, as D2L's `features.take(j)` expects); `axis=None` is numpy's and
+    PyTorch's take of the flattened value. Repeated indices add up in the
+    gradient."""
     x = operand(x)
     idx = _whole_indices(indices, "take: indices")
     if axis is None:

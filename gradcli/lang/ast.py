@@ -253,6 +253,19 @@ class FormattedValue:
     span: Span
 
 
+# ------------------------------------------------------------ comprehensions
+
+@node
+class CompFor:
+    """`for target in iterable if cond ...`, one clause of a comprehension;
+    target is a name or a tuple of names to unpack into."""
+
+    target: "Union[str, tuple[str, ...]]"
+    iterable: "Expr"
+    conds: tuple["Expr", ...]
+    span: Span
+
+
 @node
 class FString:
     """`f'text {expr:spec} text'`: its parts are Str and FormattedValue."""
@@ -277,8 +290,17 @@ def shifted(item, lines: int, columns: int):
     return item
 
 
+@node
+class ListComp:
+    """`[element for ... in ... if ...]`: a list, in a scope of its own."""
+
+    element: "Expr"
+    clauses: tuple[CompFor, ...]
+    span: Span
+
+
 Expr = Union[Num, Str, Const, Name, ListLit, TupleLit, BinOp, UnaryOp, BoolOp,
-             Call, Attribute, Index, Lambda, FString]
+             Call, Attribute, Index, Lambda, FString, ListComp]
 
 
 # ----------------------------------------------------------------- statements
@@ -335,9 +357,10 @@ class While:
 
 @node
 class For:
-    """`for var in iterable:` (iterable is usually `range(...)`)."""
+    """`for var in iterable:` (iterable is usually `range(...)`); var is a
+    name, or a tuple of names to unpack each item into."""
 
-    var: str
+    var: "Union[str, tuple[str, ...]]"
     iterable: Expr
     body: tuple["Stmt", ...]
     span: Span

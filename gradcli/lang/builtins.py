@@ -19,6 +19,7 @@ from ..core import autodiff, composites, creation, ops
 from ..core.tensor import MODE, Tensor, apply, constant, shape_str
 from ..errors import EvalError, GradError
 from . import strings
+from . import pylist
 from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_shape,
                      to_tensor)
 
@@ -310,7 +311,7 @@ def _size(x):
 
 @builtin("len", nondiff={0: SHAPE_ONLY})
 def _len(x):
-    if isinstance(x, (tuple, list, str)):
+    if isinstance(x, (tuple, list, str, range)):
         return len(x)
     return len(to_tensor(x))
 
@@ -590,6 +591,22 @@ def _int(x):
         raise EvalError(f"int(): {number:g} is too large (or not a number) to be a whole "
                         "number here; whole numbers go up to 2**63")
     return int(number)
+
+
+# --------------------------------------------------- lists (lang/pylist.py)
+
+builtin("list")(pylist.make_list)
+builtin("enumerate")(pylist.enumerate_)
+builtin("zip")(pylist.zip_)
+builtin("shuffle", nondiff={0: "reorders a list in place and returns nothing"})(pylist.shuffle)
+
+
+# ------------------------------------------------- numpy views of an array
+
+@builtin("numpy", "asnumpy", nondiff={
+    0: "its meaning: the same numbers as a numpy array, cut from the graph"})
+def _numpy(x):
+    return to_tensor(x).detach()
 
 
 # dtype names, for `dtype=torch.float32` and the like

@@ -22,6 +22,7 @@ from ..core.tensor import (MODE, Tensor, apply, check_memory, check_time, grad_m
 from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProblem
 from . import ast as A
 from . import modules
+from . import pylist
 from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, index_value, tensor_index,
                          update_in_place, write_index)
@@ -111,9 +112,7 @@ class Interpreter:
             for code, span in compiled:
                 interp.steps += 1
                 if interp.steps > interp.max_steps:
-                    raise LimitError(f"program stopped after {interp.max_steps:,} statements "
-                                     "(a runaway loop?); raise the budget with --max-steps",
-                                     span)
+                    raise _out_of_steps(interp.max_steps, span)
                 if not interp.steps & 1023:
                     _budgets(span)
                 MODE.site = span
@@ -203,7 +202,15 @@ class Interpreter:
         if type(target) is A.Index:
             load = self._expr(target)
             store = self._index_store(target)
-            return lambda scope: store(scope, binary(opname, load(scope), value(scope)))
+            container = self._expr(target.obj)
+            index = self._index_items(target.items)
+
+            def aug_index(scope):
+                items = container(scope)
+                if isinstance(items, list):     # lst[i] += v: the item itself, in place
+                    return pylist.aug_store(items, index(scope), opname, value(scope))
+                return store(scope, binary(opname, load(scope), value(scope)))
+            return aug_index
         raise EvalError("cannot assign to this expression", target.span)
 
     def _index_store(self, target):
@@ -213,6 +220,8 @@ class Interpreter:
 
         def store(scope, value):
             dest = obj(scope)
+            if isinstance(dest, list):
+                return pylist.store(dest, index(scope), value)
             if not isinstance(dest, Tensor):
                 raise EvalError(f"cannot assign into {a_type(dest)}")
             write_index(dest, index(scope), to_tensor(value, "assigned value"), name)
@@ -299,6 +308,8 @@ class Interpreter:
                 items = _rows(items)
             elif not isinstance(items, (range, tuple, list)):
                 raise EvalError(f"cannot loop over {a_type(items)}", node.iterable.span)
+            if type(var) is tuple:
+                return _loop(_unpacked(items, var, node.iterable.span, scope.vars), None, body, scope)
             return _loop(items, var, body, scope)
         return run_for
 
@@ -441,11 +452,7 @@ class Interpreter:
         span = node.span
 
         def make_list(scope):
-            values = [item(scope) for item in items]
-            try:
-                return to_tensor(values, "array literal")
-            except EvalError:
-                return values     # arrays of different shapes: a list, for concat
+            return pylist.literal([item(scope) for item in items])
         return _stamped(make_list, span)
 
     def _expr_TupleLit(self, node):
@@ -553,6 +560,8 @@ class Interpreter:
             kwargs = {k: v(scope) for k, v in keywords} if keywords else {}
             if isinstance(target, Namespace):
                 return interp._namespace_member(target, name, func.span)(*values, **kwargs)
+            if isinstance(target, list) and name in pylist.METHODS:
+                return pylist.method(target, name, values, kwargs)
             if isinstance(method, Builtin):
                 return method(target, *values, **kwargs)
             raise EvalError(_no_method_message(target, name), func.span)
@@ -578,6 +587,8 @@ class Interpreter:
             target = obj(scope)
             if isinstance(target, Namespace):
                 return interp._namespace_member(target, name, node.span)
+            if isinstance(target, list) and name in _ATTRIBUTES:
+                target = to_tensor(target, f"list (for .{name})")   # an array operation
             if isinstance(target, Tensor):
                 getter = _ATTRIBUTES.get(name)
                 if getter is not None:
@@ -594,7 +605,9 @@ class Interpreter:
         def run_index(scope):
             target = obj(scope)
             where = index(scope)
-            if isinstance(target, (tuple, list, str, range)):
+            if isinstance(target, list):
+                return pylist.index(target, where)
+            if isinstance(target, (tuple, str, range)):
                 if len(where) != 1 or not isinstance(where[0], (int, slice)):
                     raise EvalError(f"{a_type(target)} takes a single index")
                 try:
@@ -647,6 +660,45 @@ class Interpreter:
         return _stamped(lambda scope: formatted(value(scope), spec(scope) if spec else "",
                                                 conversion), part.span)
 
+    def _expr_ListComp(self, node):
+        """Python 3's scoping: the loop names live in a scope of the
+        comprehension's own, the first iterable is evaluated outside it."""
+        clauses = tuple((c.target, self._expr(c.iterable), tuple(self._expr(e) for e in c.conds),
+                         c.iterable.span, c.span) for c in node.clauses)
+        element = self._expr(node.element)
+        interp = self
+        span = node.span
+
+        def fill(out, local, level):
+            target, iterable, conds, where, clause_span = clauses[level]
+            try:
+                items = pylist.items_of(iterable(local), "a comprehension")
+            except GradcliError as exc:
+                raise exc.at(where)
+            last = level == len(clauses) - 1
+            for item in items:
+                interp.steps += 1       # each item spends the statement budget
+                if interp.steps > interp.max_steps:
+                    raise _out_of_steps(interp.max_steps, span)
+                if not interp.steps & 1023:
+                    _budgets(span)
+                if type(target) is tuple:
+                    local.vars.update(zip(target, _unpack_item(item, target, clause_span)))
+                else:
+                    local.vars[target] = item
+                if all(_condition(c(local), "comprehension condition", clause_span)
+                       for c in conds):
+                    if last:
+                        out.append(element(local))
+                    else:
+                        fill(out, local, level + 1)
+
+        def comprehension(scope):
+            out = []
+            fill(out, Scope({}, scope), 0)
+            return out
+        return _stamped(comprehension, span)
+
     def _expr_Lambda(self, node):
         body = self._function_body((A.Return(node.body, node.body.span),))
         return self._function("<lambda>", node.params, body)
@@ -668,6 +720,30 @@ def _loop(items, var, body, scope):
             if status is RETURN:
                 return status
     return None
+
+
+def _unpack_item(item, names, span):
+    """The values of one loop item for the names of `for a, b in ...`."""
+    if isinstance(item, Tensor) and item.ndim:
+        item = [ops.getitem(item, (i,)) for i in range(item.shape[0])]
+    elif not isinstance(item, (tuple, list)):
+        raise EvalError(f"cannot unpack {a_type(item)} into {len(names)} names", span)
+    if len(item) != len(names):
+        raise EvalError(f"cannot unpack {len(item)} values into {len(names)} names", span)
+    return item
+
+
+def _unpacked(items, names, span, variables):
+    """The items of a `for a, b in ...` loop, each bound to the names
+    before it is handed to `_loop` (which then binds nothing itself)."""
+    for item in items:
+        variables.update(zip(names, _unpack_item(item, names, span)))
+        yield item
+
+
+def _out_of_steps(max_steps, span):
+    return LimitError(f"program stopped after {max_steps:,} statements (a runaway loop?); "
+                      "raise the budget with --max-steps", span)
 
 
 def _budgets(span):
@@ -737,7 +813,7 @@ def _condition(value, what, span):
 
 
 def _is_constant_list(node):
-    return all(type(i) is A.Num or (type(i) is A.ListLit and _is_constant_list(i))
+    return bool(node.items) and all(type(i) is A.Num or (type(i) is A.ListLit and _is_constant_list(i))
                or (type(i) is A.UnaryOp and i.op == "-" and type(i.operand) is A.Num)
                for i in node.items)
 
@@ -780,6 +856,7 @@ _ATTRIBUTES = {
     "dtype": lambda t, label: np.dtype(t.dtype).name,
     "grad": _grad_attribute,
     "grad_fn": lambda t, label: t.grad_fn,
+    "data": lambda t, label: t.detach(),       # PyTorch's / MXNet's numbers, cut from the graph
     "is_leaf": lambda t, label: t.node is None,
     "requires_grad": lambda t, label: t.requires_grad,
 }

@@ -892,7 +892,19 @@ class _Builder:
         return ast.While(c[1], c[2], _cover(c))
 
     def for_stmt(self, c):
-        return ast.For(str(c[1]), c[2], c[3], _cover(c))
+        return ast.For(_target(c[1]), c[2], c[3], _cover(c))
+
+    def names(self, c):
+        return tuple(str(t) for t in c if t is not None)
+
+    def list_comp(self, c):
+        return ast.ListComp(c[1], tuple(c[2:-1]), _cover(c))
+
+    def comp_for(self, c):
+        return ast.CompFor(_target(c[1]), c[2], tuple(c[3:]), _cover(c))
+
+    def comp_if(self, c):
+        return c[1]
 
     def with_stmt(self, c):
         return ast.With(c[1], c[2], _cover(c))
@@ -1018,6 +1030,11 @@ class _Builder:
 
     def fstring(self, c):
         return _fstring(c[0])
+
+
+def _target(target):
+    """A loop's target: a name (a token) or a tuple of names."""
+    return target if isinstance(target, tuple) else str(target)
 
 
 def _describe(node) -> str:
@@ -1165,6 +1182,14 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
                     f"did you mean '{prev}*{token}'?", here)
         missing = "an operator or a ','" if depth else "an operator"
         return f"unexpected {_describe_token(token)}; is {missing} missing before it?", here
+    if kind == "FOR" and ctx.brackets and ctx.brackets[-1].type == "LPAR":
+        return ("generator expressions like 'sum(f(x) for x in xs)' are not supported; "
+                "use a list comprehension: 'sum([f(x) for x in xs])'", here)
+    if kind == "IF" and prev is not None and prev.type in _OPERAND_ENDS:
+        # After an expression, outside a comprehension's brackets (where
+        # `[x for x in xs if c]` is fine).
+        return ("conditional expressions ('a if c else b') are not supported; "
+                "use an if statement", here)
     return f"unexpected {_describe_token(token)}; {_expected_words(expected)}", here
 
 

@@ -145,7 +145,7 @@ def to_tensor(value, what="argument") -> Tensor:
         return value
     if isinstance(value, (bool, int, float)):
         return constant(value)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, range)):
         from ..core import ops
         items = [to_tensor(v, what) for v in value]
         if items and all(i.shape == items[0].shape for i in items):
