@@ -873,7 +873,11 @@ class _Builder:
         return ast.While(c[1], c[2], _cover(c))
 
     def for_stmt(self, c):
-        return ast.For(str(c[1]), c[2], c[3], _cover(c))
+        var = c[1] if isinstance(c[1], tuple) else str(c[1])
+        return ast.For(var, c[2], c[3], _cover(c))
+
+    def for_names(self, c):
+        return tuple(str(t) for t in c if t is not None)
 
     def with_stmt(self, c):
         return ast.With(c[1], c[2], _cover(c))
@@ -893,6 +897,29 @@ class _Builder:
             seen.add(param.name)
             defaulted = param.default is not None
         return params
+
+    # ---- generators and try (SPEC 1)
+
+    def yield_stmt(self, c):
+        return ast.Yield(c[1], _cover(c))
+
+    def try_stmt(self, c):
+        # TRY body, the except clauses, then the else and finally bodies (or None).
+        body, rest = c[1], list(c[2:])
+        handlers = tuple(x for x in rest if isinstance(x, ast.ExceptHandler))
+        tail = [x for x in rest if not isinstance(x, ast.ExceptHandler)]
+        if not handlers:                    # TRY ":" suite finally_clause
+            orelse, final = None, tail[0]
+        else:
+            orelse, final = (tail + [None, None])[:2]
+        return ast.Try(body, handlers, orelse or (), final or (), _cover(c))
+
+    def except_clause(self, c):
+        _, types, name, body = c
+        return ast.ExceptHandler(types, None if name is None else str(name), body, _cover(c))
+
+    def finally_clause(self, c):
+        return c[0]
 
     def param(self, c):
         return ast.Param(str(c[0]), c[1], _cover(c))
@@ -1015,12 +1042,12 @@ _EXPRESSION_START = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE", "LPAR"
                      "LSQB", "MINUS", "PLUS", "NOT", "LAMBDA"}
 _OPERAND = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE"}
 _STATEMENT_START = {"IF", "WHILE", "FOR", "DEF", "WITH", "RETURN", "PASS", "BREAK",
-                    "CONTINUE", "INPUT"}
+                    "CONTINUE", "INPUT", "YIELD", "TRY"}
 _KEYWORDS = _STATEMENT_START | {"ELIF", "ELSE", "IN", "AND", "OR", "NOT", "LAMBDA",
-                                "TRUE", "FALSE", "NONE"}
+                                "TRUE", "FALSE", "NONE", "EXCEPT", "FINALLY"}
 _HEADERS = {"IF": "if condition", "ELIF": "elif condition", "WHILE": "while condition",
             "FOR": "for clause", "DEF": "def signature", "ELSE": "else",
-            "WITH": "with clause"}
+            "WITH": "with clause", "TRY": "try", "EXCEPT": "except clause"}
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
           "_NEWLINE": "end of line", "$END": "end of input",
           "_INDENT": "an indented block", "_DEDENT": "end of block"}
@@ -1101,6 +1128,8 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
     if "_INDENT" in expected:
         keyword = ctx.line(_strip_layout(ctx.before))[0]  # starts the header line
         return f"expected an indented block after '{keyword}'", here
+    if {"EXCEPT", "FINALLY"} <= expected and not expected & {"NAME", "IF"}:
+        return "'try' needs an 'except' or 'finally' clause after its block", here
     statement = ctx.statement()
     depth = _depth(statement)
     first = statement[0] if statement else None
@@ -1126,6 +1155,8 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
             return f"expected an expression after '{prev}'", here
         if kind in {"ELSE", "ELIF"}:
             return f"'{token}' without a matching 'if'", here
+        if kind in {"EXCEPT", "FINALLY"}:
+            return f"'{token}' without a matching 'try'", here
         return f"unexpected {_describe_token(token)} at the start of a statement", here
     if kind in _OPERAND and "STAR" in expected and prev is not None:
         # Two operands in a row.
