@@ -3,25 +3,18 @@ limits that must still hold inside them."""
 
 import pytest
 
-from gradcli import api
+from test_interpreter import error as _error
+from test_interpreter import run, values
+
 from gradcli.errors import EvalError, GradError, LimitError, NumericError, ShapeError
 from gradcli.lang.control import python_names
 
 
-def run(source, inputs=None, **options):
-    return api.run(api.load(source), inputs, api.Options(**options))
-
-
-def values(source, **kw):
-    return [[v.value for v in line] for line in run(source, **kw).printed]
-
-
 def error(source, **options):
-    with pytest.raises(Exception) as info:
-        run(source, **options)
-    exc = info.value
-    span = exc.span
-    return type(exc), (span.line, span.column) if span else None, exc.message
+    """The error's class, (line, column) and message."""
+    kind, span, message = _error(source, **options)
+    return kind, span[:2] if span else None, message
+
 
 
 # ------------------------------------------------------------- generators
