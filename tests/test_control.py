@@ -228,3 +228,80 @@ def test_except_with_a_dotted_name_uses_its_last_part():
 def test_which_python_names_catch_which_errors(error_, names):
     caught = python_names(error_)
     assert names <= caught and {"Exception", "GradcliError"} <= caught
+
+
+# ------------------------------------------- what is outside the language
+
+from gradcli.errors import SyntaxProblem  # noqa: E402
+from gradcli.lang.parser import parse  # noqa: E402
+from gradcli.lang.suggest import suggestion  # noqa: E402
+
+
+def syntax(source):
+    with pytest.raises(SyntaxProblem) as info:
+        parse(source)
+    span = info.value.span
+    return info.value.message, (span.line, span.column, span.end_column)
+
+
+@pytest.mark.parametrize("source, message, where", [
+    ("class Model:\n    pass\n", "classes are not part of the .ag language", (1, 1, 6)),
+    ("class Model(Base):\n    pass\n", "classes are not part of the .ag language", (1, 1, 6)),
+    ("d = {}\n", "dict and set literals '{...}' are not part of the .ag language; use "
+     "separate variables, or a list", (1, 5, 6)),
+    ("y = x ^ 2\n", "'^' is not an operator in the .ag language; did you mean '**' (power)?",
+     (1, 7, 8)),
+    ("m = a | b\n", "bitwise operators are not part of the .ag language; for conditions "
+     "use 'or'", (1, 7, 8)),
+    ("print x\n", "print needs parentheses: print(x)", (1, 1, 6)),
+    ("if 1:\n    print 'loss', l  # note\n", "print needs parentheses: print('loss', l)",
+     (2, 5, 10)),
+    ("x = 1\n7 y = 2\n", "this line starts with a line number, as pages with numbered "
+     "listings show; remove the numbers", (2, 1, 2)),
+    ("1 x = 1\n3 y = 2\n", "this line starts with a line number, as pages with numbered "
+     "listings show; remove the numbers", (1, 1, 2)),
+])
+def test_python_outside_the_language_is_named(source, message, where):
+    assert syntax(source) == (message, where)
+
+
+def test_a_numbered_listing_is_read_without_its_numbers():
+    source = " 9 def f(x):\n10     return x * 3\n11\n12 print(f(2))\n"
+    assert values(source) == [[6.0]]
+    # Places stay those of the file as written.
+    assert parse(source).body[1].span.column == 4
+
+
+def test_a_numbered_listing_reports_errors_where_they_are_in_the_file():
+    assert syntax("1 x = 1\n2 y = (x +\n3 z = 2\n")[1][0] in (2, 3)
+    assert syntax("1 x = 1\n2 y = x +\n") == ("expected an expression after '+'", (2, 10, 11))
+
+
+def test_code_that_starts_with_numbers_is_left_alone():
+    # Lines that parse as they are keep their numbers, even when they count up.
+    assert values("print(1 + 1)\n1 + 1\n2 + 2\n") == [[2.0]]
+    assert run("1 + 1\n2 + 2\n").printed == []
+
+
+@pytest.mark.parametrize("typed, known, meant", [
+    ("true", ["trace"], "True"),
+    ("false", [], "False"),
+    ("null", [], "None"),
+    ("Print", ["print"], "print"),
+    ("sqr", ["sqrt"], "sqrt"),
+    ("arrange", ["arange", "range"], "arange"),
+    ("backwards", ["backward"], "backward"),
+    ("atach_grad", ["attach_grad"], "attach_grad"),
+    ("nump", ["numel"], None),
+    ("numpy", ["numel"], None),
+    ("dat", ["cat", "data_"], None),
+    ("math", ["matmul"], None),
+    ("appendd", ["rand"], None),
+    ("retian", ["requires_grad"], None),
+])
+def test_suggestions_are_only_plausible_names(typed, known, meant):
+    assert suggestion(typed, known) == meant
+
+
+def test_name_error_suggests_true_for_lowercase_true():
+    assert error("x = true")[2] == "name 'true' is not defined; did you mean 'True'?"

@@ -9,7 +9,6 @@ in `_stamped` and in the statement runner.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import sys
 
@@ -25,6 +24,7 @@ from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
 from .control import CaughtError, Generator, GeneratorFunction, python_names, unknown_exception_name
+from .suggest import hint
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
                      type_name)
@@ -533,10 +533,8 @@ class Interpreter:
     def _global_name(self, name, span):
         if name in NAMESPACES:
             return Namespace(name)
-        known = list(self.globals.vars) + list(BUILTINS)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise EvalError(f"name '{name}' is not defined{hint}", span)
+        known = list(self.globals.vars) + list(self.builtins)
+        raise EvalError(f"name '{name}' is not defined{hint(name, known)}", span)
 
     def _backward_builtin(self):
         """`backward` as the program calls it, the host told what ran."""
@@ -681,7 +679,8 @@ class Interpreter:
             return Namespace(name)
         if name in self.builtins:
             return self.builtins[name]
-        raise EvalError(f"'{namespace.name}.{name}' is not a gradcli built-in", span)
+        raise EvalError(f"'{namespace.name}.{name}' is not a gradcli built-in"
+                        f"{hint(name, list(self.builtins) + list(NAMESPACES))}", span)
 
     def _expr_Attribute(self, node):
         obj = self._expr(node.obj)
@@ -945,11 +944,9 @@ def _literal_values(node):
 def _no_method_message(target, name, attribute=False):
     kind = type_name(target)
     kind = ("an " if kind[0] in "aeiou" else "a ") + kind
-    close = difflib.get_close_matches(name, list(_ATTRIBUTES) + [
-        n for n, b in BUILTINS.items() if isinstance(b, Builtin)], n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    known = list(_ATTRIBUTES) + [n for n, b in BUILTINS.items() if isinstance(b, Builtin)]
     what = "attribute" if attribute else "method"
-    return f"{kind} has no {what} '{name}'{hint}"
+    return f"{kind} has no {what} '{name}'{hint(name, known)}"
 
 
 def _grad_attribute(t: Tensor, label):

@@ -285,6 +285,23 @@ def parse(source: str) -> ast.Program:
     # blank lines are dropped so they cannot open an indented block. Line and
     # column numbers of the remaining text are unchanged.
     text = source.replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
+    try:
+        return _parse_text(text)
+    except SyntaxProblem as problem:
+        listing = _numbered_listing(text)
+        if listing is None:
+            raise _line_number_problem(problem, text) from None
+    # Every line starts with its number, as copied from a numbered listing:
+    # parsed without them, every place reported where it is in the source.
+    stripped, offsets = listing
+    try:
+        program = _parse_text(stripped)
+    except SyntaxProblem as problem:
+        raise SyntaxProblem(problem.message, _shifted(problem.span, offsets)) from None
+    return _shifted(program, offsets)
+
+
+def _parse_text(text: str) -> ast.Program:
     with _LOCK:  # the postlexer keeps per-parse state
         engine = _engine()
         try:
@@ -1068,7 +1085,7 @@ def _translate(exc: UnexpectedInput, text: str, indenter: _Indenter) -> SyntaxPr
             span = Span(exc.line, exc.column, exc.line, exc.column + len(rest))
             return SyntaxProblem("unterminated string", span)
         shown = char if char.isprintable() else repr(char)[1:-1]
-        return SyntaxProblem(f"unexpected character '{shown}'",
+        return SyntaxProblem(_OUTSIDE_CHARACTERS.get(char, f"unexpected character '{shown}'"),
                              Span(exc.line, exc.column, exc.line, exc.column + 1))
     token = getattr(exc, "token", None)
     if token is None:  # UnexpectedEOF (lark's LALR reports a '$END' token instead)
@@ -1133,6 +1150,9 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
     statement = ctx.statement()
     depth = _depth(statement)
     first = statement[0] if statement else None
+    outside = _outside_the_language(token, statement, ctx)
+    if outside is not None:
+        return outside
     if kind in _COMPARISONS and _compared_before(statement):
         return "chained comparisons like 'a < b < c' are not supported; use 'and'", here
     if first is not None and first.type == "NAME" and first in {"import", "from"}:
@@ -1166,6 +1186,99 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
         missing = "an operator or a ','" if depth else "an operator"
         return f"unexpected {_describe_token(token)}; is {missing} missing before it?", here
     return f"unexpected {_describe_token(token)}; {_expected_words(expected)}", here
+
+
+# What Python has and .ag does not, named instead of guessed at.
+_OUTSIDE_CHARACTERS = {
+    "{": "dict and set literals '{...}' are not part of the .ag language; "
+         "use separate variables, or a list",
+    "^": "'^' is not an operator in the .ag language; did you mean '**' (power)?",
+    "&": "bitwise operators are not part of the .ag language; for conditions use 'and'",
+    "|": "bitwise operators are not part of the .ag language; for conditions use 'or'",
+    "~": "bitwise operators are not part of the .ag language; for conditions use 'not'",
+}
+_LINE_NUMBER = ("this line starts with a line number, as pages with numbered listings "
+                "show; remove the numbers")
+
+
+def _outside_the_language(token: Token, statement: list[Token], ctx: _Context):
+    """(message, where) when the statement uses Python the language does not
+    have (`class`, `print x`) or starts with a pasted line number; else None."""
+    if not statement or token.line != statement[0].line:
+        return None
+    first = statement[0]
+    if first.type == "NAME" and first == "class" and len(statement) == 1:
+        return "classes are not part of the .ag language", first
+    if first.type == "NAME" and first == "print" and len(statement) == 1 and \
+            token.type in _OPERAND:
+        rest = ctx.source[token.start_pos:ctx.source.index("\n", token.start_pos)]
+        rest = re.sub(r"\s*#[^'\"]*$", "", rest).strip()     # a comment after it
+        return f"print needs parentheses: print({rest})", first
+    return None
+
+
+# A pasted line number: digits at the start of a line, then a space or tab
+# (or nothing more). In a line that fails to parse, followed by a name.
+_NUMBERED = re.compile(r"[ \t]*(\d+)(?:[ \t]|$)")
+_NUMBER_THEN_NAME = re.compile(r"[ \t]*(\d+)[ \t]+[^\W\d]")
+
+
+def _numbered_listing(text: str):
+    """(the text without its line numbers, {line: characters removed}) when
+    every non-blank line starts with its number, counting up by one line by
+    line (blank lines may go without); else None. After the numbers, the
+    indentation all lines share is removed too."""
+    lines = text.split("\n")[:-1]
+    rests, first = {}, None
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        found = _NUMBERED.match(line)
+        if found is None:
+            return None
+        if first is None:
+            first = int(found[1]) - index
+        elif int(found[1]) != first + index:
+            return None
+        rests[index] = found.end()
+    if not rests:
+        return None
+    codes = [lines[i][cut:] for i, cut in rests.items() if lines[i][cut:].strip()]
+    common = min((len(code) - len(code.lstrip(" \t")) for code in codes), default=0)
+    offsets, out = {}, []
+    for index, line in enumerate(lines):
+        cut = rests.get(index, 0)
+        cut += common if line[cut:].strip() else len(line) - cut
+        offsets[index + 1] = cut
+        out.append(line[cut:])
+    return "\n".join(out) + "\n", offsets
+
+
+def _shifted(item, offsets: dict):
+    """A syntax node (or span, or tuple of them) with every column moved
+    right by what was cut from the start of its line."""
+    if isinstance(item, Span):
+        return Span(item.line, item.column + offsets.get(item.line, 0),
+                    item.end_line, item.end_column + offsets.get(item.end_line, 0))
+    if isinstance(item, ast.Node):
+        return type(item)(*[_shifted(getattr(item, f), offsets) for f in item._fields])
+    if isinstance(item, tuple):
+        return tuple(_shifted(part, offsets) for part in item)
+    return item
+
+
+def _line_number_problem(problem: SyntaxProblem, text: str) -> SyntaxProblem:
+    """The problem, or, when its line starts with a number and a name (a
+    line number pasted with the code), that message, at the number."""
+    span = problem.span
+    if span is None:
+        return problem
+    line = text.split("\n")[span.line - 1] if span.line <= text.count("\n") else ""
+    found = _NUMBER_THEN_NAME.match(line)
+    if found is None:
+        return problem
+    return SyntaxProblem(_LINE_NUMBER, Span(span.line, found.start(1) + 1,
+                                            span.line, found.end(1) + 1))
 
 
 def _strip_layout(tokens: list[Token]) -> list[Token]:
