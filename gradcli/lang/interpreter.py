@@ -24,6 +24,7 @@ from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
 from .control import CaughtError, Generator, GeneratorFunction, python_names, unknown_exception_name
+from .provenance import UNTRACKED, add_sources, named_untracked
 from .suggest import hint
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
@@ -65,6 +66,7 @@ class Interpreter:
         self.calls = CallDepth()
         self.hooks = hooks or Hooks()
         self.last_value = None           # last top-level expression's value
+        self._sources: dict = {}         # name -> names it is computed from
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
@@ -84,6 +86,7 @@ class Interpreter:
         # nesting limits are what users see: Python's own limit must sit
         # well above all of them.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+        add_sources(self._sources, program)
         with watching_floating_point():     # NaN/Inf are values, or with --detect-nan errors
             try:
                 with A.collector_paused():
@@ -633,6 +636,25 @@ class Interpreter:
         return run_or
 
     def _expr_Call(self, node):
+        call = self._plain_call(node)
+        subjects = _backward_subjects(node)
+        if subjects is None:
+            return call
+        # y.backward() on an untracked y: the core's message, with the
+        # program's own names (lang/provenance.py).
+        sources = self._sources
+
+        def run_backward(scope):
+            try:
+                return call(scope)
+            except GradError as exc:
+                if not exc.message.startswith(UNTRACKED):
+                    raise
+                subject = _backward_subject(subjects, scope)
+                raise named_untracked(exc, subject, sources, scope) from None
+        return run_backward
+
+    def _plain_call(self, node):
         args = tuple(self._expr(a) for a in node.args)
         keywords = tuple((k.name, self._expr(k.value)) for k in node.keywords)
         span = node.span
@@ -846,6 +868,28 @@ def _suspends(stmts) -> bool:
         elif isinstance(item, (tuple, list)):
             stack.extend(item)
     return False
+
+
+def _backward_subjects(node):
+    """For a call of `backward`, the nodes that may be the value it runs
+    from: (receiver, first argument); None for any other call."""
+    func = node.func
+    first = node.args[0] if node.args else None
+    if type(func) is A.Name and func.id == "backward":
+        return None, first
+    if type(func) is A.Attribute and func.name == "backward":
+        return func.obj, first      # y.backward(), or autograd.backward(y)
+    return None
+
+
+def _backward_subject(subjects, scope):
+    """Which of the subjects the call ran from: the receiver unless it is a
+    namespace (autograd.backward(y)) rather than a value."""
+    receiver, first = subjects
+    if receiver is not None and not (type(receiver) is A.Name
+                                     and scope.lookup(receiver.id) is MISSING):
+        return receiver
+    return first if first is not None else receiver
 
 
 def _exception_names(node):
