@@ -24,7 +24,7 @@ from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
 from .control import CaughtError, Generator, GeneratorFunction, python_names, unknown_exception_name
-from .provenance import UNTRACKED, add_sources, named_untracked
+from .provenance import UNTRACKED, named_untracked, sources
 from .suggest import hint
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
@@ -66,7 +66,7 @@ class Interpreter:
         self.calls = CallDepth()
         self.hooks = hooks or Hooks()
         self.last_value = None           # last top-level expression's value
-        self._sources: dict = {}         # name -> names it is computed from
+        self._programs: list = []        # what ran, read again only to word an error
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
@@ -86,7 +86,7 @@ class Interpreter:
         # nesting limits are what users see: Python's own limit must sit
         # well above all of them.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-        add_sources(self._sources, program)
+        self._programs.append(program)
         with watching_floating_point():     # NaN/Inf are values, or with --detect-nan errors
             try:
                 with A.collector_paused():
@@ -642,7 +642,7 @@ class Interpreter:
             return call
         # y.backward() on an untracked y: the core's message, with the
         # program's own names (lang/provenance.py).
-        sources = self._sources
+        programs = self._programs
 
         def run_backward(scope):
             try:
@@ -651,7 +651,7 @@ class Interpreter:
                 if not exc.message.startswith(UNTRACKED):
                     raise
                 subject = _backward_subject(subjects, scope)
-                raise named_untracked(exc, subject, sources, scope) from None
+                raise named_untracked(exc, subject, sources(programs), scope) from None
         return run_backward
 
     def _plain_call(self, node):

@@ -5,7 +5,8 @@ untracked value keeps no graph to look back through).
 
 `sources` maps each assigned name to the names read where it is assigned
 (every assignment to it, `a = ...`, `a, b = ...`, `a += ...`, `for a in
-...`), over the whole program.
+...`), over the whole program; it is worked out only when the error is
+being worded.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from .environment import MISSING
 UNTRACKED = "backward: this value is not tracked"    # how the core's message starts
 
 
-def add_sources(sources: dict, program: A.Program) -> None:
-    """Record the program's assignments in `sources` (a REPL adds each input)."""
-    for node in A.walk(program):
+def sources(programs) -> dict:
+    """Name -> the names it is computed from, over `programs` (a REPL runs
+    one per input)."""
+    found: dict = {}
+    for node in A.walk(list(programs)):
         kind = type(node)
         if kind is A.Assign or kind is A.AugAssign:
             targets, value = node.target, node.value
@@ -30,7 +33,8 @@ def add_sources(sources: dict, program: A.Program) -> None:
             continue
         read = names_in(value)
         for name in _target_names(targets):
-            sources.setdefault(name, set()).update(read)
+            found.setdefault(name, set()).update(read)
+    return found
 
 
 def _target_names(target):
@@ -49,11 +53,11 @@ def names_in(expr) -> set:
     return {node.id for node in A.walk(expr) if type(node) is A.Name}
 
 
-def named_untracked(error: GradError, subject, sources: dict, scope) -> GradError:
+def named_untracked(error: GradError, subject, origins: dict, scope) -> GradError:
     """The core's untracked-backward error, reworded with the variable names
     of this program: which value, and which input(s) to attach_grad."""
     label = subject.id if type(subject) is A.Name else None
-    roots, tracked = _roots(names_in(subject), sources, scope)
+    roots, tracked = _roots(names_in(subject), origins, scope)
     who = f"'{label}'" if label else "this value"
     if tracked and not roots:
         listed = ", ".join(tracked)
@@ -74,7 +78,7 @@ def named_untracked(error: GradError, subject, sources: dict, scope) -> GradErro
                      "(and not inside `with no_grad:`)", error.span)
 
 
-def _roots(start: set, sources: dict, scope) -> tuple[list, list]:
+def _roots(start: set, origins: dict, scope) -> tuple[list, list]:
     """The array variables that `start` was computed from and that were not
     themselves computed from other array variables: (the untracked ones,
     the tracked ones), each in name order."""
@@ -88,7 +92,7 @@ def _roots(start: set, sources: dict, scope) -> tuple[list, list]:
         if name in seen:
             continue
         seen.add(name)
-        made_from = [n for n in sources.get(name, ()) if n != name and array(n)]
+        made_from = [n for n in origins.get(name, ()) if n != name and array(n)]
         if made_from:
             stack.extend(made_from)
         elif array(name):
