@@ -55,15 +55,15 @@ Commands:
 Keys: Tab completes, Up/Down recall history, Ctrl-C stops a running program
 or clears the line, Ctrl-D leaves."""
 
-_COMPOUND = (A.If, A.While, A.For, A.FuncDef, A.With)
+_COMPOUND = (A.If, A.While, A.For, A.FuncDef, A.With, A.Try)
 # Lines that continue a compound statement although they are not indented.
-_CLAUSE = re.compile(r"(elif|else)\b")
+_CLAUSE = re.compile(r"(elif|else|except|finally)\b")
 # A character no token of the language starts with (see `_reaches_probe`).
 _PROBE = "`"
 
 KEYWORDS = ("if", "elif", "else", "while", "for", "in", "def", "return", "with", "pass",
             "break", "continue", "input", "lambda", "and", "or", "not", "is", "True", "False",
-            "None", "print")
+            "None", "print", "yield", "try", "except", "finally", "import", "from", "as")
 
 
 # ---------------------------------------------------------- input chunks

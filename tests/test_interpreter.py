@@ -251,7 +251,7 @@ ERRORS = [
      "backward through a graph a second time: its saved values were freed by the first backward; "
      "pass retain_graph=True to the first backward to keep them"),
     ("x = ones(2)\ny = x * 2\ny.backward()", GradError, (3, 1, 3, 13),
-     "backward: this value is not tracked, so it has no gradient; call attach_grad(x) on an input "
+     "backward: 'y' is not tracked, so it has no gradient; call attach_grad(x) on an input "
      "before computing from it (and not inside `with no_grad:`)"),
     ("x = ones(3)\nx.reshape(2, 2)", ShapeError, (2, 1, 2, 16),
      "reshape: cannot reshape a value of shape (3,) (3 elements) into shape (2, 2)"),

@@ -99,7 +99,7 @@ def _initializer(*setters):
             a(self, x)
             b(self, y)
             c(self, z)
-    else:
+    elif len(setters) == 4:
         a, b, c, d = setters
 
         def __init__(self, x, y, z, w):
@@ -107,6 +107,10 @@ def _initializer(*setters):
             b(self, y)
             c(self, z)
             d(self, w)
+    else:
+        def __init__(self, *values):
+            for setter, value in zip(setters, values, strict=True):
+                setter(self, value)
     return __init__
 
 
@@ -423,6 +427,14 @@ class ImportItem:
 
 
 @node
+class Yield:
+    """`yield value`: makes the enclosing def a generator."""
+
+    value: Optional[Expr]
+    span: Span
+
+
+@node
 class Import:
     """`import a.b as c, d` (module "") or `from M import a, b as c`
     (module "M", `where` its span)."""
@@ -433,8 +445,28 @@ class Import:
     span: Span
 
 
+@node
+class ExceptHandler:
+    """`except [TYPES [as name]]:`; `types` is None (catch all), a name, a
+    dotted name or a tuple of those."""
+
+    types: Optional[Expr]
+    name: str
+    body: tuple["Stmt", ...]
+    span: Span
+
+
+@node
+class Try:
+    body: tuple["Stmt", ...]
+    handlers: tuple[ExceptHandler, ...]
+    orelse: tuple["Stmt", ...]
+    finalbody: tuple["Stmt", ...]
+    span: Span
+
+
 Stmt = Union[Assign, AugAssign, InputDecl, ExprStmt, If, While, For, Break,
-             Continue, Pass, FuncDef, Return, With, Import]
+             Continue, Pass, FuncDef, Return, With, Import, Yield, Try]
 
 
 @node
@@ -493,10 +525,10 @@ _RECORDING = frozenset({"record", "train_mode"})
 MAX_BLOCK_DEPTH = 200          # nested if/while/for/def/with bodies
 MAX_EXPRESSION_DEPTH = 1000    # nested brackets, operators, calls, indexing
 
-_COMPOUND = (If, While, For, FuncDef, With)
+_COMPOUND = (If, While, For, FuncDef, With, Try, ExceptHandler)
 _LEAVES = {Num, Str, Const, Name}
 _STATEMENTS = (Assign, AugAssign, InputDecl, ExprStmt, Break, Continue, Pass, Return,
-               Import) + _COMPOUND
+               Import, Yield) + _COMPOUND
 
 
 def nesting_problem(program: Program):

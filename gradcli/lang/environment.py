@@ -43,6 +43,13 @@ class CallDepth:
     def __init__(self):
         self.depth = 0
 
+    def enter(self, name):
+        """Count one more call under way (of `name`), or stop at the limit."""
+        if self.depth >= MAX_CALL_DEPTH:
+            raise LimitError(f"recursion too deep: more than {MAX_CALL_DEPTH} nested "
+                             f"function calls (in {name})")
+        self.depth += 1
+
 
 class UserFunction:
     """A `def` or `lambda`: callable from Python, so grad(f) can take it.
@@ -55,10 +62,7 @@ class UserFunction:
     def __call__(self, *args, **kwargs):
         local = self._bind(args, kwargs)
         calls = self.calls
-        if calls.depth >= MAX_CALL_DEPTH:
-            raise LimitError(f"recursion too deep: more than {MAX_CALL_DEPTH} nested "
-                             f"function calls (in {self.name})")
-        calls.depth += 1
+        calls.enter(self.name)
         try:
             scope = Scope(local, self.closure)
             status = self.body(scope)

@@ -9,7 +9,6 @@ in `_stamped` and in the statement runner.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import sys
 
@@ -27,6 +26,9 @@ from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, index_value, tensor_index,
                          update_in_place, write_index)
 from .strings import binary, formatted, text
+from .control import CaughtError, Generator, GeneratorFunction, python_names, unknown_exception_name
+from .provenance import UNTRACKED, named_untracked, sources
+from .suggest import hint
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
                      type_name)
@@ -71,6 +73,7 @@ class Interpreter:
         # Whether it is MXNet code, which records only inside `with record:`
         # (SPEC 2.1; a REPL session stays so once it has used record).
         self.records_in_blocks = False
+        self._programs: list = []        # what ran, read again only to word an error
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
@@ -90,6 +93,7 @@ class Interpreter:
         # nesting limits are what users see: Python's own limit must sit
         # well above all of them.
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+        self._programs.append(program)
         with watching_floating_point():     # NaN/Inf are values, or with --detect-nan errors
             try:
                 with A.collector_paused():
@@ -171,16 +175,7 @@ class Interpreter:
             names.append(item.id)
 
         def unpack(scope):
-            items = value(scope)
-            if isinstance(items, Tensor):
-                if items.ndim == 0:
-                    raise EvalError("cannot unpack a scalar")
-                items = [ops.getitem(items, (i,)) for i in range(items.shape[0])]
-            elif not isinstance(items, (tuple, list)):
-                raise EvalError(f"cannot unpack {a_type(items)}")
-            if len(items) != len(names):
-                raise EvalError(f"cannot unpack {len(items)} values into {len(names)} names")
-            scope.vars.update(zip(names, items))
+            scope.vars.update(zip(names, _unpacked(value(scope), names)))
         return unpack
 
     def _stmt_AugAssign(self, node):
@@ -273,10 +268,10 @@ class Interpreter:
             return None
         return run_if
 
-    def _loop_body(self, stmts):
+    def _loop_body(self, stmts, block=None):
         self._loops += 1
         try:
-            return self._block(stmts)
+            return (block or self._block)(stmts)
         finally:
             self._loops -= 1
 
@@ -300,17 +295,15 @@ class Interpreter:
         body = self._loop_body(node.body)
         var = node.var
 
+        span = node.iterable.span
+        if type(var) is tuple:          # `for a, b in ...`
+            def run_unpacking(scope):
+                items = _unpacking(_iteration(iterable(scope), span), var, scope, span)
+                return _loop(items, None, body, scope)
+            return run_unpacking
+
         def run_for(scope):
-            items = iterable(scope)
-            if isinstance(items, Tensor):
-                if items.ndim == 0:
-                    raise EvalError("cannot loop over a scalar", node.iterable.span)
-                items = _rows(items)
-            elif not isinstance(items, (range, tuple, list)):
-                raise EvalError(f"cannot loop over {a_type(items)}", node.iterable.span)
-            if type(var) is tuple:
-                return _loop(_unpacked(items, var, node.iterable.span, scope.vars), None, body, scope)
-            return _loop(items, var, body, scope)
+            return _loop(_iteration(iterable(scope), span), var, body, scope)
         return run_for
 
     def _stmt_Break(self, node):
@@ -326,23 +319,27 @@ class Interpreter:
     def _stmt_Pass(self, node):
         return lambda scope: None
 
-    def _function_body(self, stmts):
+    def _function_body(self, stmts, block=None):
         saved = self._loops, self._functions
         self._loops, self._functions = 0, self._functions + 1
         try:
-            return self._block(stmts)
+            return (block or self._block)(stmts)
         finally:
             self._loops, self._functions = saved
 
     def _stmt_FuncDef(self, node):
-        make = self._function(node.name, node.params, self._function_body(node.body))
+        if _suspends(node.body):
+            make = self._function(node.name, node.params, self._function_body(node.body, self._gen_block),
+                                  GeneratorFunction)
+        else:
+            make = self._function(node.name, node.params, self._function_body(node.body))
         name = node.name
 
         def define(scope):
             scope.vars[name] = make(scope)
         return define
 
-    def _function(self, name, params, body):
+    def _function(self, name, params, body, kind=UserFunction):
         defaults = tuple(self._expr(p.default) if p.default is not None else None
                          for p in params)
         names = tuple(p.name for p in params)
@@ -350,7 +347,7 @@ class Interpreter:
 
         def make(scope):
             values = tuple(MISSING if d is None else d(scope) for d in defaults)
-            return UserFunction(calls, name, names, values, body, scope)
+            return kind(calls, name, names, values, body, scope)
         return make
 
     def _stmt_Return(self, node):
@@ -369,13 +366,171 @@ class Interpreter:
         span = node.context.span
 
         def run_with(scope):
-            ctx = context(scope)
-            if not isinstance(ctx, Context):
-                raise EvalError(f"with: expected record, no_grad or pause, got a "
-                                f"{type_name(ctx)}", span)
-            with grad_mode(*_MODES[ctx.kind]):    # a fresh one: withs nest
+            with grad_mode(*_MODES[_context_kind(context(scope), span)]):  # a fresh one: withs nest
                 return body(scope)
         return run_with
+
+    # ------------------------------------------- generators and try/except
+    # A def whose body holds a `yield` is compiled a second way: each
+    # statement that can reach a `yield` becomes a Python generator function
+    # (`_gen_*`) that the block runs with `yield from`; the others are the
+    # ordinary closures. Statuses (BREAK, RETURN...) are the generators'
+    # return values, so loops, `break` and `return` work as elsewhere.
+
+    def _stmt_Yield(self, node):
+        raise EvalError("'yield' outside a function", node.span)
+
+    def _gen_block(self, stmts):
+        # Runs of statements that cannot suspend are ordinary blocks.
+        parts, plain = [], []
+        for stmt in stmts:
+            if not _suspends((stmt,)):
+                plain.append(stmt)
+                continue
+            if plain:
+                parts.append((self._block(plain), None))
+                plain = []
+            parts.append((self._gen_stmt(stmt), stmt.span))
+        if plain:
+            parts.append((self._block(plain), None))
+        interp = self
+
+        def run_block(scope):
+            for code, span in parts:
+                if span is None:
+                    status = code(scope)
+                else:
+                    _count_step(interp, span)
+                    try:
+                        status = yield from code(scope)
+                    except GradcliError as exc:
+                        raise exc.at(span)
+                if status is not None:
+                    return status
+            return None
+        return run_block
+
+    def _gen_stmt(self, node):
+        return getattr(self, "_gen_" + type(node).__name__)(node)
+
+    def _gen_Yield(self, node):
+        value = self._expr(node.value) if node.value is not None else (lambda scope: None)
+
+        def run_yield(scope):
+            yield value(scope)
+        return run_yield
+
+    def _gen_If(self, node):
+        branches = tuple((self._expr(c), self._gen_block(b), c.span) for c, b in node.branches)
+        orelse = self._gen_block(node.orelse)
+
+        def run_if(scope):
+            for cond, body, span in branches:
+                if _condition(cond(scope), "if condition", span):
+                    return (yield from body(scope))
+            return (yield from orelse(scope))
+        return run_if
+
+    def _gen_While(self, node):
+        cond = self._expr(node.cond)
+        body = self._loop_body(node.body, self._gen_block)
+        span = node.cond.span
+        interp = self
+
+        def passes(scope):
+            while _condition(cond(scope), "while condition", span):
+                _count_step(interp, span)
+                yield None
+        return lambda scope: _gen_loop(passes(scope), None, body, scope)
+
+    def _gen_For(self, node):
+        iterable = self._expr(node.iterable)
+        body = self._loop_body(node.body, self._gen_block)
+        var, span = node.var, node.iterable.span
+        return lambda scope: _gen_loop(_iteration(iterable(scope), span), var, body, scope)
+
+    def _gen_With(self, node):
+        context = self._expr(node.context)
+        body = self._gen_block(node.body)
+        span = node.context.span
+
+        def run_with(scope):
+            with grad_mode(*_MODES[_context_kind(context(scope), span)]):
+                return (yield from body(scope))
+        return run_with
+
+    def _stmt_Try(self, node):
+        body, handlers, orelse, final = self._try_parts(node, self._block)
+
+        def attempt(scope):
+            try:
+                status = body(scope)
+            except GradcliError as exc:
+                run = _handler(handlers, exc, scope)
+                if run is None:
+                    raise
+                return run(scope)
+            return orelse(scope) if orelse is not None else status
+
+        if final is None:
+            return attempt
+
+        def run_try(scope):
+            try:
+                status = attempt(scope)
+            except LimitError:
+                raise                   # a limit stops the program: no finally
+            except Exception:
+                ending = final(scope)
+                if ending is not None:  # return/break in finally wins, as in Python
+                    return ending
+                raise
+            ending = final(scope)
+            return status if ending is None else ending
+        return run_try
+
+    def _gen_Try(self, node):
+        body, handlers, orelse, final = self._try_parts(node, self._gen_block)
+
+        def attempt(scope):
+            try:
+                status = yield from body(scope)
+            except GradcliError as exc:
+                run = _handler(handlers, exc, scope)
+                if run is None:
+                    raise
+                return (yield from run(scope))
+            return (yield from orelse(scope)) if orelse is not None else status
+
+        def run_try(scope):
+            try:
+                status = yield from attempt(scope)
+            except LimitError:
+                raise
+            except Exception:
+                if final is not None:
+                    ending = yield from final(scope)
+                    if ending is not None:
+                        return ending
+                raise
+            if final is None:
+                return status
+            ending = yield from final(scope)
+            return status if ending is None else ending
+        return run_try
+
+    def _try_parts(self, node, block):
+        """The compiled body, handlers ((names or None, bound name, body)),
+        else and finally blocks (None when absent) of a `try`."""
+        handlers = []
+        for handler in node.handlers:
+            names = None
+            if handler.types is not None:
+                names = frozenset(_exception_names(handler.types))
+            handlers.append((names, handler.name, block(handler.body)))
+        return (block(node.body), tuple(handlers),
+                block(node.orelse) if node.orelse else None,
+                block(node.finalbody) if node.finalbody else None)
 
     # --------------------------------------------------------- expressions
 
@@ -424,10 +579,8 @@ class Interpreter:
     def _global_name(self, name, span):
         if name in NAMESPACES:
             return Namespace(name)
-        known = list(self.globals.vars) + list(BUILTINS)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise EvalError(f"name '{name}' is not defined{hint}", span)
+        known = list(self.globals.vars) + list(self.builtins)
+        raise EvalError(f"name '{name}' is not defined{hint(name, known)}", span)
 
     def _backward_builtin(self):
         """`backward` as the program calls it, the host told what ran."""
@@ -524,6 +677,25 @@ class Interpreter:
         return run_or
 
     def _expr_Call(self, node):
+        call = self._plain_call(node)
+        subjects = _backward_subjects(node)
+        if subjects is None:
+            return call
+        # y.backward() on an untracked y: the core's message, with the
+        # program's own names (lang/provenance.py).
+        programs = self._programs
+
+        def run_backward(scope):
+            try:
+                return call(scope)
+            except GradError as exc:
+                if not exc.message.startswith(UNTRACKED):
+                    raise
+                subject = _backward_subject(subjects, scope)
+                raise named_untracked(exc, subject, sources(programs), scope) from None
+        return run_backward
+
+    def _plain_call(self, node):
         args = tuple(self._expr(a) for a in node.args)
         keywords = tuple((k.name, self._expr(k.value)) for k in node.keywords)
         span = node.span
@@ -575,7 +747,8 @@ class Interpreter:
             return Namespace(name)
         if name in self.builtins:
             return self.builtins[name]
-        raise EvalError(f"'{namespace.name}.{name}' is not a gradcli built-in", span)
+        raise EvalError(f"'{namespace.name}.{name}' is not a gradcli built-in"
+                        f"{hint(name, list(self.builtins) + list(NAMESPACES))}", span)
 
     def _expr_Attribute(self, node):
         obj = self._expr(node.obj)
@@ -706,6 +879,57 @@ class Interpreter:
 
 # ------------------------------------------------------------------ helpers
 
+def _gen_loop(items, var, body, scope):
+    """`_loop` in a generator: `body` may suspend."""
+    if type(var) is tuple:
+        items, var = _unpacking(items, var, scope), None
+    variables = scope.vars
+    for item in items:
+        if var is not None:
+            variables[var] = item
+        status = yield from body(scope)
+        if status is BREAK or status is RETURN:     # continue goes on
+            return status if status is RETURN else None
+    return None
+
+
+def _iteration(items, span):
+    """What a `for` loop walks through: rows of an array, or the items of a
+    range, tuple, list or generator."""
+    if isinstance(items, Tensor):
+        if items.ndim == 0:
+            raise EvalError("cannot loop over a scalar", span)
+        return _rows(items)
+    if not isinstance(items, (range, tuple, list, Generator)):
+        raise EvalError(f"cannot loop over {a_type(items)}", span)
+    return items
+
+
+def _unpacked(items, names):
+    """`items` as a sequence of len(names) values, for tuple assignment."""
+    if isinstance(items, Tensor):
+        if items.ndim == 0:
+            raise EvalError("cannot unpack a scalar")
+        items = [ops.getitem(items, (i,)) for i in range(items.shape[0])]
+    elif not isinstance(items, (tuple, list)):
+        raise EvalError(f"cannot unpack {a_type(items)}")
+    if len(items) != len(names):
+        raise EvalError(f"cannot unpack {len(items)} values into {len(names)} names")
+    return items
+
+
+def _unpacking(items, names, scope, span):
+    """The items of `for a, b in ...`, each unpacked into the names as it
+    is reached (the loop itself binds nothing); errors point at `span`."""
+    variables = scope.vars
+    for item in items:
+        try:
+            variables.update(zip(names, _unpacked(item, names)))
+        except GradcliError as exc:
+            raise exc.at(span)
+        yield None
+
+
 def _loop(items, var, body, scope):
     """Run `body` once per item (bound to `var` unless None), honouring
     break and passing a return on."""
@@ -733,17 +957,93 @@ def _unpack_item(item, names, span):
     return item
 
 
-def _unpacked(items, names, span, variables):
-    """The items of a `for a, b in ...` loop, each bound to the names
-    before it is handed to `_loop` (which then binds nothing itself)."""
-    for item in items:
-        variables.update(zip(names, _unpack_item(item, names, span)))
-        yield item
-
-
 def _out_of_steps(max_steps, span):
     return LimitError(f"program stopped after {max_steps:,} statements (a runaway loop?); "
                       "raise the budget with --max-steps", span)
+def _context_kind(ctx, span):
+    if not isinstance(ctx, Context):
+        raise EvalError(f"with: expected record, no_grad or pause, got a "
+                        f"{type_name(ctx)}", span)
+    return ctx.kind
+
+
+def _count_step(interp, span):
+    """One statement's share of the budgets, as `_block` counts it."""
+    interp.steps += 1
+    if interp.steps > interp.max_steps:
+        raise LimitError(f"program stopped after {interp.max_steps:,} statements "
+                         "(a runaway loop?); raise the budget with --max-steps", span)
+    if not interp.steps & 1023:
+        _budgets(span)
+    MODE.site = span
+
+
+def _suspends(stmts) -> bool:
+    """Whether a `yield` is among `stmts`, outside any nested def."""
+    stack = list(stmts)
+    while stack:
+        item = stack.pop()
+        if type(item) is A.Yield:
+            return True
+        if isinstance(item, A.Node) and type(item) is not A.FuncDef:
+            stack.extend(getattr(item, f) for f in item._links)
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
+    return False
+
+
+def _backward_subjects(node):
+    """For a call of `backward`, the nodes that may be the value it runs
+    from: (receiver, first argument); None for any other call."""
+    func = node.func
+    first = node.args[0] if node.args else None
+    if type(func) is A.Name and func.id == "backward":
+        return None, first
+    if type(func) is A.Attribute and func.name == "backward":
+        return func.obj, first      # y.backward(), or autograd.backward(y)
+    return None
+
+
+def _backward_subject(subjects, scope):
+    """Which of the subjects the call ran from: the receiver unless it is a
+    namespace (autograd.backward(y)) rather than a value."""
+    receiver, first = subjects
+    if receiver is not None and not (type(receiver) is A.Name
+                                     and scope.lookup(receiver.id) is MISSING):
+        return receiver
+    return first if first is not None else receiver
+
+
+def _exception_names(node):
+    """The names an `except` clause lists: `Name`, `mx.base.MXNetError`
+    (its last part counts) or a tuple of those, each checked."""
+    items = node.items if type(node) is A.TupleLit else (node,)
+    for item in items:
+        if type(item) is A.Name:
+            name = item.id
+        elif type(item) is A.Attribute:
+            name = item.name
+        else:
+            raise EvalError("except needs an error class name, such as Exception or "
+                            "RuntimeError", item.span)
+        problem = unknown_exception_name(name)
+        if problem is not None:
+            raise EvalError(problem, item.span)
+        yield name
+
+
+def _handler(handlers, error, scope):
+    """The body of the first handler that catches `error`, its `as` name
+    bound; None when none does (or `error` is a limit)."""
+    caught = python_names(error)
+    if not caught:
+        return None
+    for names, name, body in handlers:
+        if names is None or names & caught:
+            if name is not None:
+                scope.vars[name] = CaughtError(error)
+            return body
+    return None
 
 
 def _budgets(span):
@@ -829,11 +1129,9 @@ def _literal_values(node):
 def _no_method_message(target, name, attribute=False):
     kind = type_name(target)
     kind = ("an " if kind[0] in "aeiou" else "a ") + kind
-    close = difflib.get_close_matches(name, list(_ATTRIBUTES) + [
-        n for n, b in BUILTINS.items() if isinstance(b, Builtin)], n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    known = list(_ATTRIBUTES) + [n for n, b in BUILTINS.items() if isinstance(b, Builtin)]
     what = "attribute" if attribute else "method"
-    return f"{kind} has no {what} '{name}'{hint}"
+    return f"{kind} has no {what} '{name}'{hint(name, known)}"
 
 
 def _grad_attribute(t: Tensor, label):

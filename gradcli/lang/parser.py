@@ -286,6 +286,23 @@ def parse(source: str) -> ast.Program:
     # blank lines are dropped so they cannot open an indented block. Line and
     # column numbers of the remaining text are unchanged.
     text = source.replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
+    try:
+        return _parse_text(text)
+    except SyntaxProblem as problem:
+        listing = _numbered_listing(text)
+        if listing is None:
+            raise _line_number_problem(problem, text) from None
+    # Every line starts with its number, as copied from a numbered listing:
+    # parsed without them, every place reported where it is in the source.
+    stripped, offsets = listing
+    try:
+        program = _parse_text(stripped)
+    except SyntaxProblem as problem:
+        raise SyntaxProblem(problem.message, _shifted(problem.span, offsets)) from None
+    return _shifted(program, offsets)
+
+
+def _parse_text(text: str) -> ast.Program:
     with _LOCK:  # the postlexer keeps per-parse state
         engine = _engine()
         try:
@@ -894,7 +911,7 @@ class _Builder:
     def for_stmt(self, c):
         return ast.For(_target(c[1]), c[2], c[3], _cover(c))
 
-    def names(self, c):
+    def for_names(self, c):
         return tuple(str(t) for t in c if t is not None)
 
     def list_comp(self, c):
@@ -924,6 +941,29 @@ class _Builder:
             seen.add(param.name)
             defaulted = param.default is not None
         return params
+
+    # ---- generators and try (SPEC 1)
+
+    def yield_stmt(self, c):
+        return ast.Yield(c[1], _cover(c))
+
+    def try_stmt(self, c):
+        # TRY body, the except clauses, then the else and finally bodies (or None).
+        body, rest = c[1], list(c[2:])
+        handlers = tuple(x for x in rest if isinstance(x, ast.ExceptHandler))
+        tail = [x for x in rest if not isinstance(x, ast.ExceptHandler)]
+        if not handlers:                    # TRY ":" suite finally_clause
+            orelse, final = None, tail[0]
+        else:
+            orelse, final = (tail + [None, None])[:2]
+        return ast.Try(body, handlers, orelse or (), final or (), _cover(c))
+
+    def except_clause(self, c):
+        _, types, name, body = c
+        return ast.ExceptHandler(types, None if name is None else str(name), body, _cover(c))
+
+    def finally_clause(self, c):
+        return c[0]
 
     def param(self, c):
         return ast.Param(str(c[0]), c[1], _cover(c))
@@ -1060,12 +1100,12 @@ _EXPRESSION_START = {"NAME", "NUMBER", "STRING", "FSTRING", "TRUE", "FALSE", "NO
                      "LSQB", "MINUS", "PLUS", "NOT", "LAMBDA"}
 _OPERAND = {"NAME", "NUMBER", "STRING", "FSTRING", "TRUE", "FALSE", "NONE"}
 _STATEMENT_START = {"IF", "WHILE", "FOR", "DEF", "WITH", "RETURN", "PASS", "BREAK",
-                    "CONTINUE", "INPUT", "IMPORT", "FROM"}
+                    "CONTINUE", "INPUT", "IMPORT", "FROM", "YIELD", "TRY"}
 _KEYWORDS = _STATEMENT_START | {"ELIF", "ELSE", "IN", "AND", "OR", "NOT", "IS", "LAMBDA", "AS",
-                                "TRUE", "FALSE", "NONE"}
+                                "TRUE", "FALSE", "NONE", "EXCEPT", "FINALLY"}
 _HEADERS = {"IF": "if condition", "ELIF": "elif condition", "WHILE": "while condition",
             "FOR": "for clause", "DEF": "def signature", "ELSE": "else",
-            "WITH": "with clause"}
+            "WITH": "with clause", "TRY": "try", "EXCEPT": "except clause"}
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string",
           "FSTRING": "an f-string",
           "_NEWLINE": "end of line", "$END": "end of input",
@@ -1090,7 +1130,7 @@ def _translate(exc: UnexpectedInput, text: str, indenter: _Indenter) -> SyntaxPr
             span = Span(exc.line, exc.column, exc.line, exc.column + len(rest))
             return SyntaxProblem("unterminated string", span)
         shown = char if char.isprintable() else repr(char)[1:-1]
-        return SyntaxProblem(f"unexpected character '{shown}'",
+        return SyntaxProblem(_OUTSIDE_CHARACTERS.get(char, f"unexpected character '{shown}'"),
                              Span(exc.line, exc.column, exc.line, exc.column + 1))
     token = getattr(exc, "token", None)
     if token is None:  # UnexpectedEOF (lark's LALR reports a '$END' token instead)
@@ -1151,9 +1191,14 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
     if "_INDENT" in expected:
         keyword = ctx.line(_strip_layout(ctx.before))[0]  # starts the header line
         return f"expected an indented block after '{keyword}'", here
+    if {"EXCEPT", "FINALLY"} <= expected and not expected & {"NAME", "IF"}:
+        return "'try' needs an 'except' or 'finally' clause after its block", here
     statement = ctx.statement()
     depth = _depth(statement)
     first = statement[0] if statement else None
+    outside = _outside_the_language(token, statement, ctx)
+    if outside is not None:
+        return outside
     if kind in _COMPARISONS and _compared_before(statement):
         return "chained comparisons like 'a < b < c' are not supported; use 'and'", here
     if kind == "EQUAL" and depth == 0 and any(t.type == "EQUAL" for t in statement):
@@ -1174,6 +1219,8 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
             return f"expected an expression after '{prev}'", here
         if kind in {"ELSE", "ELIF"}:
             return f"'{token}' without a matching 'if'", here
+        if kind in {"EXCEPT", "FINALLY"}:
+            return f"'{token}' without a matching 'try'", here
         return f"unexpected {_describe_token(token)} at the start of a statement", here
     if kind in _OPERAND and "STAR" in expected and prev is not None:
         # Two operands in a row.
@@ -1191,6 +1238,99 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
         return ("conditional expressions ('a if c else b') are not supported; "
                 "use an if statement", here)
     return f"unexpected {_describe_token(token)}; {_expected_words(expected)}", here
+
+
+# What Python has and .ag does not, named instead of guessed at.
+_OUTSIDE_CHARACTERS = {
+    "{": "dict and set literals '{...}' are not part of the .ag language; "
+         "use separate variables, or a list",
+    "^": "'^' is not an operator in the .ag language; did you mean '**' (power)?",
+    "&": "bitwise operators are not part of the .ag language; for conditions use 'and'",
+    "|": "bitwise operators are not part of the .ag language; for conditions use 'or'",
+    "~": "bitwise operators are not part of the .ag language; for conditions use 'not'",
+}
+_LINE_NUMBER = ("this line starts with a line number, as pages with numbered listings "
+                "show; remove the numbers")
+
+
+def _outside_the_language(token: Token, statement: list[Token], ctx: _Context):
+    """(message, where) when the statement uses Python the language does not
+    have (`class`, `print x`) or starts with a pasted line number; else None."""
+    if not statement or token.line != statement[0].line:
+        return None
+    first = statement[0]
+    if first.type == "NAME" and first == "class" and len(statement) == 1:
+        return "classes are not part of the .ag language", first
+    if first.type == "NAME" and first == "print" and len(statement) == 1 and \
+            token.type in _OPERAND:
+        rest = ctx.source[token.start_pos:ctx.source.index("\n", token.start_pos)]
+        rest = re.sub(r"\s*#[^'\"]*$", "", rest).strip()     # a comment after it
+        return f"print needs parentheses: print({rest})", first
+    return None
+
+
+# A pasted line number: digits at the start of a line, then a space or tab
+# (or nothing more). In a line that fails to parse, followed by a name.
+_NUMBERED = re.compile(r"[ \t]*(\d+)(?:[ \t]|$)")
+_NUMBER_THEN_NAME = re.compile(r"[ \t]*(\d+)[ \t]+[^\W\d]")
+
+
+def _numbered_listing(text: str):
+    """(the text without its line numbers, {line: characters removed}) when
+    every non-blank line starts with its number, counting up by one line by
+    line (blank lines may go without); else None. After the numbers, the
+    indentation all lines share is removed too."""
+    lines = text.split("\n")[:-1]
+    rests, first = {}, None
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        found = _NUMBERED.match(line)
+        if found is None:
+            return None
+        if first is None:
+            first = int(found[1]) - index
+        elif int(found[1]) != first + index:
+            return None
+        rests[index] = found.end()
+    if not rests:
+        return None
+    codes = [lines[i][cut:] for i, cut in rests.items() if lines[i][cut:].strip()]
+    common = min((len(code) - len(code.lstrip(" \t")) for code in codes), default=0)
+    offsets, out = {}, []
+    for index, line in enumerate(lines):
+        cut = rests.get(index, 0)
+        cut += common if line[cut:].strip() else len(line) - cut
+        offsets[index + 1] = cut
+        out.append(line[cut:])
+    return "\n".join(out) + "\n", offsets
+
+
+def _shifted(item, offsets: dict):
+    """A syntax node (or span, or tuple of them) with every column moved
+    right by what was cut from the start of its line."""
+    if isinstance(item, Span):
+        return Span(item.line, item.column + offsets.get(item.line, 0),
+                    item.end_line, item.end_column + offsets.get(item.end_line, 0))
+    if isinstance(item, ast.Node):
+        return type(item)(*[_shifted(getattr(item, f), offsets) for f in item._fields])
+    if isinstance(item, tuple):
+        return tuple(_shifted(part, offsets) for part in item)
+    return item
+
+
+def _line_number_problem(problem: SyntaxProblem, text: str) -> SyntaxProblem:
+    """The problem, or, when its line starts with a number and a name (a
+    line number pasted with the code), that message, at the number."""
+    span = problem.span
+    if span is None:
+        return problem
+    line = text.split("\n")[span.line - 1] if span.line <= text.count("\n") else ""
+    found = _NUMBER_THEN_NAME.match(line)
+    if found is None:
+        return problem
+    return SyntaxProblem(_LINE_NUMBER, Span(span.line, found.start(1) + 1,
+                                            span.line, found.end(1) + 1))
 
 
 def _strip_layout(tokens: list[Token]) -> list[Token]:

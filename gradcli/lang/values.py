@@ -129,7 +129,7 @@ def type_name(value) -> str:
         return repr(value)
     if callable(value):
         return "function"
-    return type(value).__name__
+    return getattr(type(value), "kind", type(value).__name__)
 
 
 def a_type(value) -> str:
