@@ -250,3 +250,17 @@ def test_the_fstrings_own_quote_inside_a_field_is_named():
         parse('print(f"{x["a"]}")\n')
     assert where(caught.value) == ("f-string: an expression in '{}' cannot use the "
                                    "f-string's own quote; use the other one", 1, 12, 1, 13)
+
+
+@pytest.mark.parametrize("source", ['x = 1\ns = """a "b" c\nmore\n', "x = 1\ns = f'''it's\n"])
+def test_an_unterminated_triple_quote_holding_quotes_is_named(source):
+    with pytest.raises(SyntaxProblem) as caught:
+        parse(source)
+    assert where(caught.value)[:3] == ("unterminated triple-quoted string", 2, 5)
+
+
+def test_a_long_fstring_parses_in_linear_time():
+    import time
+    start = time.perf_counter()
+    parse("s = f'" + "{x}" * 2000 + "'\n")
+    assert time.perf_counter() - start < 5
