@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -222,9 +223,9 @@ def test_sep_and_end_reach_the_json_output():
         [1, "a"], {"values": [2, "b"], "sep": ", ", "end": ""}]
 
 
-def test_end_after_a_table(tmp_path):
+def test_end_after_a_table():
     from rich.console import Console
-    console = Console(file=__import__("io").StringIO(), width=80, color_system=None)
+    console = Console(file=io.StringIO(), width=80, color_system=None)
     shown = api.Printed([api.snapshot(Tensor(np.ones((2, 2))))])
     shown.end = "<end>\n"
     render.print_values(console, shown)
