@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -222,9 +223,9 @@ def test_sep_and_end_reach_the_json_output():
         [1, "a"], {"values": [2, "b"], "sep": ", ", "end": ""}]
 
 
-def test_end_after_a_table(tmp_path):
+def test_end_after_a_table():
     from rich.console import Console
-    console = Console(file=__import__("io").StringIO(), width=80, color_system=None)
+    console = Console(file=io.StringIO(), width=80, color_system=None)
     shown = api.Printed([api.snapshot(Tensor(np.ones((2, 2))))])
     shown.end = "<end>\n"
     render.print_values(console, shown)
@@ -250,3 +251,17 @@ def test_the_fstrings_own_quote_inside_a_field_is_named():
         parse('print(f"{x["a"]}")\n')
     assert where(caught.value) == ("f-string: an expression in '{}' cannot use the "
                                    "f-string's own quote; use the other one", 1, 12, 1, 13)
+
+
+@pytest.mark.parametrize("source", ['x = 1\ns = """a "b" c\nmore\n', "x = 1\ns = f'''it's\n"])
+def test_an_unterminated_triple_quote_holding_quotes_is_named(source):
+    with pytest.raises(SyntaxProblem) as caught:
+        parse(source)
+    assert where(caught.value)[:3] == ("unterminated triple-quoted string", 2, 5)
+
+
+def test_a_long_fstring_parses_in_linear_time():
+    import time
+    start = time.perf_counter()
+    parse("s = f'" + "{x}" * 2000 + "'\n")
+    assert time.perf_counter() - start < 5

@@ -18,6 +18,7 @@ back to lark itself.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import io
 import itertools
@@ -1137,7 +1138,8 @@ def _translate(exc: UnexpectedInput, text: str, indenter: _Indenter) -> SyntaxPr
         token = Token("$END", "")
     expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", ()) or ())
     context = _Context(token, text, indenter)
-    return _own_quote_in_fstring(context.prev) or _problem(*_explain(token, expected, context))
+    return (_own_quote_in_fstring(context.prev) or _open_triple_quote(context)
+            or _problem(*_explain(token, expected, context)))
 
 
 class _Context:
@@ -1456,6 +1458,21 @@ def _own_quote_in_fstring(token) -> SyntaxProblem | None:
     return None
 
 
+def _open_triple_quote(context) -> SyntaxProblem | None:
+    """The error for a triple quote that never closes, when the text after it
+    lexed as other tokens (it holds a quote): the lexer read its first two
+    quotes as an empty string."""
+    source = context.source
+    for token in context.before:
+        if (token.type in ("STRING", "FSTRING") and token[-2:] in ('""', "''")
+                and len(token) <= 3 and source[token.end_pos:token.end_pos + 1] == token[-1]):
+            end = source.find("\n", token.start_pos)
+            return SyntaxProblem("unterminated triple-quoted string", Span(
+                token.line, token.column, token.line,
+                token.column + len(source[token.start_pos:end].rstrip())))
+    return None
+
+
 class _FStringText:
     """The body of one f-string token (between its quotes), and where each of
     its characters stands in the program."""
@@ -1465,12 +1482,13 @@ class _FStringText:
         quotes = 3 if text[1:4] in _TRIPLE_QUOTES else 1
         self.body = text[1 + quotes:-quotes]
         self.line, self.column = token.line, token.column + 1 + quotes
+        self.breaks = [m.start() for m in re.finditer("\n", self.body)]
 
     def where(self, k: int) -> tuple[int, int]:
-        before = self.body.count("\n", 0, k)
+        before = bisect.bisect_left(self.breaks, k)
         if not before:
             return self.line, self.column + k
-        return self.line + before, k - self.body.rindex("\n", 0, k)
+        return self.line + before, k - self.breaks[before - 1]
 
     def span(self, start: int, end: int | None = None) -> Span:
         return Span(*self.where(start), *self.where(start + 1 if end is None else end))
