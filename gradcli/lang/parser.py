@@ -1154,12 +1154,24 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
     if kind == "FOR" and ctx.brackets and ctx.brackets[-1].type == "LPAR":
         return ("generator expressions like 'sum(f(x) for x in xs)' are not supported; "
                 "use a list comprehension: 'sum([f(x) for x in xs])'", here)
+    if kind == "FOR" and ctx.brackets and ctx.brackets[-1].type == "LSQB" and not _indexes(
+            ctx.brackets[-1], ctx.before):
+        return ("a list comprehension makes one element per item: write several "
+                "values as a tuple, '[(a, b) for ...]'", here)
     if kind == "IF" and prev is not None and prev.type in _OPERAND_ENDS:
         # After an expression, outside a comprehension's brackets (where
         # `[x for x in xs if c]` is fine).
         return ("conditional expressions ('a if c else b') are not supported; "
                 "use an if statement", here)
     return f"unexpected {_describe_token(token)}; {_expected_words(expected)}", here
+
+
+def _indexes(opener: Token, before: list[Token]) -> bool:
+    """Whether the '[' `opener` starts an index (`x[...]`), not a list."""
+    for i in range(len(before) - 1, 0, -1):
+        if before[i] is opener:
+            return before[i - 1].type in _OPERAND_ENDS
+    return False
 
 
 def _strip_layout(tokens: list[Token]) -> list[Token]:
