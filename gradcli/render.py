@@ -154,11 +154,19 @@ def plain(value) -> str:
         inner = ", ".join(plain(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):      # a list shows its strings quoted, as Python does
-        return "[" + ", ".join(repr(v) if isinstance(v, str) else plain(v) for v in value) + "]"
+        return "[" + ", ".join(_list_item(v) for v in value) + "]"
     if isinstance(value, (bool, int, float, np.generic)):
         return format_scalar(value)
     # As print() writes them, line ends and tabs included.
     return printable(str(value), keep="\n\t")
+
+
+def _list_item(value) -> str:
+    """An item of a printed list: strings quoted, except the `<function>`
+    that stands for a value with no numbers."""
+    if isinstance(value, str) and not (value.startswith("<") and value.endswith(">")):
+        return repr(value)
+    return plain(value)
 
 
 def _nest(axes, texts) -> str:

@@ -204,3 +204,9 @@ def test_numpy_spellings_cut_the_graph():
     for name in "abcd":
         assert not env[name].requires_grad
     np.testing.assert_array_equal(env["b"].data, [1.0, 4.0])
+
+
+def test_a_printed_list_of_other_values_reads_like_python():
+    from gradcli.render import plain
+    (line,) = run("print([exp, 'a', None, True, lambda t: t, (1, 2)])").printed
+    assert plain(line[0].value) == "[<function>, 'a', None, True, <function>, (1, 2)]"

@@ -533,6 +533,9 @@ ERRORS = [
     ("s = sum(t * t for t in xs)",
      "generator expressions like 'sum(f(x) for x in xs)' are not supported; use a list "
      "comprehension: 'sum([f(x) for x in xs])'", 1, 15),
+    ("p = [i, i * i for i in xs]",
+     "a list comprehension makes one element per item: write several values as a tuple, "
+     "'[(a, b) for ...]'", 1, 15),
     ("x = 1 if y else 2",
      "conditional expressions ('a if c else b') are not supported; use an if statement", 1, 7),
 ]

@@ -1234,6 +1234,10 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
     if kind == "FOR" and ctx.brackets and ctx.brackets[-1].type == "LPAR":
         return ("generator expressions like 'sum(f(x) for x in xs)' are not supported; "
                 "use a list comprehension: 'sum([f(x) for x in xs])'", here)
+    if kind == "FOR" and ctx.brackets and ctx.brackets[-1].type == "LSQB" and not _indexes(
+            ctx.brackets[-1], ctx.before):
+        return ("a list comprehension makes one element per item: write several "
+                "values as a tuple, '[(a, b) for ...]'", here)
     if kind == "IF" and prev is not None and prev.type in _OPERAND_ENDS:
         # After an expression, outside a comprehension's brackets (where
         # `[x for x in xs if c]` is fine).
@@ -1333,6 +1337,14 @@ def _line_number_problem(problem: SyntaxProblem, text: str) -> SyntaxProblem:
         return problem
     return SyntaxProblem(_LINE_NUMBER, Span(span.line, found.start(1) + 1,
                                             span.line, found.end(1) + 1))
+
+
+def _indexes(opener: Token, before: list[Token]) -> bool:
+    """Whether the '[' `opener` starts an index (`x[...]`), not a list."""
+    for i in range(len(before) - 1, 0, -1):
+        if before[i] is opener:
+            return before[i - 1].type in _OPERAND_ENDS
+    return False
 
 
 def _strip_layout(tokens: list[Token]) -> list[Token]:
