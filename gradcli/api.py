@@ -227,7 +227,9 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None):
         book = Bookkeeping(given, track, on_print, keep_call)
     else:       # no `input` lines: given values are plain variables
         book = Bookkeeping({}, (), on_print, keep_call)
-    interp = Interpreter(max_steps=options.max_steps, hooks=book)
+    # Tracking inputs, the api differentiates the result itself: the
+    # program's whole computation is recorded, record blocks or not.
+    interp = Interpreter(max_steps=options.max_steps, hooks=book, record_everywhere=bool(track))
     if not declared:
         for name, value in given.items():
             interp.globals.vars[name] = value.attach_grad() if name in track else value

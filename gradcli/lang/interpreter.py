@@ -58,7 +58,8 @@ class Hooks:
 class Interpreter:
     """One program's state: globals persist across `run` calls (the REPL)."""
 
-    def __init__(self, *, max_steps=MAX_STEPS, hooks: Hooks | None = None):
+    def __init__(self, *, max_steps=MAX_STEPS, hooks: Hooks | None = None,
+                 record_everywhere=False):
         self.globals = Scope({})
         self.max_steps = max_steps
         self.steps = 0
@@ -66,8 +67,11 @@ class Interpreter:
         self.hooks = hooks or Hooks()
         self.last_value = None           # last top-level expression's value
         # Whether it is MXNet code, which records only inside `with record:`
-        # (SPEC 2.1; a REPL session stays so once it has used record).
+        # (SPEC 2.1; a REPL session stays so once it has used record). A host
+        # that differentiates the result itself (`gradcli grad`) asks for
+        # recording everywhere instead: the result may lie outside a block.
         self.records_in_blocks = False
+        self.record_everywhere = record_everywhere
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
@@ -93,7 +97,8 @@ class Interpreter:
                     code = self._block(program.body, top=True)
             except RecursionError:
                 raise LimitError("program nested too deeply to compile", program.span) from None
-            if not self.records_in_blocks and A.uses_record(program):
+            if not (self.records_in_blocks or self.record_everywhere) and \
+                    A.uses_record(program):
                 self.records_in_blocks = True
             if self.records_in_blocks:
                 with grad_mode(False):
