@@ -27,6 +27,7 @@ def error(source):
 
 
 TOP = "gradcli offers only d2l, math, mxnet, numpy, random and torch"
+MXNET = "gradcli's mxnet has autograd, nd, ndarray, np, npx, numpy, random, sym"
 
 
 # ------------------------------------------------------------ errors
@@ -37,15 +38,12 @@ TOP = "gradcli offers only d2l, math, mxnet, numpy, random and torch"
     ("from sklearn import datasets", (1, 6), f"no module named 'sklearn': {TOP}"),
     ("import torch.optim as optim", (1, 8),
      "no module named 'torch.optim': gradcli's torch has autograd, linalg, nn and random"),
-    ("import mxnet.gluon", (1, 8),
-     "no module named 'mxnet.gluon': gradcli's mxnet has autograd, nd, ndarray, np, "
-     "npx, numpy, random, sym and symbol"),
+    ("import mxnet.gluon", (1, 8), f"no module named 'mxnet.gluon': {MXNET} and symbol"),
     ("from torch import nn, optim", (1, 23),
      "cannot import 'optim' from 'torch': gradcli's torch has autograd, linalg, manual_seed, "
      "nn, random and the built-ins"),
     ("from mxnet import gluon as g", (1, 19),
-     "cannot import 'gluon' from 'mxnet': gradcli's mxnet has autograd, nd, ndarray, "
-     "np, npx, numpy, random, sym, symbol and the built-ins"),
+     f"cannot import 'gluon' from 'mxnet': {MXNET}, symbol and the built-ins"),
     ("from math import pi, sum", (1, 22),
      "cannot import 'sum' from 'math': gradcli's math has acos, asin, atan, atan2, ceil, cos, "
      "cosh, e, erf, exp, expm1, fabs, factorial, floor, hypot, inf, isfinite, isinf, isnan, "
