@@ -165,6 +165,16 @@ class Interpreter:
         if type(target) is A.Index:
             store = self._index_store(target)
             return lambda scope: store(scope, value(scope))
+        if type(target) is A.Attribute:     # `x.grad = None` (the parser allows no other)
+            obj = self._expr(target.obj)
+
+            def set_grad(scope):
+                t = obj(scope)
+                if not isinstance(t, Tensor):
+                    raise EvalError(f"cannot set the gradient of {a_type(t)}", target.span)
+                new = value(scope)
+                t.set_grad(None if new is None else to_tensor(new, "gradient"))
+            return set_grad
         raise EvalError("cannot assign to this expression", target.span)
 
     def _unpack(self, target, value):
