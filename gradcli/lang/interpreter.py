@@ -742,7 +742,8 @@ def _grad_attribute(t: Tensor, label):
     who = f"'{label}'" if label else "this value"
     if t.node is not None:
         raise GradError(f"{who} is computed, not a leaf, so it keeps no gradient; "
-                        f"call attach_grad({label or 'x'}) on it first, or use grad(f)")
+                        f"call {label or 'y'}.retain_grad() before backward to keep it, "
+                        f"attach_grad({label or 'x'}) to make it a leaf, or use grad(f)")
     raise GradError(f"{who} is not tracked, so it has no gradient; call "
                     f"attach_grad({label or 'x'}) (or {label or 'x'}.attach_grad()) "
                     "before computing with it")
