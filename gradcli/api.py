@@ -21,6 +21,7 @@ from .lang import ast as A
 from .lang.builtins import BUILTINS, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
 from .lang.interpreter import ATTRIBUTE_NAMES, Hooks, Interpreter
+from .lang.modules import top_level as importable_modules
 from .lang.parser import parse
 from .lang.values import Builtin, a_type, to_tensor, type_name
 
@@ -97,8 +98,9 @@ class GraphNode:
 
 
 def builtin_names() -> list[str]:
-    """Every built-in function, context and namespace name (for completion)."""
-    return sorted(set(BUILTINS) | NAMESPACES)
+    """Every built-in function, context and namespace name, and the modules
+    a program may import (for completion)."""
+    return sorted(set(BUILTINS) | NAMESPACES | set(importable_modules()))
 
 
 def method_names() -> list[str]:

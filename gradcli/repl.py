@@ -63,7 +63,7 @@ _PROBE = "`"
 
 KEYWORDS = ("if", "elif", "else", "while", "for", "in", "def", "return", "with", "pass",
             "break", "continue", "input", "lambda", "and", "or", "not", "True", "False",
-            "None", "print")
+            "None", "print", "import", "from", "as")
 
 
 # ---------------------------------------------------------- input chunks
