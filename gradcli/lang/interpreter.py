@@ -570,7 +570,7 @@ class Interpreter:
         return run_method
 
     def _namespace_member(self, namespace, name, span):
-        found = modules.member(namespace, name, self.builtins, span)
+        found = modules.member(namespace, name, span)
         if found is not modules.MISSING:
             return found
         if namespace.path is None and name in NAMESPACES:

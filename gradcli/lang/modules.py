@@ -20,6 +20,7 @@ from ..core.engine import run_backward
 from ..core.tensor import Tensor
 from ..errors import EvalError, GradError
 from .builtins import BUILTINS
+from .environment import MISSING
 from .values import Builtin, Namespace, a_type, to_tensor
 
 # Module path -> its submodules, by the name they have in it.
@@ -222,12 +223,12 @@ def module(path: str, span=None, written: str | None = None) -> Namespace:
     return Namespace(written or path, path)
 
 
-def member(namespace: Namespace, name: str, builtins: dict, span=None):
+def member(namespace: Namespace, name: str, span=None):
     """`namespace.name`, for a module or a flat prefix; MISSING if none."""
     path = namespace.path if namespace.path is not None else PREFIXES.get(namespace.name)
     if path is not None:
         sub = SUBMODULES.get(path, {}).get(name)
-        if sub is not None and (namespace.path is not None):
+        if sub is not None and namespace.path is not None:
             return Namespace(f"{namespace.name}.{name}", sub)
         extra = EXTRAS.get(path, {}).get(name, MISSING)
         if extra is not MISSING:
@@ -253,10 +254,3 @@ def imported(path: str, name: str, builtins: dict, span=None, written: str = "")
     raise EvalError(f"cannot import '{name}' from '{namespace.path}': gradcli's {path} "
                     f"has {_offers(path)}", span)
 
-
-class _Missing:
-    def __repr__(self):
-        return "MISSING"
-
-
-MISSING = _Missing()
