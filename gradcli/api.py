@@ -21,6 +21,7 @@ from .lang import ast as A
 from .lang.builtins import BUILTINS, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
 from .lang.interpreter import ATTRIBUTE_NAMES, Hooks, Interpreter
+from .lang.modules import top_level as importable_modules
 from .lang.parser import parse
 from .lang.values import Builtin, a_type, to_tensor, type_name
 
@@ -106,8 +107,9 @@ class GraphNode:
 
 
 def builtin_names() -> list[str]:
-    """Every built-in function, context and namespace name (for completion)."""
-    return sorted(set(BUILTINS) | NAMESPACES)
+    """Every built-in function, context and namespace name, and the modules
+    a program may import (for completion)."""
+    return sorted(set(BUILTINS) | NAMESPACES | set(importable_modules()))
 
 
 def method_names() -> list[str]:
@@ -252,7 +254,9 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None):
         book = Bookkeeping(given, track, on_print, keep_call)
     else:       # no `input` lines: given values are plain variables
         book = Bookkeeping({}, (), on_print, keep_call)
-    interp = Interpreter(max_steps=options.max_steps, hooks=book)
+    # Tracking inputs, the api differentiates the result itself: the
+    # program's whole computation is recorded, record blocks or not.
+    interp = Interpreter(max_steps=options.max_steps, hooks=book, record_everywhere=bool(track))
     if not declared:
         for name, value in given.items():
             interp.globals.vars[name] = value.attach_grad() if name in track else value

@@ -292,6 +292,7 @@ row("zero_", "computed", anyv((3,)), call=lambda b, x: b(ops.mul(x, 1.0)))
 row("backward", "with-head", anyv((3,)), anyv((3,)),
     call=lambda b, y, head: b(ops.mul(own_leaf(y), y), head))
 row("zero_grad", "leaf", anyv((3,)), call=lambda b, x: b(own_leaf(x)))
+row("retain_grad", "computed", anyv((3,)), call=lambda b, x: b(ops.mul(own_leaf(x), 2.0)))
 row("grad_fn", "3", anyv((3,)))
 row("is_training", "no-arguments")
 row("item", "1-element", anyv((1,)))

@@ -246,7 +246,8 @@ ERRORS = [
     ("x = ones(2)\nx.grad", GradError, (2, 1, 2, 7),
      "'x' is not tracked, so it has no gradient; call attach_grad(x) (or x.attach_grad()) before computing with it"),
     ("x = ones(2)\nx.attach_grad()\ny = x * 2\nprint(y.grad)", GradError, (4, 7, 4, 13),
-     "'y' is computed, not a leaf, so it keeps no gradient; call attach_grad(y) on it first, or use grad(f)"),
+     "'y' is computed, not a leaf, so it keeps no gradient; call y.retain_grad() before "
+     "backward to keep it, attach_grad(y) to make it a leaf, or use grad(f)"),
     ("x = ones(2)\nx.attach_grad()\ny = x * x\ny.backward()\ny.backward()", GradError, (5, 1, 5, 13),
      "backward through a graph a second time: its saved values were freed by the first backward; "
      "pass retain_graph=True to the first backward to keep them"),

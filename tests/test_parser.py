@@ -522,7 +522,7 @@ ERRORS = [
     ("def f(a, a):\n  pass", "parameter 'a' appears twice", 1, 10),
     ("f(x) = 2", "cannot assign to a function call", 1, 1),
     ("x + 1 = 2", "cannot assign to an expression", 1, 1),
-    ("x.grad = 0", "cannot assign to an attribute", 1, 1),
+    ("x.shape = 0", "cannot assign to an attribute", 1, 1),
     ("a, b[0] = 1, 2", "cannot unpack into an indexed value; use plain names", 1, 4),
     ("f(x) += 1", "cannot use '+=' on a function call", 1, 1),
     # the fallback lists what would fit, in words

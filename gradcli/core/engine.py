@@ -128,8 +128,11 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
 
 
 def _holds_values(node) -> bool:
+    """Whether the node keeps an input's value or its output (a version is
+    recorded for each saved value, None for a shape)."""
+    versions = node.versions
     return node.ans is not None or (
-        node.versions is not None and any(v is not None for v in node.versions))
+        versions is not None and versions.count(None) != len(versions))
 
 
 def _retain(node, grad, create_graph) -> None:

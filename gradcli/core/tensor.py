@@ -169,6 +169,21 @@ class Tensor:
         if self.node is not None and self.node.retained is None:
             self.node.retained = True
 
+    def set_grad(self, value: "Tensor | None") -> None:
+        """`x.grad = None` (the next backward starts it afresh) or
+        `x.grad = g`, on a value whose gradient is kept (PyTorch)."""
+        if not self.keeps_grad:
+            raise GradError("this value keeps no gradient to set: mark it with "
+                            "requires_grad_() or attach_grad() first")
+        if value is not None and value.shape != self.shape:
+            raise ShapeError(f"a gradient of shape {shape_str(value.shape)} for a value of "
+                             f"shape {shape_str(self.shape)}")
+        kept = None if value is None else Tensor(value.data.astype(self.dtype))
+        if self.node is not None:
+            self.node.retained = True if kept is None else kept
+        else:
+            self._grad = kept
+
     def detach(self) -> "Tensor":
         return Tensor(self.data)
 

@@ -311,7 +311,8 @@ Expr = Union[Num, Str, Const, Name, ListLit, TupleLit, BinOp, UnaryOp, BoolOp,
 
 @node
 class Assign:
-    """`target = value`; target is a Name, an Index, or a TupleLit of Names."""
+    """`target = value`; target is a Name, an Index, a TupleLit of Names, or
+    the Attribute `x.grad` (PyTorch's `x.grad = None`)."""
 
     target: Expr
     value: Expr

@@ -20,6 +20,7 @@ from ..core.engine import run_backward
 from ..core.tensor import Tensor
 from ..errors import EvalError, GradError
 from .builtins import BUILTINS
+from .environment import MISSING
 from .values import Builtin, Namespace, a_type, to_tensor
 
 # Module path -> its submodules, by the name they have in it.
@@ -27,10 +28,10 @@ SUBMODULES: dict[str, dict[str, str]] = {
     "mxnet": {"nd": "mxnet.ndarray", "ndarray": "mxnet.ndarray", "autograd": "mxnet.autograd",
               "np": "mxnet.numpy", "numpy": "mxnet.numpy", "npx": "mxnet.npx",
               "sym": "mxnet.symbol", "symbol": "mxnet.symbol", "random": "mxnet.random"},
-    "mxnet.ndarray": {"random": "mxnet.random", "linalg": "mxnet.linalg"},
-    "mxnet.numpy": {"random": "mxnet.random", "linalg": "mxnet.linalg"},
+    "mxnet.ndarray": {"random": "mxnet.random", "linalg": "mxnet.ndarray.linalg"},
+    "mxnet.numpy": {"random": "mxnet.random", "linalg": "mxnet.numpy.linalg"},
     "mxnet.autograd": {}, "mxnet.npx": {}, "mxnet.symbol": {}, "mxnet.random": {},
-    "mxnet.linalg": {},
+    "mxnet.ndarray.linalg": {}, "mxnet.numpy.linalg": {},
     "torch": {"nn": "torch.nn", "autograd": "torch.autograd", "linalg": "torch.linalg",
               "random": "torch.random"},
     "torch.nn": {"functional": "torch.nn.functional"},
@@ -222,12 +223,12 @@ def module(path: str, span=None, written: str | None = None) -> Namespace:
     return Namespace(written or path, path)
 
 
-def member(namespace: Namespace, name: str, builtins: dict, span=None):
+def member(namespace: Namespace, name: str, span=None):
     """`namespace.name`, for a module or a flat prefix; MISSING if none."""
     path = namespace.path if namespace.path is not None else PREFIXES.get(namespace.name)
     if path is not None:
         sub = SUBMODULES.get(path, {}).get(name)
-        if sub is not None and (namespace.path is not None):
+        if sub is not None and namespace.path is not None:
             return Namespace(f"{namespace.name}.{name}", sub)
         extra = EXTRAS.get(path, {}).get(name, MISSING)
         if extra is not MISSING:
@@ -253,10 +254,3 @@ def imported(path: str, name: str, builtins: dict, span=None, written: str = "")
     raise EvalError(f"cannot import '{name}' from '{namespace.path}': gradcli's {path} "
                     f"has {_offers(path)}", span)
 
-
-class _Missing:
-    def __repr__(self):
-        return "MISSING"
-
-
-MISSING = _Missing()

@@ -854,7 +854,8 @@ class _Builder:
                 if not isinstance(item, ast.Name):
                     raise SyntaxProblem(f"cannot unpack into {_describe(item)}; "
                                         "use plain names", item.span)
-        elif not isinstance(target, (ast.Name, ast.Index)):
+        elif not isinstance(target, (ast.Name, ast.Index)) and not (
+                isinstance(target, ast.Attribute) and target.name == "grad"):
             raise SyntaxProblem(f"cannot assign to {_describe(target)}", target.span)
         return ast.Assign(target, value, _cover(c))
 
