@@ -254,6 +254,11 @@ def syntax(source):
     ("m = a | b\n", "bitwise operators are not part of the .ag language; for conditions "
      "use 'or'", (1, 7, 8)),
     ("print x\n", "print needs parentheses: print(x)", (1, 1, 6)),
+    ("raise ValueError('no')\n", "'raise' statements are not part of the .ag language",
+     (1, 1, 6)),
+    ("assert n > 0\n", "'assert' statements are not part of the .ag language", (1, 1, 7)),
+    ("y = 1 if c else 2\n", "conditional expressions 'a if c else b' are not part of the "
+     ".ag language; use an if statement", (1, 7, 9)),
     ("if 1:\n    print 'loss', l  # note\n", "print needs parentheses: print('loss', l)",
      (2, 5, 10)),
     ("x = 1\n7 y = 2\n", "this line starts with a line number, as pages with numbered "
@@ -305,3 +310,26 @@ def test_suggestions_are_only_plausible_names(typed, known, meant):
 
 def test_name_error_suggests_true_for_lowercase_true():
     assert error("x = true")[2] == "name 'true' is not defined; did you mean 'True'?"
+
+
+def test_the_repl_waits_for_except_after_a_try_block():
+    from gradcli.repl import needs_more
+    assert needs_more("try:\n    x = 1")
+    assert needs_more("try:\n    x = 1\nexcept ValueError:")
+    assert needs_more("try:\n    x = 1\nexcept ValueError:\n    pass")
+    assert not needs_more("try:\n    x = 1\nexcept ValueError:\n    pass\n")
+    assert needs_more("def g():\n    yield 1")
+
+
+def test_try_and_yield_build_their_nodes():
+    from gradcli.lang import ast
+    (try_,) = parse("try:\n    x = 1\nexcept (A, b.C) as e:\n    pass\nelse:\n    y = 2\n"
+                    "finally:\n    z = 3\n").body
+    assert type(try_) is ast.Try and len(try_.handlers) == 1
+    handler = try_.handlers[0]
+    assert handler.name == "e" and type(handler.types) is ast.TupleLit
+    assert len(try_.orelse) == 1 and len(try_.finalbody) == 1
+    (func,) = parse("def g():\n    yield 1, 2\n").body
+    assert type(func.body[0]) is ast.Yield and type(func.body[0].value) is ast.TupleLit
+    assert parse("for a, b in x:\n    pass\n").body[0].var == ("a", "b")
+    assert parse("for a, in x:\n    pass\n").body[0].var == ("a",)

@@ -530,7 +530,8 @@ ERRORS = [
     ("def (x):\n  pass", "unexpected '('; expected a name", 1, 5),
     ("def f(1):\n  pass", "unexpected '1'; expected one of: a name, ')'", 1, 7),
     ("x = 1 if y else 2",
-     "unexpected 'if'; expected one of: an operator, ',', ';', end of line", 1, 7),
+     "conditional expressions 'a if c else b' are not part of the .ag language; "
+     "use an if statement", 1, 7),
 ]
 
 

@@ -1197,6 +1197,7 @@ _OUTSIDE_CHARACTERS = {
     "|": "bitwise operators are not part of the .ag language; for conditions use 'or'",
     "~": "bitwise operators are not part of the .ag language; for conditions use 'not'",
 }
+_PYTHON_STATEMENTS = {"raise", "assert", "del", "global", "nonlocal", "async", "await"}
 _LINE_NUMBER = ("this line starts with a line number, as pages with numbered listings "
                 "show; remove the numbers")
 
@@ -1209,6 +1210,11 @@ def _outside_the_language(token: Token, statement: list[Token], ctx: _Context):
     first = statement[0]
     if first.type == "NAME" and first == "class" and len(statement) == 1:
         return "classes are not part of the .ag language", first
+    if first.type == "NAME" and first in _PYTHON_STATEMENTS and len(statement) == 1:
+        return f"'{first}' statements are not part of the .ag language", first
+    if token.type == "IF" and token is not first and len(statement) > 0:
+        return ("conditional expressions 'a if c else b' are not part of the .ag language; "
+                "use an if statement", token)
     if first.type == "NAME" and first == "print" and len(statement) == 1 and \
             token.type in _OPERAND:
         rest = ctx.source[token.start_pos:ctx.source.index("\n", token.start_pos)]
