@@ -98,7 +98,8 @@ def test_step_budget_applies_inside_a_generator():
 
 
 def test_timeout_applies_inside_a_generator_that_never_yields():
-    source = "def g():\n    n = 0\n    while True:\n        n = n + 1\n    yield n\nfor v in g():\n    pass\n"
+    source = ("def g():\n    n = 0\n    while True:\n        n = n + 1\n    yield n\n"
+              "for v in g():\n    pass\n")
     kind, _, message = error(source, timeout=0.3, max_steps=10**9)
     assert kind is LimitError and message == "program stopped by --timeout after 0.3 s"
 

@@ -23,10 +23,11 @@ from . import ast as A
 from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
-from .control import CaughtError, Generator, GeneratorFunction, python_names, unknown_exception_name
+from .control import (CaughtError, Generator, GeneratorFunction, python_names,
+                      unknown_exception_name)
+from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .provenance import UNTRACKED, named_untracked, sources
 from .suggest import hint
-from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
                      type_name)
 
@@ -285,9 +286,9 @@ class Interpreter:
             self._loops, self._functions = saved
 
     def _stmt_FuncDef(self, node):
-        if _suspends(node.body):
-            make = self._function(node.name, node.params, self._function_body(node.body, self._gen_block),
-                                  GeneratorFunction)
+        if _suspends(node.body):        # a generator function
+            body = self._function_body(node.body, self._gen_block)
+            make = self._function(node.name, node.params, body, GeneratorFunction)
         else:
             make = self._function(node.name, node.params, self._function_body(node.body))
         name = node.name
@@ -323,7 +324,8 @@ class Interpreter:
         span = node.context.span
 
         def run_with(scope):
-            with grad_mode(*_MODES[_context_kind(context(scope), span)]):  # a fresh one: withs nest
+            # A fresh grad_mode: withs nest.
+            with grad_mode(*_MODES[_context_kind(context(scope), span)]):
                 return body(scope)
         return run_with
 
