@@ -1,6 +1,7 @@
 """Generators, `for` with several names, and try/except (SPEC 1), with the
 limits that must still hold inside them."""
 
+import numpy as np
 import pytest
 
 from test_interpreter import error as _error
@@ -24,7 +25,7 @@ def gen(n):
     i = 0
     while i < n:
         yield i
-        i += 1
+        i = i + 1       # not +=: that would change the value just yielded
 """
 
 
@@ -334,3 +335,33 @@ def test_try_and_yield_build_their_nodes():
     assert type(func.body[0]) is ast.Yield and type(func.body[0].value) is ast.TupleLit
     assert parse("for a, b in x:\n    pass\n").body[0].var == ("a", "b")
     assert parse("for a, in x:\n    pass\n").body[0].var == ("a",)
+
+
+def test_next_and_iter_take_the_first_minibatch():
+    source = GEN + """
+def batches(n):
+    for i in gen(n):
+        yield i, i + 10
+X, y = next(iter(batches(3)))
+print(X, y)
+g = gen(1)
+print(next(g), next(g, 'none left'))
+try:
+    next(g)
+except StopIteration:
+    print('exhausted')
+print(next(iter([7, 8])))
+for row in iter(ones(2, 3)):
+    print(row)
+"""
+    shown = [[v if isinstance(v, str) else np.asarray(v).tolist() for v in line]
+             for line in values(source)]
+    assert shown == [[0.0, 10.0], [0.0, "none left"], ["exhausted"], [7.0],
+                     [[1.0, 1.0, 1.0]], [[1.0, 1.0, 1.0]]]
+
+
+def test_next_of_an_exhausted_generator_says_so():
+    assert error(GEN + "g = gen(0)\nnext(g)") == (
+        EvalError, (8, 1), "next(): gen has no more values (StopIteration)")
+    assert error("next([1, 2])")[2] == (
+        "next() needs a generator (or iter(...)), not an array of shape (2,)")

@@ -23,6 +23,7 @@ from . import ast as A
 from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, binary, index_value, tensor_index,
                          update_in_place, write_index)
+from .control import BUILTINS as CONTROL_BUILTINS
 from .control import (CaughtError, Generator, GeneratorFunction, python_names,
                       unknown_exception_name)
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
@@ -71,7 +72,8 @@ class Interpreter:
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
-        self.builtins = {**BUILTINS, "print": Builtin("print", _printer(self.hooks)),
+        self.builtins = {**BUILTINS, **CONTROL_BUILTINS,
+                         "print": Builtin("print", _printer(self.hooks)),
                          "backward": Builtin("backward", self._backward_builtin(),
                                              nondiff=_BACKWARD.nondiff)}
 
