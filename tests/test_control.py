@@ -288,6 +288,9 @@ def test_code_that_starts_with_numbers_is_left_alone():
     # Lines that parse as they are keep their numbers, even when they count up.
     assert values("print(1 + 1)\n1 + 1\n2 + 2\n") == [[2.0]]
     assert run("1 + 1\n2 + 2\n").printed == []
+    # Numbers followed by an operator are code, not line numbers.
+    assert syntax("1 + 1\n2 +\n") == ("expected an expression after '+'", (2, 4, 5))
+    assert syntax("1 if c else 2\n")[0].startswith("conditional expressions")
 
 
 @pytest.mark.parametrize("typed, known, meant", [

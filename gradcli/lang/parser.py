@@ -1224,9 +1224,12 @@ def _outside_the_language(token: Token, statement: list[Token], ctx: _Context):
 
 
 # A pasted line number: digits at the start of a line, then a space or tab
-# (or nothing more). In a line that fails to parse, followed by a name.
-_NUMBERED = re.compile(r"[ \t]*(\d+)(?:[ \t]|$)")
-_NUMBER_THEN_NAME = re.compile(r"[ \t]*(\d+)[ \t]+[^\W\d]")
+# and what a line of code starts with (not an operator: `1 + 2`, `1 if c`),
+# or nothing more. In a line that fails to parse, followed by a name.
+_OPERATOR_WORD = r"(?!(?:and|or|if|else|not|in|is|for)\b)"
+_NUMBERED = re.compile(rf"[ \t]*(\d+)(?:[ \t](?=[ \t]*(?:$|{_OPERATOR_WORD}[^\W\d]|[#'\"(\[\d]))"
+                       r"|$)")
+_NUMBER_THEN_NAME = re.compile(rf"[ \t]*(\d+)[ \t]+{_OPERATOR_WORD}[^\W\d]")
 
 
 def _numbered_listing(text: str):
