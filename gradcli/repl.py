@@ -96,6 +96,8 @@ def _chunk_state(text: str) -> tuple[bool, bool]:
         # As in Python, a blank line ends a pending block but not a bracket.
         if ended and not exc.message.startswith("unclosed"):
             return False, False
+        if exc.message.startswith("'try' needs an 'except'"):
+            return True, False      # its except or finally comes next
         deepest = max(len(line) for line in lines)
         return _reaches_probe(text, indent=8 * deepest + 1), False
     block = bool(program.body) and isinstance(program.body[-1], _COMPOUND)

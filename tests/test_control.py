@@ -1,6 +1,7 @@
 """Generators, `for` with several names, and try/except (SPEC 1), with the
 limits that must still hold inside them."""
 
+import numpy as np
 import pytest
 
 from test_interpreter import error as _error
@@ -24,7 +25,7 @@ def gen(n):
     i = 0
     while i < n:
         yield i
-        i += 1
+        i = i + 1       # not +=: that would change the value just yielded
 """
 
 
@@ -98,7 +99,8 @@ def test_step_budget_applies_inside_a_generator():
 
 
 def test_timeout_applies_inside_a_generator_that_never_yields():
-    source = "def g():\n    n = 0\n    while True:\n        n = n + 1\n    yield n\nfor v in g():\n    pass\n"
+    source = ("def g():\n    n = 0\n    while True:\n        n = n + 1\n    yield n\n"
+              "for v in g():\n    pass\n")
     kind, _, message = error(source, timeout=0.3, max_steps=10**9)
     assert kind is LimitError and message == "program stopped by --timeout after 0.3 s"
 
@@ -254,6 +256,11 @@ def syntax(source):
     ("m = a | b\n", "bitwise operators are not part of the .ag language; for conditions "
      "use 'or'", (1, 7, 8)),
     ("print x\n", "print needs parentheses: print(x)", (1, 1, 6)),
+    ("raise ValueError('no')\n", "'raise' statements are not part of the .ag language",
+     (1, 1, 6)),
+    ("assert n > 0\n", "'assert' statements are not part of the .ag language", (1, 1, 7)),
+    ("y = 1 if c else 2\n", "conditional expressions 'a if c else b' are not part of the "
+     ".ag language; use an if statement", (1, 7, 9)),
     ("if 1:\n    print 'loss', l  # note\n", "print needs parentheses: print('loss', l)",
      (2, 5, 10)),
     ("x = 1\n7 y = 2\n", "this line starts with a line number, as pages with numbered "
@@ -281,6 +288,9 @@ def test_code_that_starts_with_numbers_is_left_alone():
     # Lines that parse as they are keep their numbers, even when they count up.
     assert values("print(1 + 1)\n1 + 1\n2 + 2\n") == [[2.0]]
     assert run("1 + 1\n2 + 2\n").printed == []
+    # Numbers followed by an operator are code, not line numbers.
+    assert syntax("1 + 1\n2 +\n") == ("expected an expression after '+'", (2, 4, 5))
+    assert syntax("1 if c else 2\n")[0].startswith("conditional expressions")
 
 
 @pytest.mark.parametrize("typed, known, meant", [
@@ -305,3 +315,56 @@ def test_suggestions_are_only_plausible_names(typed, known, meant):
 
 def test_name_error_suggests_true_for_lowercase_true():
     assert error("x = true")[2] == "name 'true' is not defined; did you mean 'True'?"
+
+
+def test_the_repl_waits_for_except_after_a_try_block():
+    from gradcli.repl import needs_more
+    assert needs_more("try:\n    x = 1")
+    assert needs_more("try:\n    x = 1\nexcept ValueError:")
+    assert needs_more("try:\n    x = 1\nexcept ValueError:\n    pass")
+    assert not needs_more("try:\n    x = 1\nexcept ValueError:\n    pass\n")
+    assert needs_more("def g():\n    yield 1")
+
+
+def test_try_and_yield_build_their_nodes():
+    from gradcli.lang import ast
+    (try_,) = parse("try:\n    x = 1\nexcept (A, b.C) as e:\n    pass\nelse:\n    y = 2\n"
+                    "finally:\n    z = 3\n").body
+    assert type(try_) is ast.Try and len(try_.handlers) == 1
+    handler = try_.handlers[0]
+    assert handler.name == "e" and type(handler.types) is ast.TupleLit
+    assert len(try_.orelse) == 1 and len(try_.finalbody) == 1
+    (func,) = parse("def g():\n    yield 1, 2\n").body
+    assert type(func.body[0]) is ast.Yield and type(func.body[0].value) is ast.TupleLit
+    assert parse("for a, b in x:\n    pass\n").body[0].var == ("a", "b")
+    assert parse("for a, in x:\n    pass\n").body[0].var == ("a",)
+
+
+def test_next_and_iter_take_the_first_minibatch():
+    source = GEN + """
+def batches(n):
+    for i in gen(n):
+        yield i, i + 10
+X, y = next(iter(batches(3)))
+print(X, y)
+g = gen(1)
+print(next(g), next(g, 'none left'))
+try:
+    next(g)
+except StopIteration:
+    print('exhausted')
+print(next(iter([7, 8])))
+for row in iter(ones(2, 3)):
+    print(row)
+"""
+    shown = [[v if isinstance(v, str) else np.asarray(v).tolist() for v in line]
+             for line in values(source)]
+    assert shown == [[0.0, 10.0], [0.0, "none left"], ["exhausted"], [7.0],
+                     [[1.0, 1.0, 1.0]], [[1.0, 1.0, 1.0]]]
+
+
+def test_next_of_an_exhausted_generator_says_so():
+    assert error(GEN + "g = gen(0)\nnext(g)") == (
+        EvalError, (8, 1), "next(): gen has no more values (StopIteration)")
+    assert error("next([1, 2])")[2] == (
+        "next() needs a generator (or iter(...)), not an array of shape (2,)")

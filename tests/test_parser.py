@@ -537,7 +537,8 @@ ERRORS = [
      "a list comprehension makes one element per item: write several values as a tuple, "
      "'[(a, b) for ...]'", 1, 15),
     ("x = 1 if y else 2",
-     "conditional expressions ('a if c else b') are not supported; use an if statement", 1, 7),
+     "conditional expressions 'a if c else b' are not part of the .ag language; "
+     "use an if statement", 1, 7),
 ]
 
 

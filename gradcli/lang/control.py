@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from ..errors import (DataError, EvalError, GradcliError, GradError, LimitError, NumericError,
                       ShapeError)
+from ..core import ops
+from ..core.tensor import Tensor
 from .environment import Scope, UserFunction
+from .values import Builtin, a_type
 
 
 class Generator:
@@ -31,6 +34,8 @@ class Generator:
 
     def __next__(self):
         calls = self._calls
+        if calls is None:           # iter() of a list: no body to run
+            return next(self._steps)
         calls.enter(self.name)
         try:
             return next(self._steps)
@@ -39,6 +44,38 @@ class Generator:
 
     def __repr__(self):
         return f"<generator {self.name}>"
+
+
+def iter_(value):
+    """`iter(x)`: a generator itself, or one over a list, tuple, range or
+    the rows of an array (so `next(iter(data_iter(...)))` works)."""
+    if isinstance(value, Generator):
+        return value
+    if isinstance(value, Tensor) and value.ndim > 0:
+        rows = (ops.getitem(value, (i,)) for i in range(value.shape[0]))
+        return Generator("iter", rows, None)
+    if isinstance(value, (list, tuple, range)):
+        return Generator("iter", iter(value), None)
+    raise EvalError(f"iter(): cannot iterate over {a_type(value)}")
+
+
+_NO_DEFAULT = object()
+
+
+def next_(generator, default=_NO_DEFAULT):
+    """`next(g)` / `next(g, default)`: the generator's next value."""
+    if not isinstance(generator, Generator):
+        raise EvalError(f"next() needs a generator (or iter(...)), not {a_type(generator)}")
+    try:
+        return next(generator)
+    except StopIteration:
+        if default is not _NO_DEFAULT:
+            return default
+        raise EvalError(f"next(): {generator.name} has no more values "
+                        "(StopIteration)") from None
+
+
+BUILTINS = {"iter": Builtin("iter", iter_), "next": Builtin("next", next_)}
 
 
 class GeneratorFunction(UserFunction):
@@ -77,11 +114,11 @@ _EVERYTHING = ("Exception", "BaseException", "GradcliError")
 _OWN = {"EvalError": EvalError, "ShapeError": ShapeError, "GradError": GradError,
         "NumericError": NumericError, "DataError": DataError}
 # Names Python has that gradcli never raises: accepted, they catch nothing.
-_NEVER = ("KeyError", "ZeroDivisionError", "StopIteration", "AssertionError",
+_NEVER = ("KeyError", "ZeroDivisionError", "AssertionError",
           "NotImplementedError", "OverflowError", "ImportError", "ModuleNotFoundError")
 CATCHABLE = (_EVERYTHING + tuple(_OWN) + ("RuntimeError", "ValueError", "TypeError",
              "IndexError", "LookupError", "NameError", "AttributeError",
-             "FloatingPointError", "ArithmeticError", "MXNetError") + _NEVER)
+             "FloatingPointError", "ArithmeticError", "MXNetError", "StopIteration") + _NEVER)
 
 
 def python_names(error: GradcliError) -> frozenset[str]:
@@ -101,6 +138,8 @@ def python_names(error: GradcliError) -> frozenset[str]:
         names.update(("RuntimeError", "ValueError", "MXNetError"))
     elif isinstance(error, DataError):
         names.add("ValueError")
+    elif message.startswith("next(): ") and message.endswith("(StopIteration)"):
+        names.add("StopIteration")
     elif message.startswith("name '") and "is not defined" in message:
         names.add("NameError")
     elif " has no attribute " in message or " has no method " in message:

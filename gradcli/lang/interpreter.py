@@ -26,10 +26,12 @@ from .builtins import BUILTINS, NAMESPACES, backward_into_grads
 from .operations import (BINARY_OPS, COMPARISONS, index_value, tensor_index,
                          update_in_place, write_index)
 from .strings import binary, formatted, text
-from .control import CaughtError, Generator, GeneratorFunction, python_names, unknown_exception_name
+from .control import BUILTINS as CONTROL_BUILTINS
+from .control import (CaughtError, Generator, GeneratorFunction, python_names,
+                      unknown_exception_name)
+from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .provenance import UNTRACKED, named_untracked, sources
 from .suggest import hint
-from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
                      type_name)
 
@@ -81,7 +83,8 @@ class Interpreter:
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
-        self.builtins = {**BUILTINS, "print": Builtin("print", _printer(self.hooks)),
+        self.builtins = {**BUILTINS, **CONTROL_BUILTINS,
+                         "print": Builtin("print", _printer(self.hooks)),
                          "backward": Builtin("backward", self._backward_builtin(),
                                              nondiff=_BACKWARD.nondiff)}
 
@@ -343,9 +346,9 @@ class Interpreter:
             self._loops, self._functions = saved
 
     def _stmt_FuncDef(self, node):
-        if _suspends(node.body):
-            make = self._function(node.name, node.params, self._function_body(node.body, self._gen_block),
-                                  GeneratorFunction)
+        if _suspends(node.body):        # a generator function
+            body = self._function_body(node.body, self._gen_block)
+            make = self._function(node.name, node.params, body, GeneratorFunction)
         else:
             make = self._function(node.name, node.params, self._function_body(node.body))
         name = node.name
@@ -381,7 +384,8 @@ class Interpreter:
         span = node.context.span
 
         def run_with(scope):
-            with grad_mode(*_MODES[_context_kind(context(scope), span)]):  # a fresh one: withs nest
+            # A fresh grad_mode: withs nest.
+            with grad_mode(*_MODES[_context_kind(context(scope), span)]):
                 return body(scope)
         return run_with
 

@@ -1239,11 +1239,6 @@ def _explain(token: Token, expected: set[str], ctx: _Context) -> tuple[str, Toke
             ctx.brackets[-1], ctx.before):
         return ("a list comprehension makes one element per item: write several "
                 "values as a tuple, '[(a, b) for ...]'", here)
-    if kind == "IF" and prev is not None and prev.type in _OPERAND_ENDS:
-        # After an expression, outside a comprehension's brackets (where
-        # `[x for x in xs if c]` is fine).
-        return ("conditional expressions ('a if c else b') are not supported; "
-                "use an if statement", here)
     return f"unexpected {_describe_token(token)}; {_expected_words(expected)}", here
 
 
@@ -1256,6 +1251,7 @@ _OUTSIDE_CHARACTERS = {
     "|": "bitwise operators are not part of the .ag language; for conditions use 'or'",
     "~": "bitwise operators are not part of the .ag language; for conditions use 'not'",
 }
+_PYTHON_STATEMENTS = {"raise", "assert", "del", "global", "nonlocal", "async", "await"}
 _LINE_NUMBER = ("this line starts with a line number, as pages with numbered listings "
                 "show; remove the numbers")
 
@@ -1268,6 +1264,11 @@ def _outside_the_language(token: Token, statement: list[Token], ctx: _Context):
     first = statement[0]
     if first.type == "NAME" and first == "class" and len(statement) == 1:
         return "classes are not part of the .ag language", first
+    if first.type == "NAME" and first in _PYTHON_STATEMENTS and len(statement) == 1:
+        return f"'{first}' statements are not part of the .ag language", first
+    if token.type == "IF" and token is not first and len(statement) > 0:
+        return ("conditional expressions 'a if c else b' are not part of the .ag language; "
+                "use an if statement", token)
     if first.type == "NAME" and first == "print" and len(statement) == 1 and \
             token.type in _OPERAND:
         rest = ctx.source[token.start_pos:ctx.source.index("\n", token.start_pos)]
@@ -1277,9 +1278,12 @@ def _outside_the_language(token: Token, statement: list[Token], ctx: _Context):
 
 
 # A pasted line number: digits at the start of a line, then a space or tab
-# (or nothing more). In a line that fails to parse, followed by a name.
-_NUMBERED = re.compile(r"[ \t]*(\d+)(?:[ \t]|$)")
-_NUMBER_THEN_NAME = re.compile(r"[ \t]*(\d+)[ \t]+[^\W\d]")
+# and what a line of code starts with (not an operator: `1 + 2`, `1 if c`),
+# or nothing more. In a line that fails to parse, followed by a name.
+_OPERATOR_WORD = r"(?!(?:and|or|if|else|not|in|is|for)\b)"
+_NUMBERED = re.compile(rf"[ \t]*(\d+)(?:[ \t](?=[ \t]*(?:$|{_OPERATOR_WORD}[^\W\d]|[#'\"(\[\d]))"
+                       r"|$)")
+_NUMBER_THEN_NAME = re.compile(rf"[ \t]*(\d+)[ \t]+{_OPERATOR_WORD}[^\W\d]")
 
 
 def _numbered_listing(text: str):
