@@ -30,6 +30,7 @@ from .control import BUILTINS as CONTROL_BUILTINS
 from .control import (CaughtError, Generator, GeneratorFunction, python_names,
                       unknown_exception_name)
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
+from .parser import parse
 from .provenance import UNTRACKED, named_untracked, sources
 from .suggest import hint
 from .values import (Builtin, Context, Namespace, a_type, to_int, to_tensor, truth,
@@ -79,6 +80,7 @@ class Interpreter:
         # recording everywhere instead: the result may lie outside a block.
         self.records_in_blocks = False
         self._programs: list = []        # what ran, read again only to word an error
+        self._preludes: dict = {}        # d2l edition -> its helpers, once run
         self.record_everywhere = record_everywhere
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
@@ -268,9 +270,33 @@ class Interpreter:
             bound.append((item.alias or item.path.split(".")[0], value))
         bound = tuple(bound)
 
+        interp = self
+
         def bind(scope):
-            scope.vars.update(bound)
+            scope.vars.update((name, interp._with_prelude(value)) for name, value in bound)
         return bind
+
+    def _with_prelude(self, value):
+        """An imported d2l edition carries its helpers (modules.PRELUDES):
+        their .ag source runs once per interpreter, when first imported."""
+        if not (isinstance(value, Namespace) and value.path in modules.PRELUDES):
+            return value
+        members = self._preludes.get(value.path)
+        if members is None:
+            members = self._preludes[value.path] = self._run_prelude(value.path)
+        return Namespace(value.name, value.path, members)
+
+    def _run_prelude(self, path):
+        program = parse(modules.prelude_source(path))
+        scope = Scope({})
+        with A.collector_paused():
+            code = self._block(program.body)
+        code(scope)
+        members = {name: _helper(fn, f"d2l.{name}") for name, fn in scope.vars.items()
+                   if isinstance(fn, UserFunction)}
+        members["plt"] = Namespace("d2l.plt", None, lambda name: _NOT_DRAWN)
+        members.update((name, _NOT_DRAWN) for name in modules.DRAWING if name != "plt")
+        return members
 
     def _stmt_If(self, node):
         branches = tuple((self._expr(c), self._block(b)) for c, b in node.branches)
@@ -1091,6 +1117,33 @@ def _stamped(fn, span):
         except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
             raise EvalError(str(exc), span) from exc
     return run
+
+
+def _helper(fn, label):
+    """A d2l helper as the program calls it: an error inside it is reported
+    at the program's call, naming the helper (not at a line of its source)."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LimitError:
+            raise
+        except GradcliError as exc:
+            exc.span = None
+            exc.message = f"{label}: {exc.message}"
+            raise
+    return Builtin(label, call)
+
+
+def _draw_nothing(*args, **kwargs):
+    """d2l's drawing (`d2l.plot`, `d2l.plt.scatter`...): accepted; nothing is
+    drawn yet, and the run says so once, on stderr with its other notes."""
+    note = "d2l's plotting draws nothing in gradcli yet: its calls are accepted and skipped"
+    if note not in MODE.nan_reports:     # the run's side reports (api: warnings)
+        MODE.nan_reports.append(note)
+
+
+_NOT_DRAWN = Builtin("d2l plotting", _draw_nothing)
 
 
 def _printer(hooks):

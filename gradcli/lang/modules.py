@@ -40,8 +40,7 @@ SUBMODULES: dict[str, dict[str, str]] = {
     "numpy.random": {}, "numpy.linalg": {},
     "random": {},
     "math": {},
-    # D2L's helpers arrive in the d2l namespace with their own step; until
-    # then both editions lead to the built-ins like the frameworks do.
+    # D2L's helpers (PRELUDES), then the built-ins, as the frameworks do.
     "d2l": {"torch": "d2l.torch", "mxnet": "d2l.mxnet"},
     "d2l.torch": {}, "d2l.mxnet": {},
 }
@@ -186,6 +185,18 @@ EXTRAS: dict[str, dict[str, object]] = {
                 for name, builtin in _MATH_FUNCTIONS.items()}},
 }
 
+# D2L's helpers for each edition: .ag programs shipped beside this module,
+# run when the program imports them; their functions are the module's
+# members (`d2l.sgd`). Its drawing helpers are accepted and draw nothing yet.
+PRELUDES = {"d2l.torch": "d2l_torch.ag", "d2l.mxnet": "d2l_mxnet.ag"}
+DRAWING = frozenset({"plt", "set_figsize", "plot", "use_svg_display", "show"})
+
+
+def prelude_source(path: str) -> str:
+    from importlib.resources import files
+    return files(__package__).joinpath(PRELUDES[path]).read_text(encoding="utf-8")
+
+
 # Flat prefixes (code without imports) that stand for one of these modules.
 PREFIXES = {"autograd": "mxnet.autograd", "npx": "mxnet.npx", "torch": "torch"}
 
@@ -225,6 +236,11 @@ def module(path: str, span=None, written: str | None = None) -> Namespace:
 
 def member(namespace: Namespace, name: str, span=None):
     """`namespace.name`, for a module or a flat prefix; MISSING if none."""
+    members = namespace.members
+    if members is not None:
+        found = members(name) if callable(members) else members.get(name, MISSING)
+        if found is not MISSING:
+            return found
     path = namespace.path if namespace.path is not None else PREFIXES.get(namespace.name)
     if path is not None:
         sub = SUBMODULES.get(path, {}).get(name)

@@ -99,12 +99,13 @@ class Namespace:
     """`np`, `nd`, `torch`, `autograd`...: prefixes of pasted code that all
     lead to the same built-ins (`nd.array`, `torch.ones`, `autograd.record`).
     `path`: the imported module it is (lang/modules.py), None for a prefix
-    used without an import."""
+    used without an import. `members`: names of its own that come first
+    (D2L's helpers, defined by running their .ag source)."""
 
-    __slots__ = ("name", "path")
+    __slots__ = ("name", "path", "members")
 
-    def __init__(self, name, path=None):
-        self.name, self.path = name, path
+    def __init__(self, name, path=None, members=None):
+        self.name, self.path, self.members = name, path, members
 
     def __repr__(self):
         return f"<namespace {self.name}>"
