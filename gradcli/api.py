@@ -195,8 +195,10 @@ class Bookkeeping(Hooks):
     the interpreter reports it: the inputs (given, or their defaults) and
     the program's own backward calls."""
 
-    def __init__(self, given: dict, track=(), on_print=None, keep_call=None):
+    def __init__(self, given: dict, track=(), on_print=None, keep_call=None,
+                 placeholders=False):
         self.given = given                  # input values from outside, by name
+        self.placeholders = placeholders    # graph: symbols without values are 0
         self.track = set(track)             # inputs to make leaves with a gradient
         self.on_print = on_print
         self.input_values: dict = {}        # the input tensors, as declared
@@ -231,6 +233,13 @@ class Bookkeeping(Hooks):
         self.input_data[name] = data
         return value
 
+    def symbol(self, name):
+        if name not in self.given and self.placeholders:
+            return self.input(name, lambda: 0.0)
+        if name not in self.given:
+            return super().symbol(name)
+        return self.input(name, None)
+
     def backward(self, output, head, written):
         k = self.backward_count
         self.backward_count += 1
@@ -241,7 +250,8 @@ class Bookkeeping(Hooks):
             self.leaf_call[id(leaf)] = k
 
 
-def _prepare(program, inputs, options, track, on_print=None, keep_call=None):
+def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
+             placeholders=False):
     """A fresh interpreter for one run, and the bookkeeping it reports to."""
     configure(options)
     declared = declared_inputs(program)
@@ -251,7 +261,7 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None):
         if unknown:
             raise DataError(f"unknown input '{unknown[0]}': the program declares "
                             f"{_names(declared)}")
-        book = Bookkeeping(given, track, on_print, keep_call)
+        book = Bookkeeping(given, track, on_print, keep_call, placeholders)
     else:       # no `input` lines: given values are plain variables
         book = Bookkeeping({}, (), on_print, keep_call)
     # Tracking inputs, the api differentiates the result itself: the
@@ -511,7 +521,7 @@ def graph(program: A.Program, inputs=None, options: Options | None = None,
     """
     options = options or Options()
     names = _wrt_names(declared_inputs(program), inputs, wrt)
-    interp, book = _prepare(program, inputs, options, names)
+    interp, book = _prepare(program, inputs, options, names, placeholders=True)
     interp.run(program)
     result = _result_tensor(interp, of)
     if result is None and book.last_backward is not None:

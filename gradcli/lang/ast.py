@@ -490,12 +490,28 @@ def walk(root):
 
 
 def declared_inputs(program: Program) -> list[str]:
-    """Names of the program's `input` declarations, in source order."""
+    """Names of the program's `input` declarations and MXNet symbols
+    (`sym.var('a')`: an input named by its string), in source order."""
     names: list[str] = []
     for node in walk(program):
-        if type(node) is InputDecl and node.name not in names:
-            names.append(node.name)
+        name = node.name if type(node) is InputDecl else symbol_name(node)
+        if name is not None and name not in names:
+            names.append(name)
     return names
+
+
+_SYMBOL_MODULES = {"sym", "symbol"}
+
+
+def symbol_name(node) -> Optional[str]:
+    """'a' for `sym.var('a')` (also `mx.sym.var`, `sym.Variable`), else None."""
+    if type(node) is not Call or type(node.func) is not Attribute or \
+            node.func.name not in ("var", "Variable") or not node.args or \
+            type(node.args[0]) is not Str:
+        return None
+    obj = node.func.obj
+    module = obj.id if type(obj) is Name else obj.name if type(obj) is Attribute else None
+    return node.args[0].value if module in _SYMBOL_MODULES else None
 
 
 def calls_backward(program: Program) -> bool:

@@ -62,6 +62,11 @@ class Hooks:
         """A backward call ran from `output` with `head` (None: ones) and
         wrote the .grad of the leaves in `written`."""
 
+    def symbol(self, name: str):
+        """The value of MXNet's symbolic input `sym.var(name)`."""
+        raise EvalError(f"symbol '{name}' has no value: give one with --set {name}=JSON "
+                        "(gradcli evaluates symbols; graph draws them without values)")
+
 
 class Interpreter:
     """One program's state: globals persist across `run` calls (the REPL)."""
@@ -81,6 +86,7 @@ class Interpreter:
         self.records_in_blocks = False
         self._programs: list = []        # what ran, read again only to word an error
         self._preludes: dict = {}        # d2l edition -> its helpers, once run
+        self._symbol_var = Builtin("sym.var", _symbol_var(self.hooks))
         self.record_everywhere = record_everywhere
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
@@ -785,6 +791,8 @@ class Interpreter:
         return run_method
 
     def _namespace_member(self, namespace, name, span):
+        if namespace.path == "mxnet.symbol" and name in ("var", "Variable"):
+            return self._symbol_var
         found = modules.member(namespace, name, span)
         if found is not modules.MISSING:
             return found
@@ -1117,6 +1125,17 @@ def _stamped(fn, span):
         except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
             raise EvalError(str(exc), span) from exc
     return run
+
+
+def _symbol_var(hooks):
+    """MXNet's `sym.var(name)`: a symbolic input, the value the host gives
+    for `name` (api: --set name=..., tracked for grad; a placeholder 0 when
+    graph draws the expression without values)."""
+    def var(name, shape=None, dtype=None, **attrs):
+        if not isinstance(name, str):
+            raise EvalError(f"sym.var: the name must be a string, not {a_type(name)}")
+        return hooks.symbol(name)
+    return var
 
 
 def _helper(fn, label):
