@@ -152,6 +152,8 @@ def snapshot(value) -> Shown:
         return Shown(value.item())
     if isinstance(value, list):      # a list of references: its items as they are now
         return Shown([_list_item(v) for v in value])
+    if isinstance(value, tuple):     # likewise: `print((2, sum(x)))` shows numbers
+        return Shown(tuple(_list_item(v) for v in value))
     if callable(value) and not isinstance(value, (str, bool, int, float, tuple)):
         return Shown(f"<{type_name(value)}>")
     return Shown(value)

@@ -178,6 +178,12 @@ def test_eval_json_shape():
     assert data["grads"] == {"x": [[4.5, 4.5], [4.5, 4.5]]}
 
 
+def test_a_printed_tuple_of_scalars_is_numbers_in_json():
+    result = gradcli("eval", "--json", "-e", "print((2, sum(ones(2))))")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["printed"] == [[[2, 2.0]]]
+
+
 def test_eval_program_from_stdin_uses_stdin_as_origin():
     result = gradcli("eval", "-", input="print(1)\nfoo(2)\n")
     assert result.exit_code == 1
