@@ -379,3 +379,23 @@ def test_f7_a_jvp_tangent_is_a_new_value():
               "tan *= 10\n"
               "v\n")
     np.testing.assert_allclose(api.run(api.load(source)).result.value, [3.0, 4.0])
+
+
+def test_f8_own_backward_of_mxnet_code_records_what_the_references_record():
+    # Found by a 14-minute run (seed 14037) after SPEC 2.1's rule landed: a
+    # program with `with record:` records only inside record blocks, so the
+    # program's own backward gave x.grad = 0 through `v1 = x[[2]]`, written
+    # before the block, while api.gradient (which records the whole run)
+    # gave -167.86. Both are right for what they run; the harness's own-
+    # backward rewrite now puts MXNet code inside one `with record:`.
+    source = ("input x = [-1.5137, 0.0291, -0.7919]\n"
+              "v1 = x[[2]]\n"
+              "with no_grad:\n"
+              "    with record:\n"
+              "        v2 = square(v1 * 2)\n"
+              "v2\n")
+    case = pg.Case(source=source, fd_source=source, inputs={"x": np.array([-1.5137, 0.0291, -0.7919])},
+                   head=None, frozen=[], features=frozenset({"record", "index"}), style=0)
+    assert "with record:\n    v1 = x[[2]]" in case.own_source
+    own = api.gradient(api.load(case.own_source), None, api.Options(), wrt=["x"]).grads
+    np.testing.assert_allclose(own["x"], [0.0, 0.0, 8 * -0.7919])
