@@ -428,16 +428,28 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
 
 # ------------------------------------------------------------------ check
 
+# Default tolerances of `check`, by the dtype autodiff ran in. Differences
+# are always taken in float64 (step 6e-6 relative, about the cube root of
+# float64's epsilon), so a float32 run is judged only for its own rounding:
+# about 1e-7 per op, hence a looser rtol, rather than false failures.
+CHECK_TOLERANCES = {"float64": (1e-5, 1e-6), "float32": (1e-4, 1e-5)}   # (rtol, atol)
+
+
 def check(program: A.Program, inputs=None, options: Options | None = None,
-          wrt=None, of=None, head=None, rtol: float = 1e-5, atol: float = 1e-6,
+          wrt=None, of=None, head=None, rtol: float | None = None, atol: float | None = None,
           max_points: int = 256) -> CheckResult:
     """Autodiff gradients against central finite differences in float64.
 
     Finite differences re-run the whole program with one input element moved
     by ±h, so only inputs can be checked; inputs with more than
-    `max_points` elements are checked at that many random elements.
+    `max_points` elements are checked at that many random elements. Each
+    variable's row names its worst element (the one furthest past, or
+    nearest to, its tolerance) with both numbers there.
     """
     options = options or Options()
+    default_rtol, default_atol = CHECK_TOLERANCES.get(options.dtype, CHECK_TOLERANCES["float64"])
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
     ad = gradient(program, inputs, options, wrt, of, head)
     wide = Options(**{**options.__dict__, "dtype": "float64"})
     base, declared = _input_arrays(program, inputs, wide)
@@ -455,6 +467,7 @@ def check(program: A.Program, inputs=None, options: Options | None = None,
             np.sort(rng.choice(x.size, max_points, replace=False))
         worst_abs = worst_rel = 0.0
         var_ok = True
+        worst, worst_badness = None, -1.0
         for flat in points:
             step = 6e-6 * max(1.0, abs(float(x.flat[flat])))
             plus, minus = x.copy(), x.copy()
@@ -469,11 +482,17 @@ def check(program: A.Program, inputs=None, options: Options | None = None,
             scale = max(abs(exact), abs(numeric))
             if not np.isfinite(err) or err > atol + rtol * scale:
                 var_ok = False
+            badness = err / (atol + rtol * scale) if np.isfinite(err) else float("inf")
+            if badness > worst_badness or (np.isnan(badness) and worst_badness == -1.0):
+                worst_badness = badness
+                worst = {"index": [int(i) for i in np.unravel_index(flat, x.shape)],
+                         "autodiff": exact, "numeric": float(numeric)}
             worst_abs = max(worst_abs, err) if np.isfinite(err) else float("inf")
             rel = err / scale if scale > 0 else 0.0
             worst_rel = max(worst_rel, rel) if np.isfinite(rel) else float("inf")
         report[name] = {"max_abs_err": worst_abs, "max_rel_err": worst_rel,
-                        "checked": int(len(points)), "size": int(x.size), "ok": var_ok}
+                        "checked": int(len(points)), "size": int(x.size), "ok": var_ok,
+                        "worst": worst}
     return CheckResult(all(row["ok"] for row in report.values()), report, rtol, atol)
 
 

@@ -624,14 +624,19 @@ def check_command(
     file: FileArg = None,
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
-    rtol: Annotated[float, typer.Option("--rtol", min=0.0, help="Relative tolerance.")] = 1e-5,
-    atol: Annotated[float, typer.Option("--atol", min=0.0, help="Absolute tolerance.")] = 1e-6,
+    rtol: Annotated[Optional[float], typer.Option(
+        "--rtol", min=0.0, help="Relative tolerance [default: 1e-5; 1e-4 with --dtype float32].",
+        show_default=False)] = None,
+    atol: Annotated[Optional[float], typer.Option(
+        "--atol", min=0.0, help="Absolute tolerance [default: 1e-6; 1e-5 with --dtype float32].",
+        show_default=False)] = None,
     *, common: Common,
 ) -> None:
     """Check autodiff against central finite differences (float64).
 
-    Prints the largest absolute and relative error per variable and exits
-    with status 1 when any element differs by more than atol + rtol·|g|.
+    Prints the largest absolute and relative error per variable, and its
+    worst element with both numbers, and exits with status 1 when any
+    element differs by more than atol + rtol·|g|.
 
     Example:  gradcli check -e 'input x = [0.5, 2]; sum(sin(x) * x)'
     """
@@ -639,6 +644,13 @@ def check_command(
     names = _names(wrt)
     session.run(lambda program, inputs: _check_once(session, program, inputs, names, of,
                                                     head, rtol, atol))
+
+
+def _worst_json(worst, jsonio) -> dict:
+    if worst is None:
+        return {}
+    return {"worst": {"index": worst["index"], "autodiff": jsonio.number(worst["autodiff"]),
+                      "numeric": jsonio.number(worst["numeric"])}}
 
 
 def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, atol) -> None:
@@ -651,11 +663,14 @@ def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, ato
         session.emit_json({"ok": bool(result.ok), "vars": {
             name: {"ok": bool(row["ok"]),
                    "max_abs_err": jsonio.number(row["max_abs_err"]),
-                   "max_rel_err": jsonio.number(row["max_rel_err"])}
+                   "max_rel_err": jsonio.number(row["max_rel_err"]),
+                   **_worst_json(row.get("worst"), jsonio)}
             for name, row in result.vars.items()}})
     else:
         from rich.text import Text
         session.console.print(render.check_table(result))
+        for line in render.check_worst(result):
+            session.console.print(Text(line), soft_wrap=True)
         tolerance = f"rtol={result.rtol:g}, atol={result.atol:g}"
         if result.ok:
             session.console.print(Text(f"ok: autodiff agrees with finite differences "

@@ -427,6 +427,20 @@ def check_table(result):
     return table
 
 
+def check_worst(result) -> list[str]:
+    """Under the table, per variable its worst element with both numbers:
+    `x[1, 0]: autodiff 2.5, differences 2.500000001`, to 10 significant
+    digits, enough to see where the two part (--json has every digit)."""
+    lines = []
+    for name, row in result.vars.items():
+        worst = row.get("worst")
+        if worst is not None:
+            index = "[" + ", ".join(str(i) for i in worst["index"]) + "]" if worst["index"] else ""
+            lines.append(f"worst element {printable(name)}{index}: autodiff "
+                         f"{worst['autodiff']:.10g}, differences {worst['numeric']:.10g}")
+    return lines
+
+
 def _err(value: float) -> str:
     if not np.isfinite(value):
         return format_scalar(value)

@@ -454,12 +454,41 @@ def test_check_fails_at_a_kink():
     # relu'(0) is 0 by convention; the central difference sees (h - 0) / 2h = 0.5.
     result = gradcli("check", "-e", "input x = 0\nrelu(x)", "--json")
     assert result.exit_code == 1
-    assert result.stdout == '{"ok": false, "vars": {"x": {"ok": false, "max_abs_err": 0.5, ' \
-                            '"max_rel_err": 1.0}}}\n'
+    assert json.loads(result.stdout) == {"ok": False, "vars": {"x": {
+        "ok": False, "max_abs_err": 0.5, "max_rel_err": 1.0,
+        "worst": {"index": [], "autodiff": 0.0, "numeric": 0.5}}}}
     assert result.stderr == "gradcli: error: gradient check failed for 'x'\n"
     table = gradcli("check", "-e", "input x = 0\nrelu(x)")
     assert table.exit_code == 1
     assert "MISMATCH" in table.stdout
+
+
+def test_check_names_the_worst_element_with_both_numbers():
+    # relu's kink sits at element [0, 1]: autodiff 0 by convention, differences 0.5.
+    source = "input x = [[1, 0], [2, 3]]\nsum(relu(x) * 2)"
+    data = json.loads(gradcli("check", "-e", source, "--json").stdout)
+    worst = data["vars"]["x"]["worst"]
+    assert worst["index"] == [0, 1]
+    assert worst["autodiff"] == 0.0
+    assert worst["numeric"] == pytest.approx(1.0, rel=1e-6)
+    table = gradcli("check", "-e", source)
+    assert "worst element x[0, 1]: autodiff 0, differences 1\n" in table.stdout
+
+
+# float32 autodiff against float64 differences: 5e-5 relative error here,
+# only float32's rounding. Its own default tolerances pass it; float64's fail.
+FLOAT32 = "seed(3)\ninput x = normal(0, 1, (16, 16))\nsum(exp(x @ x / 4) @ x)"
+
+
+def test_check_in_float32_uses_float32_tolerances():
+    result = gradcli("check", "-e", FLOAT32, "--dtype", "float32")
+    assert result.exit_code == 0, result.stdout
+    assert "ok: autodiff agrees with finite differences (rtol=0.0001, atol=1e-05)" \
+        in result.stdout
+    strict = gradcli("check", "-e", FLOAT32, "--dtype", "float32", "--rtol", "1e-5",
+                     "--atol", "1e-6", "--json")
+    assert strict.exit_code == 1
+    assert json.loads(strict.stdout)["vars"]["x"]["max_rel_err"] == pytest.approx(5.14e-5, rel=0.05)
 
 
 def test_check_tolerances_are_options():

@@ -107,7 +107,8 @@ def test_check_mismatch_exit_1_and_json_on_stdout():
     result = run("check", "-e", "input x = 0\nrelu(x)", "--json")
     assert result.returncode == 1
     assert json.loads(result.stdout) == {"ok": False, "vars": {
-        "x": {"ok": False, "max_abs_err": 0.5, "max_rel_err": 1.0}}}
+        "x": {"ok": False, "max_abs_err": 0.5, "max_rel_err": 1.0,
+              "worst": {"index": [], "autodiff": 0.0, "numeric": 0.5}}}}
     assert result.stderr == "gradcli: error: gradient check failed for 'x'\n"
 
 
