@@ -390,3 +390,12 @@ def test_f7_a_jvp_tangent_is_a_new_value_not_the_tangent_given():
     out = printed("x = array([1.0, 2.0])\nv = array([3.0, 4.0])\n"
                   "val, tan = jvp(lambda t: t + 1, x, v)\ntan *= 10\nprint(v, tan)")
     assert np.array_equal(out[0][0], [3.0, 4.0]) and np.array_equal(out[0][1], [30.0, 40.0])
+
+
+def test_f9_an_op_without_gradient_on_a_large_temporary():
+    # Found by a fuzz run (seed 15000): sign() of an operator's result of
+    # 4096+ numbers asked the op what its VJP saves, and an op without a
+    # VJP saves nothing: "tuple index out of range" reached the user.
+    source = "x = arange(5000) - 2500\ny = sign(x * 2)\nsum(y)"
+    result = api.run(api.load(source))
+    assert float(result.result.value) == -1.0

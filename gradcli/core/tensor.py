@@ -470,7 +470,8 @@ def _into_first(op, args):
     if (type(data) is not np.ndarray or data.size < 4096 or data.base is not None
             or not data.flags.writeable or data.dtype.kind != "f"
             or not isinstance(op.forward, np.ufunc) or op.variadic or not op.numeric
-            or op.saves[0] == "value" or (node is not None and node.ans is not None)):
+            or (op.saves and op.saves[0] == "value")     # no VJP: it saves nothing
+            or (node is not None and node.ans is not None)):
         return False
     for b in args[1:]:
         other = b.data
