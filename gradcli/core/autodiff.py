@@ -42,14 +42,22 @@ def _as_input(x) -> Tensor:
 
 
 def _call_with(f, args, argnum):
-    if not -len(args) <= argnum < len(args):
-        raise EvalError(f"argnum {argnum} is out of range for {len(args)} argument(s)")
+    """f called with args[argnum] (or each of a tuple of argnums) as the
+    variable(s); returns (the variable or a tuple of them, f's value)."""
+    argnums = argnum if isinstance(argnum, tuple) else (argnum,)
     args = list(args)
-    x = _as_input(args[argnum])
-    args[argnum] = x
+    for k in argnums:
+        if not -len(args) <= k < len(args):
+            raise EvalError(f"argnum {k} is out of range for {len(args)} argument(s)")
+    if len({k % len(args) for k in argnums}) != len(argnums):
+        raise EvalError(f"argnums {argnums} name one argument twice")
+    xs = []
+    for k in argnums:
+        args[k] = _as_input(args[k])
+        xs.append(args[k])
     with grad_mode(True):
         y = lift(f(*args))
-    return x, y
+    return (tuple(xs) if isinstance(argnum, tuple) else xs[0]), y
 
 
 def _cut_if_local(result, *local) -> Tensor:
@@ -78,18 +86,26 @@ def _zeros(shape) -> Tensor:
     return Tensor(np.zeros(shape, dtype=MODE.dtype))
 
 
-def grad(f, argnum: int = 0):
-    """grad(f)(*args): the gradient of scalar-valued f w.r.t. args[argnum]."""
+def grad(f, argnum: int | tuple = 0):
+    """grad(f)(*args): the gradient of scalar-valued f w.r.t. args[argnum];
+    for a tuple of argnums, a tuple of gradients (one backward pass)."""
+    several = isinstance(argnum, tuple)
+    argnums = argnum if several else (argnum,)
+
     def gradient(*args):
         keep = MODE.grad_enabled
-        x, y = _call_with(f, args, argnum)
+        xs, y = _call_with(f, args, argnums)
         if y.size != 1:
             raise ShapeError(f"grad(f): f must return a single number, but it returned "
                              f"shape {shape_str(y.shape)}; use jacobian(f) for vector outputs")
-        if not y.requires_grad:
-            return _zeros(x.shape)
-        (g,) = run_backward([y], [None], inputs=[x], create_graph=keep, retain_graph=keep)
-        return _cut_if_local(g, x) if g is not None else _zeros(x.shape)
+        if y.requires_grad:
+            grads = run_backward([y], [None], inputs=list(xs), create_graph=keep,
+                                 retain_graph=keep)
+        else:
+            grads = [None] * len(xs)
+        out = tuple(_cut_if_local(g, *xs) if g is not None else _zeros(x.shape)
+                    for g, x in zip(grads, xs))
+        return out if several else out[0]
     return gradient
 
 

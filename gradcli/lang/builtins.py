@@ -534,23 +534,29 @@ def _derived(name, f, argnum, make):
     """The function `name(f)` returns, as a built-in of that name: a wrong
     call to it is reported as `grad(f)(): ...` like any built-in's."""
     f = _function_arg(f, name)
-    return Builtin(f"{name}({getattr(f, 'name', None) or 'f'})",
-                   make(f, to_int(argnum, "argnum")))
+    return Builtin(f"{name}({getattr(f, 'name', None) or 'f'})", make(f, argnum))
 
 
 @builtin("grad")
 def _grad(f, argnum=0):
+    """grad(f, (0, 1)): a tuple of gradients, one per argument named (JAX)."""
+    if isinstance(argnum, tuple):
+        if not argnum:
+            raise EvalError("grad: argnum (0, 1)-style needs at least one position")
+        argnum = tuple(to_int(k, "argnum") for k in argnum)
+    else:
+        argnum = to_int(argnum, "argnum")
     return _derived("grad", f, argnum, autodiff.grad)
 
 
 @builtin("jacobian")
 def _jacobian(f, argnum=0):
-    return _derived("jacobian", f, argnum, autodiff.jacobian)
+    return _derived("jacobian", f, to_int(argnum, "argnum"), autodiff.jacobian)
 
 
 @builtin("hessian")
 def _hessian(f, argnum=0):
-    return _derived("hessian", f, argnum, autodiff.hessian)
+    return _derived("hessian", f, to_int(argnum, "argnum"), autodiff.hessian)
 
 
 @builtin("jvp")
