@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .core import creation, defaults, engine
-from .core.tensor import (MODE, Node, Tensor, physical_memory, shape_str,
+from .core.tensor import (MODE, Node, Tensor, check_size, physical_memory, shape_str,
                           watching_floating_point)
 from .errors import DataError, EvalError, GradError, NumericError, ShapeError
 from .lang import ast as A
@@ -402,20 +402,13 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
     result = _result_tensor(interp, of)
     if book.backward_ran and of is None:
         return _own_backward(interp, book, result, names if wrt else None, head)
-    targets = {name: _wrt_tensor(interp, book, name) for name in names}
-    if result is None:
-        raise EvalError("nothing to differentiate: the program ends without an expression; "
-                        "end it with the value to differentiate or name it with --of")
+    targets = _targets(interp, book, names, result)
     head_t = None
     if head is not None:
         head_t = input_array("--head", head)
         if head_t.shape != result.shape:
             raise ShapeError(f"--head has shape {shape_str(head_t.shape)} but the result "
                              f"has shape {shape_str(result.shape)}")
-    untracked = [n for n, t in targets.items() if not t.requires_grad]
-    if untracked:
-        raise GradError(f"cannot differentiate with respect to '{untracked[0]}': it is not "
-                        "tracked; declare it with `input` or call attach_grad on it")
     if result.requires_grad:
         found = engine.run_backward([result], [head_t], inputs=list(targets.values()))
     else:
@@ -424,6 +417,53 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
              for (name, t), g in zip(targets.items(), found)}
     return GradResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
                       grads, None if head_t is None else head_t.data, _warnings())
+
+
+def _targets(interp, book, names, result) -> dict:
+    """The variables to differentiate by, each checked to be tracked."""
+    targets = {name: _wrt_tensor(interp, book, name) for name in names}
+    if result is None:
+        raise EvalError("nothing to differentiate: the program ends without an expression; "
+                        "end it with the value to differentiate or name it with --of")
+    untracked = [n for n, t in targets.items() if not t.requires_grad]
+    if untracked:
+        raise GradError(f"cannot differentiate with respect to '{untracked[0]}': it is not "
+                        "tracked; declare it with `input` or call attach_grad on it")
+    return targets
+
+
+@dataclass
+class JacobianResult:
+    value: Shown
+    values: dict[str, np.ndarray]
+    jacobians: dict[str, np.ndarray]       # name -> shape result.shape + x.shape
+    warnings: list[str]
+
+
+def jacobian(program: A.Program, inputs=None, options: Options | None = None,
+             wrt=None, of=None) -> JacobianResult:
+    """The full Jacobian of the result by each wrt variable, one backward
+    pass per element of the result (`grad --jacobian`)."""
+    options = options or Options()
+    names = _wrt_names(declared_inputs(program), inputs, wrt)
+    interp, book = _prepare(program, inputs, options, names)
+    interp.run(program)
+    result = _result_tensor(interp, of)
+    targets = _targets(interp, book, names, result)
+    xs = list(targets.values())
+    check_size(result.size * sum(x.size for x in xs), "the Jacobian")
+    rows = {name: [] for name in targets}
+    for i in range(result.size):
+        head = np.zeros(result.size, dtype=result.dtype)
+        head[i] = 1
+        found = engine.run_backward([result], [Tensor(head.reshape(result.shape))], inputs=xs,
+                                    retain_graph=True) if result.requires_grad else [None] * len(xs)
+        for (name, x), g in zip(targets.items(), found):
+            rows[name].append(np.zeros(x.shape, x.dtype) if g is None else np.asarray(g.data))
+    jacobians = {name: np.array(rows[name]).reshape(result.shape + targets[name].shape)
+                 for name in targets}
+    return JacobianResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
+                          jacobians, _warnings())
 
 
 # ------------------------------------------------------------------ check

@@ -577,6 +577,9 @@ def grad_command(
     file: FileArg = None,
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
+    jacobian: Annotated[bool, typer.Option(
+        "--jacobian", help="The full Jacobian of the result by each variable "
+                           "(shape result.shape + x.shape) instead of a gradient.")] = False,
     *, common: Common,
 ) -> None:
     """Differentiate the program's result with respect to its inputs.
@@ -589,7 +592,29 @@ def grad_command(
     """
     session = Session(common, _read_source(file, expr, "grad"))
     names = _names(wrt)
+    if jacobian:
+        if head is not None:
+            raise typer.BadParameter("--jacobian gives every row of the Jacobian; "
+                                     "--head picks one combination of them: use one or the other")
+        session.run(lambda program, inputs: _jacobian_once(session, program, inputs, names, of))
+        return
     session.run(lambda program, inputs: _grad_once(session, program, inputs, names, of, head))
+
+
+def _jacobian_once(session: Session, program, inputs, wrt, of) -> None:
+    from . import api, jsonio, render
+
+    result = api.jacobian(program, inputs, session.options(), wrt, of)
+    render.warn(result.warnings)
+    if session.common.json:
+        session.emit_json({"value": jsonio.value(result.value.value),
+                           "jacobian": {n: jsonio.array(j) for n, j in result.jacobians.items()}})
+        return
+    name = of or "result"
+    render.titled(session.console, name, result.value)
+    for var, jac in result.jacobians.items():
+        # shape: the result's, then the variable's
+        render.titled(session.console, f"jacobian of {name} by {var}", api.Shown(jac, None, True))
 
 
 def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:

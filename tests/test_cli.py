@@ -1170,3 +1170,35 @@ def test_a_high_rank_array_prints_a_bounded_number_of_slices():
     assert len(labels) == 24
     assert labels[0].startswith("[0, 0, 0,") and labels[-1].startswith("[1, 1, 1,")
     assert result.stdout.count("⋮") == 1
+
+
+# ---------------------------------------------------------------- jacobian
+
+def test_grad_jacobian_of_a_matrix_product_is_the_matrix_and_a_one_hot_stack():
+    source = "input x = [1.0, 2.0]\ninput A = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]\nA @ x"
+    result = gradcli("grad", "-e", source, "--jacobian", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["value"] == [5.0, 11.0, 17.0]
+    assert data["jacobian"]["x"] == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    # d(Ax)_i / dA_jk = [i == j] x_k: shape result (3,) + A (3, 2)
+    expected = np.zeros((3, 3, 2))
+    for i in range(3):
+        expected[i, i] = [1.0, 2.0]
+    np.testing.assert_array_equal(data["jacobian"]["A"], expected)
+
+
+def test_grad_jacobian_of_softmax_is_diag_s_minus_s_s_transposed():
+    result = gradcli("grad", "-e", "input x = [1.0, 2.0, 3.0]\nsoftmax(x)", "--jacobian", "--json")
+    s = np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()
+    np.testing.assert_allclose(json.loads(result.stdout)["jacobian"]["x"],
+                               np.diag(s) - np.outer(s, s), rtol=1e-14, atol=1e-16)
+    table = gradcli("grad", "-e", "input x = [1.0, 2.0, 3.0]\nsoftmax(x)", "--jacobian")
+    assert "jacobian of result by x\n" in table.stdout
+    assert "shape (3, 3) · float64" in table.stdout
+
+
+def test_grad_jacobian_and_head_are_one_or_the_other():
+    result = gradcli("grad", "-e", "input x = [1.0]\nx", "--jacobian", "--head", "[1]")
+    assert result.exit_code == 2
+    assert "--jacobian gives every row of the Jacobian" in result.output
