@@ -466,6 +466,51 @@ def jacobian(program: A.Program, inputs=None, options: Options | None = None,
                           jacobians, _warnings())
 
 
+@dataclass
+class HessianResult:
+    value: Shown
+    values: dict[str, np.ndarray]
+    hessians: dict[str, dict[str, np.ndarray]]   # [a][b]: shape a.shape + b.shape
+    warnings: list[str]
+
+
+def hessian(program: A.Program, inputs=None, options: Options | None = None,
+            wrt=None, of=None) -> HessianResult:
+    """Second derivatives of a single-number result, per pair of wrt
+    variables (`grad --order 2`): the gradient is recorded (create_graph),
+    then differentiated once per element of each variable."""
+    options = options or Options()
+    names = _wrt_names(declared_inputs(program), inputs, wrt)
+    interp, book = _prepare(program, inputs, options, names)
+    interp.run(program)
+    result = _result_tensor(interp, of)
+    targets = _targets(interp, book, names, result)
+    if result.size != 1:
+        raise ShapeError(f"--order 2 needs a single-number result, but it has shape "
+                         f"{shape_str(result.shape)}; name one with --of, or sum it")
+    xs = list(targets.values())
+    check_size(sum(x.size for x in xs) ** 2, "the Hessian")
+    firsts = engine.run_backward([result], [None], inputs=xs, create_graph=True,
+                                 retain_graph=True) if result.requires_grad else [None] * len(xs)
+    hessians: dict = {}
+    for (a, xa), ga in zip(targets.items(), firsts):
+        rows = {b: [] for b in targets}
+        for k in range(xa.size):
+            if ga is None or not ga.requires_grad:
+                found = [None] * len(xs)
+            else:
+                head = np.zeros(xa.size, dtype=ga.dtype)
+                head[k] = 1
+                found = engine.run_backward([ga], [Tensor(head.reshape(xa.shape))], inputs=xs,
+                                            retain_graph=True)
+            for (b, xb), g in zip(targets.items(), found):
+                rows[b].append(np.zeros(xb.shape, xb.dtype) if g is None else np.asarray(g.data))
+        hessians[a] = {b: np.array(rows[b]).reshape(xa.shape + targets[b].shape)
+                       for b in targets}
+    return HessianResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
+                         hessians, _warnings())
+
+
 # ------------------------------------------------------------------ check
 
 # Default tolerances of `check`, by the dtype autodiff ran in. Differences

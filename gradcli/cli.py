@@ -580,6 +580,9 @@ def grad_command(
     jacobian: Annotated[bool, typer.Option(
         "--jacobian", help="The full Jacobian of the result by each variable "
                            "(shape result.shape + x.shape) instead of a gradient.")] = False,
+    order: Annotated[int, typer.Option(
+        "--order", min=1, max=2, help="2: the Hessian of a single-number result, per pair "
+                                     "of variables.")] = 1,
     *, common: Common,
 ) -> None:
     """Differentiate the program's result with respect to its inputs.
@@ -592,6 +595,12 @@ def grad_command(
     """
     session = Session(common, _read_source(file, expr, "grad"))
     names = _names(wrt)
+    if order == 2:
+        if head is not None or jacobian:
+            raise typer.BadParameter("--order 2 is the Hessian of the result itself: "
+                                     "it takes neither --head nor --jacobian")
+        session.run(lambda program, inputs: _hessian_once(session, program, inputs, names, of))
+        return
     if jacobian:
         if head is not None:
             raise typer.BadParameter("--jacobian gives every row of the Jacobian; "
@@ -599,6 +608,23 @@ def grad_command(
         session.run(lambda program, inputs: _jacobian_once(session, program, inputs, names, of))
         return
     session.run(lambda program, inputs: _grad_once(session, program, inputs, names, of, head))
+
+
+def _hessian_once(session: Session, program, inputs, wrt, of) -> None:
+    from . import api, jsonio, render
+
+    result = api.hessian(program, inputs, session.options(), wrt, of)
+    render.warn(result.warnings)
+    if session.common.json:
+        session.emit_json({"value": jsonio.value(result.value.value), "hessian": {
+            a: {b: jsonio.array(h) for b, h in row.items()} for a, row in result.hessians.items()}})
+        return
+    name = of or "result"
+    render.titled(session.console, name, result.value)
+    for a, row in result.hessians.items():
+        for b, h in row.items():        # shape: a's, then b's
+            render.titled(session.console, f"hessian of {name} by {a}, {b}",
+                          api.Shown(h, None, True))
 
 
 def _jacobian_once(session: Session, program, inputs, wrt, of) -> None:

@@ -1202,3 +1202,37 @@ def test_grad_jacobian_and_head_are_one_or_the_other():
     result = gradcli("grad", "-e", "input x = [1.0]\nx", "--jacobian", "--head", "[1]")
     assert result.exit_code == 2
     assert "--jacobian gives every row of the Jacobian" in result.output
+
+
+# ------------------------------------------------------------ second order
+
+def test_grad_order_2_of_a_quadratic_form_is_a_plus_a_transposed():
+    source = "input x = [1.0, 2.0]\ninput A = [[1.0, 2.0], [3.0, 5.0]]\nx @ A @ x"
+    result = gradcli("grad", "-e", source, "--order", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["value"] == 31.0
+    A, x = np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([1.0, 2.0])
+    hessian = data["hessian"]
+    np.testing.assert_array_equal(hessian["x"]["x"], A + A.T)
+    np.testing.assert_array_equal(hessian["A"]["A"], np.zeros((2, 2, 2, 2)))
+    # d2/dx_i dA_jk of x_j A_jk x_k = [i == j] x_k + x_j [i == k]
+    cross = np.einsum("ij,k->ijk", np.eye(2), x) + np.einsum("j,ik->ijk", x, np.eye(2))
+    np.testing.assert_array_equal(hessian["x"]["A"], cross)
+    np.testing.assert_array_equal(hessian["A"]["x"], np.moveaxis(cross, 0, -1))
+
+
+def test_grad_order_2_of_a_polynomial_is_its_second_derivative_on_the_diagonal():
+    result = gradcli("grad", "-e", "input x = [1.0, 2.0, -1.5]\nsum(x ** 3 - 2 * x ** 2)",
+                     "--order", "2", "--json")
+    np.testing.assert_array_equal(json.loads(result.stdout)["hessian"]["x"]["x"],
+                                  np.diag(6 * np.array([1.0, 2.0, -1.5]) - 4))
+    table = gradcli("grad", "-e", "input x = [1.0, 2.0]\nsum(x ** 3)", "--order", "2")
+    assert "hessian of result by x, x\n" in table.stdout
+
+
+def test_grad_order_2_needs_a_single_number_result():
+    result = gradcli("grad", "-e", "input x = [1.0, 2.0]\nx * x", "--order", "2")
+    assert result.exit_code == 1
+    assert result.stderr == ("gradcli: error: --order 2 needs a single-number result, but it "
+                             "has shape (2,); name one with --of, or sum it\n")
