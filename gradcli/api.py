@@ -432,6 +432,17 @@ def _targets(interp, book, names, result) -> dict:
     return targets
 
 
+def _result_and_targets(program, inputs, options, wrt, of):
+    """Run the program with the wrt inputs tracked (the whole run recorded):
+    its result, and the variables to differentiate it by."""
+    options = options or Options()
+    names = _wrt_names(declared_inputs(program), inputs, wrt)
+    interp, book = _prepare(program, inputs, options, names)
+    interp.run(program)
+    result = _result_tensor(interp, of)
+    return result, _targets(interp, book, names, result)
+
+
 @dataclass
 class JacobianResult:
     value: Shown
@@ -444,12 +455,7 @@ def jacobian(program: A.Program, inputs=None, options: Options | None = None,
              wrt=None, of=None) -> JacobianResult:
     """The full Jacobian of the result by each wrt variable, one backward
     pass per element of the result (`grad --jacobian`)."""
-    options = options or Options()
-    names = _wrt_names(declared_inputs(program), inputs, wrt)
-    interp, book = _prepare(program, inputs, options, names)
-    interp.run(program)
-    result = _result_tensor(interp, of)
-    targets = _targets(interp, book, names, result)
+    result, targets = _result_and_targets(program, inputs, options, wrt, of)
     xs = list(targets.values())
     check_size(result.size * sum(x.size for x in xs), "the Jacobian")
     rows = {name: [] for name in targets}
@@ -479,12 +485,7 @@ def hessian(program: A.Program, inputs=None, options: Options | None = None,
     """Second derivatives of a single-number result, per pair of wrt
     variables (`grad --order 2`): the gradient is recorded (create_graph),
     then differentiated once per element of each variable."""
-    options = options or Options()
-    names = _wrt_names(declared_inputs(program), inputs, wrt)
-    interp, book = _prepare(program, inputs, options, names)
-    interp.run(program)
-    result = _result_tensor(interp, of)
-    targets = _targets(interp, book, names, result)
+    result, targets = _result_and_targets(program, inputs, options, wrt, of)
     if result.size != 1:
         raise ShapeError(f"--order 2 needs a single-number result, but it has shape "
                          f"{shape_str(result.shape)}; name one with --of, or sum it")
