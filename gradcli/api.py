@@ -394,9 +394,10 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
     last top-level expression — is differentiated here.
     """
     options = options or Options()
-    names = _wrt_names(declared_inputs(program), inputs, wrt)
+    declared = declared_inputs(program)
+    names = _wrt_names(declared, inputs, wrt)
     # A program that runs its own backward marks what it differentiates.
-    track = () if calls_backward(program) and of is None else names
+    track = () if calls_backward(program) and of is None else _tracked(names, declared)
     interp, book = _prepare(program, inputs, options, track)
     interp.run(program)
     result = _result_tensor(interp, of)
@@ -436,11 +437,19 @@ def _result_and_targets(program, inputs, options, wrt, of):
     """Run the program with the wrt inputs tracked (the whole run recorded):
     its result, and the variables to differentiate it by."""
     options = options or Options()
-    names = _wrt_names(declared_inputs(program), inputs, wrt)
-    interp, book = _prepare(program, inputs, options, names)
+    declared = declared_inputs(program)
+    names = _wrt_names(declared, inputs, wrt)
+    interp, book = _prepare(program, inputs, options, _tracked(names, declared))
     interp.run(program)
     result = _result_tensor(interp, of)
     return result, _targets(interp, book, names, result)
+
+
+def _tracked(names, declared) -> list:
+    """What a run differentiated here tracks: the wrt names and every
+    declared input, so that `--wrt y` may name a value computed from the
+    inputs (SPEC 2.1), not only an input itself."""
+    return list(dict.fromkeys(list(names) + list(declared)))
 
 
 @dataclass

@@ -1236,3 +1236,15 @@ def test_grad_order_2_needs_a_single_number_result():
     assert result.exit_code == 1
     assert result.stderr == ("gradcli: error: --order 2 needs a single-number result, but it "
                              "has shape (2,); name one with --of, or sum it\n")
+
+
+def test_wrt_may_name_a_value_the_program_computed():
+    # SPEC 2.1: the gradient with respect to an intermediate y = x * x.
+    source = "input x = [1.0, 2.0]\ny = x * x\nsum(y * y)"
+    grads = json.loads(gradcli("grad", "-e", source, "--wrt", "y", "--json").stdout)["grads"]
+    assert grads == {"y": [2.0, 8.0]}
+    hessian = json.loads(gradcli("grad", "-e", source, "--wrt", "y", "--order", "2",
+                                 "--json").stdout)["hessian"]
+    assert hessian == {"y": {"y": [[2.0, 0.0], [0.0, 2.0]]}}
+    both = json.loads(gradcli("grad", "-e", source, "--wrt", "y,x", "--json").stdout)["grads"]
+    assert both == {"y": [2.0, 8.0], "x": [4.0, 32.0]}
