@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .core import creation, defaults, engine
+from .core import autodiff, creation, defaults, engine
 from .core.tensor import (MODE, Node, Tensor, check_size, physical_memory, shape_str,
                           watching_floating_point)
 from .errors import DataError, EvalError, GradError, NumericError, ShapeError
@@ -467,18 +467,16 @@ def jacobian(program: A.Program, inputs=None, options: Options | None = None,
     result, targets = _result_and_targets(program, inputs, options, wrt, of)
     xs = list(targets.values())
     check_size(result.size * sum(x.size for x in xs), "the Jacobian")
-    rows = {name: [] for name in targets}
-    for i in range(result.size):
-        head = np.zeros(result.size, dtype=result.dtype)
-        head[i] = 1
-        found = engine.run_backward([result], [Tensor(head.reshape(result.shape))], inputs=xs,
-                                    retain_graph=True) if result.requires_grad else [None] * len(xs)
-        for (name, x), g in zip(targets.items(), found):
-            rows[name].append(np.zeros(x.shape, x.dtype) if g is None else np.asarray(g.data))
-    jacobians = {name: np.array(rows[name]).reshape(result.shape + targets[name].shape)
-                 for name in targets}
+    rows = autodiff.jacobian_rows(result, xs)
+    jacobians = {name: _stacked(row, result.shape + x.shape)
+                 for (name, x), row in zip(targets.items(), rows)}
     return JacobianResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
                           jacobians, _warnings())
+
+
+def _stacked(row, shape) -> np.ndarray:
+    """Rows of a Jacobian (tensors) as one array of `shape`."""
+    return np.array([np.asarray(g.data) for g in row]).reshape(shape)
 
 
 @dataclass
@@ -504,19 +502,11 @@ def hessian(program: A.Program, inputs=None, options: Options | None = None,
                                  retain_graph=True) if result.requires_grad else [None] * len(xs)
     hessians: dict = {}
     for (a, xa), ga in zip(targets.items(), firsts):
-        rows = {b: [] for b in targets}
-        for k in range(xa.size):
-            if ga is None or not ga.requires_grad:
-                found = [None] * len(xs)
-            else:
-                head = np.zeros(xa.size, dtype=ga.dtype)
-                head[k] = 1
-                found = engine.run_backward([ga], [Tensor(head.reshape(xa.shape))], inputs=xs,
-                                            retain_graph=True)
-            for (b, xb), g in zip(targets.items(), found):
-                rows[b].append(np.zeros(xb.shape, xb.dtype) if g is None else np.asarray(g.data))
-        hessians[a] = {b: np.array(rows[b]).reshape(xa.shape + targets[b].shape)
-                       for b in targets}
+        if ga is None:          # the result does not reach xa: its gradient is 0
+            ga = Tensor(np.zeros(xa.shape, xa.dtype))
+        rows = autodiff.jacobian_rows(ga, xs)
+        hessians[a] = {b: _stacked(row, xa.shape + xb.shape)
+                       for (b, xb), row in zip(targets.items(), rows)}
     return HessianResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
                          hessians, _warnings())
 

@@ -117,16 +117,29 @@ def jacobian(f, argnum: int = 0):
         check_size(y.size * x.size, "the result of jacobian")
         if not y.requires_grad:
             return _zeros(y.shape + x.shape)
-        rows = []
-        for i in range(y.size):
-            head = np.zeros(y.size, dtype=y.dtype)
-            head[i] = 1
-            (g,) = run_backward([y], [Tensor(head.reshape(y.shape))], inputs=[x],
-                                create_graph=keep, retain_graph=True)
-            rows.append(g if g is not None else _zeros(x.shape))
+        (rows,) = jacobian_rows(y, [x], create_graph=keep)
         with grad_mode(keep):
             return _cut_if_local(reshape(stack(rows), y.shape + x.shape), x)
     return jac
+
+
+def jacobian_rows(y: Tensor, xs: list, create_graph=False) -> list:
+    """Per x in xs, the gradients of each element of y by x, in y's order
+    (zeros where y does not reach x): one backward pass per element of y,
+    over a retained graph. jacobian(f), and the api's --jacobian and
+    --order 2, are these rows stacked."""
+    rows = [[] for _ in xs]
+    for i in range(y.size):
+        if y.requires_grad:
+            head = np.zeros(y.size, dtype=y.dtype)
+            head[i] = 1
+            found = run_backward([y], [Tensor(head.reshape(y.shape))], inputs=list(xs),
+                                 create_graph=create_graph, retain_graph=True)
+        else:
+            found = [None] * len(xs)
+        for row, x, g in zip(rows, xs, found):
+            row.append(g if g is not None else Tensor(np.zeros(x.shape, x.dtype)))
+    return rows
 
 
 def hessian(f, argnum: int = 0):
