@@ -4,18 +4,11 @@ limits that must still hold inside them."""
 import numpy as np
 import pytest
 
-from test_interpreter import error as _error
+from test_interpreter import error_at as error
 from test_interpreter import run, values
 
 from gradcli.errors import EvalError, GradError, LimitError, NumericError, ShapeError
 from gradcli.lang.control import python_names
-
-
-def error(source, **options):
-    """The error's class, (line, column) and message."""
-    kind, span, message = _error(source, **options)
-    return kind, span[:2] if span else None, message
-
 
 
 # ------------------------------------------------------------- generators

@@ -23,6 +23,12 @@ def error(source, **options):
     return type(exc), (span.line, span.column, span.end_line, span.end_column) if span else None, exc.message
 
 
+def error_at(source, **options):
+    """The error's class, (line, column) and message."""
+    kind, span, message = error(source, **options)
+    return kind, span[:2] if span else None, message
+
+
 # ------------------------------------------------------------- semantics
 
 def test_precedence_and_arithmetic():

@@ -5,35 +5,19 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from gradcli import api
 from gradcli.core.tensor import Tensor
 from gradcli.errors import EvalError, LimitError
 from gradcli.lang import ast as A
 from gradcli.lang.parser import parse
-
-
-def run(source, inputs=None, **options):
-    return api.run(api.load(source), inputs, api.Options(**options))
+from test_interpreter import error_at as error
+from test_interpreter import run, values as printed
 
 
 def result(source, **options):
     return run(source, **options).interp.last_value
 
-
-def printed(source, **options):
-    return [[v.value for v in line] for line in run(source, **options).printed]
-
-
-def error(source, **options):
-    with pytest.raises(Exception) as info:
-        run(source, **options)
-    exc = info.value
-    return type(exc), (exc.span.line, exc.span.column), exc.message
-
-
-# ------------------------------------------------------------ the literal rule
 
 def test_a_literal_of_numbers_is_an_array():
     value = result("[1, 2.5, -3]")
