@@ -39,12 +39,17 @@ from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "partials", "saves", "saves_values",
-                 "saves_ans", "variadic", "elementwise", "reads", "numeric", "prepare")
+                 "saves_ans", "variadic", "elementwise", "reads", "numeric", "prepare",
+                 "inputs", "rules", "jvp")
 
     def __init__(self, name, label, forward, vjps, saves, ans, variadic, reads,
-                 numeric, elementwise=False, prepare=None, partials=None):
+                 numeric, elementwise=False, prepare=None, partials=None, rules=None,
+                 jvp=None):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.partials = vjps, partials
+        self.inputs = _input_names(partials or vjps or (), variadic)
+        self.rules = rules      # per input: the local derivative, for `explain`
+        self.jvp = jvp          # forward mode: (tangents, ans, inputs, params) -> tangent
         self.saves, self.saves_ans = saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
         self.variadic = variadic
@@ -111,6 +116,113 @@ def _times_partial(partial):
     return vjp
 
 
+def _input_names(fns, variadic) -> tuple:
+    """The names a VJP or partial gives the op's inputs (after `g` and
+    `ans`): what a rule's placeholders are called."""
+    for fn in fns:
+        if fn is not None:
+            names = [p for p in inspect.signature(fn).parameters if p not in ("g", "ans")]
+            return tuple(names[:1] if variadic else names[:len(fns)])
+    return ()
+
+
+def rule_text(op, i, operands: dict | None = None) -> str | None:
+    """Op's local derivative for input i in plain notation, its
+    placeholders filled with `operands` (input name -> source text; the
+    names themselves by default). A rule that mentions `{g}` is the
+    gradient sent to the input; any other is d(output)/d(input), which
+    the incoming gradient multiplies (elementwise, or spread back over the
+    axes a reduction took). None: no gradient flows to that input."""
+    if op.rules is None or i >= len(op.rules) and not op.variadic:
+        return None
+    rule = op.rules[0 if op.variadic else i]
+    if rule is None:
+        return None
+    texts = {name: name for name in op.inputs}
+    texts.update(operands or {})
+    texts.setdefault("g", "g")
+    return rule(texts) if callable(rule) else rule.format(**texts)
+
+
+# ------------------------------------------------------------ forward mode
+# A JVP rule maps the inputs' tangents (None: no tangent) to the output's,
+# as (tangents, ans, inputs, params) -> tangent. Most come from what the
+# table already says: an op given by partials is their sum weighted by the
+# tangents; a linear op's tangent is the op applied to the tangents. The
+# others are written beside their VJPs (`jvps=`, one per input, each
+# (t, ans, *inputs, **params) -> that input's share). Like VJPs they are
+# written with this module's ops, so a recording can differentiate them.
+
+def _jvp_from_partials(partials):
+    def jvp(tangents, ans, inputs, params):
+        total = None
+        for t, partial in zip(tangents, partials):
+            if t is None or partial is None:
+                continue
+            d = partial(ans, *inputs, **params)
+            share = (t if d == 1.0 else neg(t)) if type(d) is float else mul(t, d)
+            total = share if total is None else add(total, share)
+        return total
+    return jvp
+
+
+def _zeros_for(x):
+    return np.zeros(x.shape, x.dtype if x.dtype.kind == "f" else MODE.dtype)
+
+
+def _jvp_linear(op):
+    """A linear op (jointly in its differentiable inputs, the others fixed,
+    as where's condition): the tangent is the op on the tangents."""
+    def jvp(tangents, ans, inputs, params):
+        args = []
+        for i, (t, x) in enumerate(zip(tangents, inputs)):
+            differentiable = op.variadic or op.vjps[i] is not None
+            args.append(x if not differentiable else t if t is not None else _zeros_for(x))
+        return run(op, args, params)
+    return jvp
+
+
+def _jvp_multilinear(op):
+    """Linear in each input separately (products): one term per tangent."""
+    def jvp(tangents, ans, inputs, params):
+        total = None
+        for i, t in enumerate(tangents):
+            if t is not None:
+                term = run(op, [*inputs[:i], t, *inputs[i + 1:]], params)
+                total = term if total is None else add(total, term)
+        return total
+    return jvp
+
+
+def _jvp_from_shares(shares):
+    def jvp(tangents, ans, inputs, params):
+        total = None
+        for t, share in zip(tangents, shares):
+            if t is not None and share is not None:
+                term = share(t, ans, *inputs, **params)
+                total = term if total is None else add(total, term)
+        return total
+    return jvp
+
+
+def _through_gradient(vjp, axes):
+    """The JVP of an op each of whose output numbers depends on its own
+    block of the input (a reduction, a determinant): the VJP of a gradient
+    of ones is d(out)/d(x) for every element at once, and the tangent is
+    its product with t summed over each block. `axes(x, **params)` gives
+    the axes that a block spans and whether the output keeps them."""
+    def share(t, ans, x, **params):
+        ones = np.ones(np.shape(raw(ans)), raw(ans).dtype)
+        d = vjp(ones, ans, x, **params)
+        axis, keepdims = axes(x, **params)
+        return sum_(mul(t, d), axis=axis, keepdims=keepdims)
+    return share
+
+
+def _reduced(x, axis, keepdims, **_):
+    return axis, keepdims
+
+
 def public(*names, nondiff=None):
     """Offer the decorated function to the language under `names`."""
     def register(fn):
@@ -120,7 +232,8 @@ def public(*names, nondiff=None):
 
 
 def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, variadic=False,
-          reads=None, numeric=True, elementwise=False, builtin=(), prepare=None, nondiff=None):
+          reads=None, numeric=True, elementwise=False, builtin=(), prepare=None, nondiff=None,
+          rules=None, linear=False, jvps=None):
     """Register a primitive and return it; the op is its own public
     function (`call` it with arrays or tensors).
 
@@ -145,7 +258,12 @@ def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, varia
     `prepare(*args, **kwargs) -> (inputs, params)` checks the public
     arguments (its parameter names are the built-in's); `nondiff`:
     {position: why} for a built-in that carries no gradient there
-    (default for an op without VJPs: every position, piecewise constant)."""
+    (default for an op without VJPs: every position, piecewise constant).
+    `rules`: per input, the local derivative in plain notation (see
+    `rule_text`); `explain` shows it. Forward mode: an op given by
+    partials needs nothing more; `linear=True` (jointly linear in its
+    differentiable inputs) or "each" (linear in each, as products) derives
+    the JVP from the forward; otherwise `jvps` gives one share per input."""
     if partials is not None:
         vjps = tuple(None if p is None else _times_partial(p) for p in partials)
     if variadic:
@@ -153,7 +271,15 @@ def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, varia
     elif not saves:
         saves = (None,) * len(vjps)
     op = Op(name, label, forward, vjps or None, saves, ans, variadic, reads, numeric,
-            elementwise, prepare, partials)
+            elementwise, prepare, partials, rules)
+    if partials is not None:
+        op.jvp = _jvp_from_partials(partials)
+    elif linear == "each":
+        op.jvp = _jvp_multilinear(op)
+    elif linear:
+        op.jvp = _jvp_linear(op)
+    elif jvps is not None:
+        op.jvp = _jvp_from_shares(jvps)
     TABLE[name] = op
     if builtin:
         names = (builtin,) if isinstance(builtin, str) else tuple(builtin)
@@ -289,18 +415,23 @@ def _sum_to_forward(x, shape):
 # -------------------------------------------------------------- arithmetic
 
 ADD = defop("AddBackward", "'+'", np.add,
-            partials=(lambda ans, x, y: 1.0, lambda ans, x, y: 1.0), elementwise=True)
+            partials=(lambda ans, x, y: 1.0, lambda ans, x, y: 1.0), elementwise=True,
+            rules=("1", "1"))
 SUB = defop("SubBackward", "'-'", np.subtract,
-            partials=(lambda ans, x, y: 1.0, lambda ans, x, y: -1.0), elementwise=True)
+            partials=(lambda ans, x, y: 1.0, lambda ans, x, y: -1.0), elementwise=True,
+            rules=("1", "-1"))
 MUL = defop("MulBackward", "'*'", np.multiply,
             partials=(lambda ans, x, y: y, lambda ans, x, y: x),
-            saves=("value", "value"), reads=((1,), (0,)), elementwise=True)
+            saves=("value", "value"), reads=((1,), (0,)), elementwise=True,
+            rules=("{y}", "{x}"))
 DIV = defop("DivBackward", "'/'", np.true_divide,
             lambda g, ans, x, y: g / y,
             lambda g, ans, x, y: neg(g * x) / (y * y),
-            saves=("value", "value"), reads=((1,), (0, 1)), elementwise=True)
+            saves=("value", "value"), reads=((1,), (0, 1)), elementwise=True,
+            rules=("1/{y}", "-{x}/{y}**2"),
+            jvps=(lambda t, ans, x, y: t / y, lambda t, ans, x, y: neg(t * x) / (y * y)))
 NEG = defop("NegBackward", "unary '-'", np.negative, partials=(lambda ans, x: -1.0,),
-            elementwise=True)
+            elementwise=True, rules=("-1",))
 
 
 def _pow_base_partial(ans, x, y):
@@ -319,9 +450,23 @@ def _pow_exponent_partial(ans, x, y):
     return where(positive, slope, where(x == 0, at_zero, np.nan))
 
 
+def _pow_base_rule(texts):
+    """y*x**(y-1), worked out when the exponent is a number: d(x**2)/dx = 2*x."""
+    x, y = texts["x"], texts["y"]
+    try:
+        n = float(y)
+    except ValueError:
+        return f"{y}*{x}**({y}-1)"
+    if n in (0.0, 1.0):
+        return "0" if n == 0.0 else "1"
+    less = f"{n - 1:g}"
+    return f"{y}*{x}" if less == "1" else f"{y}*{x}**{less if n - 1 >= 0 else f'({less})'}"
+
+
 POW = defop("PowBackward", "'**'", np.power,
             partials=(_pow_base_partial, _pow_exponent_partial),
-            saves=("value", "value"), ans=True, elementwise=True)
+            saves=("value", "value"), ans=True, elementwise=True,
+            rules=(_pow_base_rule, "{x}**{y}*log({x})"))
 
 
 def _share(x, y):
@@ -333,10 +478,14 @@ def _share(x, y):
 
 MAXIMUM = defop("MaximumBackward", "maximum", np.maximum,
                 partials=(lambda ans, x, y: _share(x, y), lambda ans, x, y: _share(y, x)),
-                saves=("value", "value"), elementwise=True)
+                saves=("value", "value"), elementwise=True,
+                rules=("1 where {x} > {y}, 0 where {x} < {y}, 1/2 at a tie",
+                       "1 where {y} > {x}, 0 where {y} < {x}, 1/2 at a tie"))
 MINIMUM = defop("MinimumBackward", "minimum", np.minimum,
                 partials=(lambda ans, x, y: _share(y, x), lambda ans, x, y: _share(x, y)),
-                saves=("value", "value"), elementwise=True)
+                saves=("value", "value"), elementwise=True,
+                rules=("1 where {x} < {y}, 0 where {x} > {y}, 1/2 at a tie",
+                       "1 where {y} < {x}, 0 where {y} > {x}, 1/2 at a tie"))
 
 # Not differentiable (no VJPs): their results are never tracked.
 FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide, elementwise=True)
@@ -352,7 +501,7 @@ SIGN = defop("Sign", "sign", np.sign, elementwise=True, builtin="sign")
 MOD = defop("RemainderBackward", "'%'", np.mod,
             partials=(lambda ans, x, y: 1.0, lambda ans, x, y: neg(call(FLOORDIV, x, y))),
             saves=("value", "value"), reads=((), (0, 1)),
-            elementwise=True)
+            elementwise=True, rules=("1", "-floor({x}/{y})"))
 
 
 add, sub, mul, div, neg, power, sign = ADD, SUB, MUL, DIV, NEG, POW, SIGN
@@ -388,36 +537,42 @@ def _clip(x, low, high):
 
 
 EXP = defop("ExpBackward", "exp", np.exp, partials=(lambda ans, x: ans,), ans=True,
-            elementwise=True, builtin="exp")
+            elementwise=True, builtin="exp", rules=("exp({x})",))
 LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value",),
-            elementwise=True, builtin="log")
+            elementwise=True, builtin="log", rules=("1/{x}",),
+            jvps=(lambda t, ans, x: t / x,))
 LOG1P = defop("Log1PBackward", "log1p", np.log1p,
-              lambda g, ans, x: g / (x + 1.0), saves=("value",), elementwise=True, builtin="log1p")
+              lambda g, ans, x: g / (x + 1.0), saves=("value",), elementwise=True, builtin="log1p",
+              rules=("1/(1+{x})",), jvps=(lambda t, ans, x: t / (x + 1.0),))
 SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True,
-             elementwise=True, builtin="sqrt")
+             elementwise=True, builtin="sqrt", rules=("1/(2*sqrt({x}))",),
+             jvps=(lambda t, ans, x: t / (ans * 2.0),))
 ABS = defop("AbsBackward", "abs", np.abs, partials=(lambda ans, x: sign(x),),
-            saves=("value",), elementwise=True, builtin="abs")
+            saves=("value",), elementwise=True, builtin="abs", rules=("sign({x})",))
 SIN = defop("SinBackward", "sin", np.sin, partials=(lambda ans, x: cos(x),),
-            saves=("value",), elementwise=True, builtin="sin")
+            saves=("value",), elementwise=True, builtin="sin", rules=("cos({x})",))
 COS = defop("CosBackward", "cos", np.cos, partials=(lambda ans, x: neg(sin(x)),),
-            saves=("value",), elementwise=True, builtin="cos")
+            saves=("value",), elementwise=True, builtin="cos", rules=("-sin({x})",))
 TAN = defop("TanBackward", "tan", np.tan,
             partials=(lambda ans, x: ans * ans + 1.0,), ans=True,
-            elementwise=True, builtin="tan")
+            elementwise=True, builtin="tan", rules=("1+tan({x})**2",))
 TANH = defop("TanhBackward", "tanh", np.tanh,
              partials=(lambda ans, x: 1.0 - ans * ans,), ans=True,
-             elementwise=True, builtin="tanh")
+             elementwise=True, builtin="tanh", rules=("1-tanh({x})**2",))
 SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
                 partials=(lambda ans, x: ans * (1.0 - ans),), ans=True,
-                elementwise=True, builtin="sigmoid")
+                elementwise=True, builtin="sigmoid",
+                rules=("sigmoid({x})*(1-sigmoid({x}))",))
 RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
              partials=(lambda ans, x: ans > 0,), ans=True,
-             elementwise=True, builtin="relu")   # relu'(0) = 0
+             elementwise=True, builtin="relu",
+             rules=("1 where {x} > 0, else 0",))   # relu'(0) = 0
 SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
                  partials=(lambda ans, x: sigmoid(x),), saves=("value",),
-                 elementwise=True, builtin="softplus")
+                 elementwise=True, builtin="softplus", rules=("sigmoid({x})",))
 CLIP = defop("ClampBackward", "clip", _clip,
-             partials=(lambda ans, x, low, high: _inside(x, low, high),), saves=("value",))
+             partials=(lambda ans, x, low, high: _inside(x, low, high),), saves=("value",),
+             rules=("1 where low <= {x} <= high, else 0",))
 
 
 def _inside(x, low, high):
@@ -442,30 +597,38 @@ _TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 
 erf = defop("ErfBackward", "erf", _erf,
             partials=(lambda ans, x: exp(neg(x * x)) * _TWO_OVER_ROOT_PI,),
-            saves=("value",), elementwise=True, builtin="erf")
+            saves=("value",), elementwise=True, builtin="erf",
+            rules=("2/sqrt(pi)*exp(-{x}**2)",))
 expm1 = defop("Expm1Backward", "expm1", np.expm1, partials=(lambda ans, x: ans + 1.0,), ans=True,
-              elementwise=True, builtin="expm1")
+              elementwise=True, builtin="expm1", rules=("exp({x})",))
 log2 = defop("Log2Backward", "log2", np.log2, lambda g, ans, x: g / (x * math.log(2.0)),
-             saves=("value",), elementwise=True, builtin="log2")
+             saves=("value",), elementwise=True, builtin="log2", rules=("1/({x}*log(2))",),
+             jvps=(lambda t, ans, x: t / (x * math.log(2.0)),))
 log10 = defop("Log10Backward", "log10", np.log10, lambda g, ans, x: g / (x * math.log(10.0)),
-              saves=("value",), elementwise=True, builtin="log10")
+              saves=("value",), elementwise=True, builtin="log10", rules=("1/({x}*log(10))",),
+              jvps=(lambda t, ans, x: t / (x * math.log(10.0)),))
 # arcsin' and arccos' are infinite at ±1 (as in PyTorch), NaN beyond.
 arcsin = defop("AsinBackward", "arcsin", np.arcsin,
                lambda g, ans, x: g / sqrt(1.0 - x * x),
-               saves=("value",), elementwise=True, builtin=("arcsin", "asin"))
+               saves=("value",), elementwise=True, builtin=("arcsin", "asin"),
+               rules=("1/sqrt(1-{x}**2)",), jvps=(lambda t, ans, x: t / sqrt(1.0 - x * x),))
 arccos = defop("AcosBackward", "arccos", np.arccos,
                lambda g, ans, x: neg(g) / sqrt(1.0 - x * x),
-               saves=("value",), elementwise=True, builtin=("arccos", "acos"))
+               saves=("value",), elementwise=True, builtin=("arccos", "acos"),
+               rules=("-1/sqrt(1-{x}**2)",),
+               jvps=(lambda t, ans, x: neg(t) / sqrt(1.0 - x * x),))
 arctan = defop("AtanBackward", "arctan", np.arctan, lambda g, ans, x: g / (x * x + 1.0),
-               saves=("value",), elementwise=True, builtin=("arctan", "atan"))
+               saves=("value",), elementwise=True, builtin=("arctan", "atan"),
+               rules=("1/(1+{x}**2)",), jvps=(lambda t, ans, x: t / (x * x + 1.0),))
 sinh = defop("SinhBackward", "sinh", np.sinh, partials=(lambda ans, x: cosh(x),),
-             saves=("value",), elementwise=True, builtin="sinh")
+             saves=("value",), elementwise=True, builtin="sinh", rules=("cosh({x})",))
 cosh = defop("CoshBackward", "cosh", np.cosh, partials=(lambda ans, x: sinh(x),),
-             saves=("value",), elementwise=True, builtin="cosh")
+             saves=("value",), elementwise=True, builtin="cosh", rules=("sinh({x})",))
 # log(e^x + e^y): each side's share is its softmax weight, exp(x - ans).
 logaddexp = defop("LogaddexpBackward", "logaddexp", np.logaddexp,
                   partials=(lambda ans, x, y: exp(x - ans), lambda ans, x, y: exp(y - ans)),
-                  saves=("value", "value"), ans=True, elementwise=True, builtin="logaddexp")
+                  saves=("value", "value"), ans=True, elementwise=True, builtin="logaddexp",
+                  rules=("exp({x}-logaddexp({x},{y}))", "exp({y}-logaddexp({x},{y}))"))
 
 
 def clip(x, low=None, high=None):
@@ -487,11 +650,14 @@ def _not_chosen(g, ans, c, x, y):
 
 
 WHERE = defop("WhereBackward", "where", _where_forward, None, _chosen, _not_chosen,
-              saves=("value", None, None))
+              saves=("value", None, None), linear=True,
+              rules=(None, "1 where {c}, 0 elsewhere", "0 where {c}, 1 elsewhere"))
 # `x[i] = v` while recording: the written elements from v, the rest from
 # the old x (PyTorch's name for it).
 COPY_SLICES = defop("CopySlices", "indexed assignment", _where_forward,
-                    None, _chosen, _not_chosen, saves=("value", None, None))
+                    None, _chosen, _not_chosen, saves=("value", None, None), linear=True,
+                    rules=(None, "1 at the elements written, 0 elsewhere",
+                           "0 at the elements written, 1 elsewhere"))
 
 
 def where(cond, x, y, op=WHERE):
@@ -620,34 +786,49 @@ def _log_softmax_forward(x, axis):
     return x - _logsumexp_forward(x, axis, True)
 
 
+def _logsumexp_vjp(g, ans, x, axis, keepdims):
+    return unreduce(g, x.shape, axis, keepdims) * exp(x - unreduce(ans, x.shape, axis, keepdims))
+
+
 SUM = defop("SumBackward", "sum", _sum,
             lambda g, ans, x, axis, keepdims: unreduce(g, x.shape, axis, keepdims),
-            saves=("shape",))
+            saves=("shape",), linear=True, rules=("1",))
 MEAN = defop("MeanBackward", "mean", _mean,
              lambda g, ans, x, axis, keepdims:
                  unreduce(g, x.shape, axis, keepdims) / float(_count(x.shape, axis)),
-             saves=("shape",))
+             saves=("shape",), linear=True, rules=("1/n, n the number of elements averaged",))
 PROD = defop("ProdBackward", "prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
-             _prod_vjp, saves=("value",), ans=True)
+             _prod_vjp, saves=("value",), ans=True,
+             rules=("the product of the other factors (prod({x})/{x} where {x} is not 0)",),
+             jvps=(_through_gradient(_prod_vjp, _reduced),))
 MAX = defop("MaxBackward", "max",
             lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis, keepdims=keepdims),
-            _extreme_vjp, saves=("value",), ans=True)
+            _extreme_vjp, saves=("value",), ans=True,
+            rules=("1 at the maximum, 0 elsewhere (ties share it evenly)",),
+            jvps=(_through_gradient(_extreme_vjp, _reduced),))
 MIN = defop("MinBackward", "min",
             lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis, keepdims=keepdims),
-            _extreme_vjp, saves=("value",), ans=True)
-NORM = defop("NormBackward", "norm", _norm_forward, _norm_vjp, saves=("value",), ans=True)
-LOGSUMEXP = defop("LogsumexpBackward", "logsumexp", _logsumexp_forward,
-                  lambda g, ans, x, axis, keepdims:
-                      unreduce(g, x.shape, axis, keepdims)
-                      * exp(x - unreduce(ans, x.shape, axis, keepdims)),
-                  saves=("value",), ans=True)
+            _extreme_vjp, saves=("value",), ans=True,
+            rules=("1 at the minimum, 0 elsewhere (ties share it evenly)",),
+            jvps=(_through_gradient(_extreme_vjp, _reduced),))
+NORM = defop("NormBackward", "norm", _norm_forward, _norm_vjp, saves=("value",), ans=True,
+             rules=("{x}/norm({x}) for ord=2; sign({x})*|{x}|**(p-1)/norm({x})**(p-1) "
+                    "for ord=p",),
+             jvps=(_through_gradient(_norm_vjp, _reduced),))
+LOGSUMEXP = defop("LogsumexpBackward", "logsumexp", _logsumexp_forward, _logsumexp_vjp,
+                  saves=("value",), ans=True, rules=("softmax({x})",),
+                  jvps=(_through_gradient(_logsumexp_vjp, _reduced),))
+# Softmax's outputs share their inputs: its JVP is written out, s*(t - sum(s*t)).
 SOFTMAX = defop("SoftmaxBackward", "softmax", _softmax_forward,
                 lambda g, ans, x, axis: ans * (g - sum_(g * ans, axis=axis, keepdims=True)),
-                ans=True)
+                ans=True, rules=("s*({g} - sum({g}*s)), s = softmax({x})",),
+                jvps=(lambda t, ans, x, axis: ans * (t - sum_(t * ans, axis=axis, keepdims=True)),))
 LOG_SOFTMAX = defop("LogSoftmaxBackward", "log_softmax", _log_softmax_forward,
                     lambda g, ans, x, axis:
                         g - exp(ans) * sum_(g, axis=axis, keepdims=True),
-                    ans=True)
+                    ans=True, rules=("{g} - softmax({x})*sum({g})",),
+                    jvps=(lambda t, ans, x, axis:
+                          t - sum_(t * exp(ans), axis=axis, keepdims=True),))
 ARGMAX = defop("Argmax", "argmax",
                lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
 ARGMIN = defop("Argmin", "argmin",
@@ -723,7 +904,8 @@ def _reversed_along(g, axis):
 cumsum = defop("CumsumBackward", "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
                lambda g, ans, x, axis: _reversed_along(cumsum(_reversed_along(g, axis), axis),
                                                        axis),
-               builtin="cumsum", prepare=_cumsum_args)
+               builtin="cumsum", prepare=_cumsum_args, linear=True,
+               rules=("{g} summed from the end backwards (a reversed cumsum)",))
 
 
 AN_INDEX = {0: "an index: piecewise constant"}
@@ -746,14 +928,19 @@ def argmin(x, axis=None, keepdims=False):
 # -------------------------------------------------------------------- shapes
 
 SUM_TO = defop("SumToBackward", "sum_to", _sum_to_forward,
-               lambda g, ans, x, shape: broadcast_to(g, x.shape), saves=("shape",))
+               lambda g, ans, x, shape: broadcast_to(g, x.shape), saves=("shape",),
+               linear=True, rules=("{g} spread back over the summed axes",))
 BROADCAST_TO = defop("ExpandBackward", "broadcast_to", np.broadcast_to,
-                     lambda g, ans, x, shape: sum_to(g, x.shape), saves=("shape",), numeric=False)
+                     lambda g, ans, x, shape: sum_to(g, x.shape), saves=("shape",), numeric=False,
+                     linear=True, rules=("{g} summed over the broadcast axes",))
 RESHAPE = defop("ReshapeBackward", "reshape", lambda x, shape: np.reshape(x, shape),
-                lambda g, ans, x, shape: reshape(g, x.shape), saves=("shape",), numeric=False)
+                lambda g, ans, x, shape: reshape(g, x.shape), saves=("shape",), numeric=False,
+                linear=True, rules=("{g} reshaped back to the shape of {x}",))
 TRANSPOSE = defop("TransposeBackward", "transpose", np.transpose,
-                  lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))), numeric=False)
-IDENTITY = defop("AliasBackward", "identity", lambda x: x, lambda g, ans, x: g, numeric=False)
+                  lambda g, ans, x, axes: transpose(g, tuple(np.argsort(axes))), numeric=False,
+                  linear=True, rules=("{g} with its axes put back",))
+IDENTITY = defop("AliasBackward", "identity", lambda x: x, lambda g, ans, x: g, numeric=False,
+                 linear=True, rules=("1",))
 
 
 def sum_to(x, shape):
@@ -850,10 +1037,12 @@ def _slice_along(ndim, axis, index):
 CONCAT = defop("CatBackward", "concat", lambda *xs, axis, offsets: np.concatenate(xs, axis=axis),
                lambda g, ans, x, axis, offsets, index:
                    getitem(g, _slice_along(g.ndim, axis, slice(offsets[index], offsets[index + 1]))),
-               saves=(None,), variadic=True, numeric=False)
+               saves=(None,), variadic=True, numeric=False, linear=True,
+               rules=("the slice of {g} where {x} was placed",))
 STACK = defop("StackBackward", "stack", lambda *xs, axis: np.stack(xs, axis=axis),
               lambda g, ans, x, axis, index: getitem(g, _slice_along(g.ndim, axis, index)),
-              saves=(None,), variadic=True, numeric=False)
+              saves=(None,), variadic=True, numeric=False, linear=True,
+              rules=("the slice of {g} where {x} was placed",))
 
 
 def concat(xs, axis=0):
@@ -891,7 +1080,8 @@ def _linspace_weights(g, num):
 LINSPACE = defop("LinspaceBackward", "linspace",
                  lambda start, stop, num: np.linspace(start, stop, num, dtype=MODE.dtype),
                  lambda g, ans, start, stop, num: sum_(g * (1.0 - _linspace_weights(g, num))),
-                 lambda g, ans, start, stop, num: sum_(g * _linspace_weights(g, num)))
+                 lambda g, ans, start, stop, num: sum_(g * _linspace_weights(g, num)),
+                 linear=True, rules=("1 - i/(num-1) for point i", "i/(num-1) for point i"))
 
 
 def linspace(start, stop, num=50):
@@ -921,9 +1111,11 @@ def _scatter_forward(g, index, shape):
 
 
 GETITEM = defop("IndexBackward", "indexing", lambda x, index: x[index],
-                lambda g, ans, x, index: scatter(g, index, x.shape), saves=("shape",), numeric=False)
+                lambda g, ans, x, index: scatter(g, index, x.shape), saves=("shape",), numeric=False,
+                linear=True, rules=("{g} put back where the elements were taken (repeats add up)",))
 SCATTER = defop("IndexPutBackward", "index scatter", _scatter_forward,
-                lambda g, ans, x, index, shape: getitem(g, index))
+                lambda g, ans, x, index, shape: getitem(g, index), linear=True,
+                rules=("{g} at the index",))
 
 
 def _gathered_size(shape, index) -> int:
@@ -1043,14 +1235,16 @@ def _dot_forward(a, b):
     return np.dot(a, b)
 
 
+_PRODUCT_RULES = ("{g} @ {b}.T", "{a}.T @ {g}")
 MATMUL = defop("MmBackward", "'@'", _matmul_forward, _matmul_vjp_a, _matmul_vjp_b,
-               saves=("value", "value"), reads=((1,), (0,)))
+               saves=("value", "value"), reads=((1,), (0,)), linear="each", rules=_PRODUCT_RULES)
 DOT = defop("DotBackward", "dot", _dot_forward, _matmul_vjp_a, _matmul_vjp_b,
-            saves=("value", "value"), reads=((1,), (0,)))
+            saves=("value", "value"), reads=((1,), (0,)), linear="each", rules=_PRODUCT_RULES)
 OUTER = defop("OuterBackward", "outer", np.outer,
               lambda g, ans, a, b: reshape(matmul(g, flatten(b)), a.shape),
               lambda g, ans, a, b: reshape(matmul(transpose(g), flatten(a)), b.shape),
-              saves=("value", "value"), reads=((1,), (0,)))
+              saves=("value", "value"), reads=((1,), (0,)), linear="each",
+              rules=("{g} @ {b}", "{g}.T @ {a}"))
 
 
 @public("matmul", "mm")
@@ -1154,15 +1348,32 @@ def _solve_vjp_a(g, ans, a, b):
     return neg(matmul(gb, swap_last(ans)))
 
 
+def _matrix_block(a, **_):
+    return (a.ndim - 2, a.ndim - 1), False
+
+
+def _solve_jvp_a(t, ans, a, b):
+    # d solve(a, b) = -solve(a, da @ x), x = solve(a, b)
+    if b.ndim == 1:
+        return neg(solve(a, squeeze(matmul(t, expand_dims(ans, -1)), -1)))
+    return neg(solve(a, matmul(t, ans)))
+
+
 INV = defop("InverseBackward", "inv", _linalg("inv", np.linalg.inv),
-            lambda g, ans, a: neg(matmul(swap_last(ans), matmul(g, swap_last(ans)))), ans=True)
+            lambda g, ans, a: neg(matmul(swap_last(ans), matmul(g, swap_last(ans)))), ans=True,
+            rules=("-inv({a}).T @ {g} @ inv({a}).T",),
+            jvps=(lambda t, ans, a: neg(matmul(ans, matmul(t, ans))),))
 DET = defop("DetBackward", "det", _linalg("det", np.linalg.det), _det_vjp,
-            saves=("value",), ans=True)
+            saves=("value",), ans=True, rules=("det({a})*inv({a}).T (the cofactors)",),
+            jvps=(_through_gradient(_det_vjp, _matrix_block),))
 SOLVE = defop("SolveBackward", "solve", _linalg("solve", np.linalg.solve),
               _solve_vjp_a, lambda g, ans, a, b: _solve_transposed(g, a, b),
-              saves=("value", "shape"), ans=True)
+              saves=("value", "shape"), ans=True,
+              rules=("-solve({a}.T, {g}) @ solve({a}, {b}).T", "solve({a}.T, {g})"),
+              jvps=(_solve_jvp_a, lambda t, ans, a, b: solve(a, t)))
 TRACE = defop("TraceBackward", "trace", np.trace,
-              lambda g, ans, a: g * np.eye(*a.shape, dtype=a.dtype), saves=("shape",))
+              lambda g, ans, a: g * np.eye(*a.shape, dtype=a.dtype), saves=("shape",),
+              linear=True, rules=("1 on the diagonal, 0 elsewhere",))
 
 
 def _logabsdet_vjp(g, ans, a):
@@ -1172,7 +1383,8 @@ def _logabsdet_vjp(g, ans, a):
 
 LOGABSDET = defop("SlogdetBackward", "slogdet",
                   lambda a: _linalg("slogdet", np.linalg.slogdet)(a)[1], _logabsdet_vjp,
-                  saves=("value",))
+                  saves=("value",), rules=("inv({a}).T",),
+                  jvps=(_through_gradient(_logabsdet_vjp, _matrix_block),))
 
 
 @public("slogdet")
