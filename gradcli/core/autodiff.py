@@ -1,5 +1,5 @@
 """What users call: backward, and the function transforms grad, jacobian,
-hessian and jvp (forward mode, by the double-VJP trick).
+hessian and jvp (forward mode: tangents beside the values, forward.py).
 
 Transforms take Python callables of tensors, so the language can hand them
 its own functions. Nesting works because each transform builds its result
@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from .engine import run_backward
+from .forward import TANGENT_ONLY, has_history, tangent_of, tangents_on
 from .ops import reshape, stack
 from .tensor import MODE, Tensor, check_size, grad_mode, lift, shape_str
 
@@ -21,6 +22,9 @@ def backward(y: Tensor, head=None, retain_graph=False, create_graph=False) -> li
     """Accumulate d(head · y)/dx into the `.grad` of every leaf x reached;
     return those leaves."""
     head = None if head is None else lift(head)
+    # Inside jvp the gradients are computed with tensors, so that they carry
+    # tangents too (a gradient's derivative along v: forward over reverse).
+    create_graph = create_graph or bool(MODE.forward)
     return run_backward([y], [head], retain_graph=retain_graph or create_graph,
                         create_graph=create_graph)
 
@@ -32,12 +36,15 @@ def _as_input(x) -> Tensor:
     an identity node), so the transform's result can be differentiated again.
     """
     x = lift(x)
-    if x.requires_grad and MODE.grad_enabled:
+    if x.requires_grad and MODE.grad_enabled and has_history(x):
         from .ops import identity
         return identity(x)
     data = x.data if np.issubdtype(x.dtype, np.floating) else x.data.astype(MODE.dtype)
     leaf = Tensor(data)
     leaf.requires_grad = True
+    tangent = tangent_of(x)
+    if tangent is not None:     # inside jvp: the variable moves along v too
+        leaf.tangent = tangent
     return leaf
 
 
@@ -64,7 +71,7 @@ def _cut_if_local(result, *local) -> Tensor:
     """`result` without its graph when that graph reaches no leaf but the
     transform's own inputs: nothing outside could differentiate it again,
     so keeping it would only hold memory (and show a confusing grad_fn)."""
-    if result is None or result.node is None:
+    if result is None or result.node is None or result.node is TANGENT_ONLY:
         return result
     own = {id(t) for t in local}
     stack, seen = [result.node], set()
@@ -79,7 +86,17 @@ def _cut_if_local(result, *local) -> Tensor:
                     return result      # reaches an outer leaf: keep it
             elif parent is not None:
                 stack.append(parent)
-    return Tensor(result.data)
+    return _without_history(result)
+
+
+def _without_history(t: Tensor) -> Tensor:
+    """t's numbers cut from its graph, keeping its tangent (inside jvp)."""
+    tangent = tangent_of(t)
+    if tangent is None:
+        return Tensor(t.data)
+    cut = Tensor(t.data, TANGENT_ONLY)
+    cut.tangent = tangent
+    return cut
 
 
 def _zeros(shape) -> Tensor:
@@ -93,7 +110,8 @@ def grad(f, argnum: int | tuple = 0):
     argnums = argnum if several else (argnum,)
 
     def gradient(*args):
-        keep = MODE.grad_enabled
+        # Inside jvp the backward is taken with tensors, so it carries tangents.
+        keep = MODE.grad_enabled or bool(MODE.forward)
         xs, y = _call_with(f, args, argnums)
         if y.size != 1:
             raise ShapeError(f"grad(f): f must return a single number, but it returned "
@@ -112,7 +130,7 @@ def grad(f, argnum: int | tuple = 0):
 def jacobian(f, argnum: int = 0):
     """jacobian(f)(*args): array of shape f's shape + the argument's shape."""
     def jac(*args):
-        keep = MODE.grad_enabled
+        keep = MODE.grad_enabled or bool(MODE.forward)
         x, y = _call_with(f, args, argnum)
         check_size(y.size * x.size, "the result of jacobian")
         if not y.requires_grad:
@@ -147,26 +165,54 @@ def hessian(f, argnum: int = 0):
 
 
 def jvp(f, x, v):
-    """(f(x), J v): the Jacobian-vector product, by differentiating the
-    (linear in u) vector–Jacobian product u·J with respect to u."""
-    keep = MODE.grad_enabled
-    v = lift(v)
-    x_in, y = _call_with(f, (x,), 0)
-    if v.shape != x_in.shape:
+    """(f(x), J v) by forward mode: f runs once, each op carrying the
+    tangent of its output beside the value (forward.py). Nothing is taped
+    for it, so memory does not grow with the number of ops. Under an outer
+    recording both results can be differentiated again."""
+    x, v = lift(x), lift(v)
+    if v.shape != x.shape:
         raise ShapeError(f"jvp: tangent of shape {shape_str(v.shape)} does not match "
-                         f"the input of shape {shape_str(x_in.shape)}")
-    value = y if keep else Tensor(y.data)
+                         f"the input of shape {shape_str(x.shape)}")
+    if MODE.forward:    # a tensor carries one tangent: the inner jvp goes by reverse mode
+        return _jvp_by_reverse(f, x, v)
+    x_in = _dual_input(x)
+    x_in.tangent = v if v.dtype == x_in.dtype else \
+        Tensor(v.data.astype(x_in.dtype), v.node) if v.node is not None else \
+        Tensor(v.data.astype(x_in.dtype))
+    with tangents_on(), grad_mode(True):
+        y = lift(f(x_in))
+    tangent = tangent_of(y)
+    if tangent is None:
+        tangent = _zeros(y.shape)
+    elif tangent is v and not v.requires_grad:    # f is the identity: J v is v, as a new value
+        tangent = Tensor(v.data)
+    value = y if has_history(y) else Tensor(y.data)
+    return _cut_if_local(value, x_in), _cut_if_local(tangent, x_in)
+
+
+def _dual_input(x: Tensor) -> Tensor:
+    """The variable of a jvp: x itself to an outer recording that tracks it
+    (through an identity node), else its numbers, marked as carrying a tangent."""
+    if x.requires_grad and MODE.grad_enabled:
+        from .ops import identity
+        return identity(x)
+    data = x.data if np.issubdtype(x.dtype, np.floating) else x.data.astype(MODE.dtype)
+    return Tensor(data, TANGENT_ONLY)
+
+
+def _jvp_by_reverse(f, x, v):
+    """J v for a jvp inside another: u·J is linear in u, so J v is the
+    gradient of (u·J)·v with respect to u. Two recorded backward passes
+    instead of one forward; the outer jvp's tangents flow through both."""
+    x_in, y = _call_with(f, (x,), 0)
     if not y.requires_grad:
-        return _cut_if_local(value, x_in), _zeros(y.shape)
+        return _cut_if_local(y, x_in), _zeros(y.shape)
     u = _zeros(y.shape)
     u.requires_grad = True
     (ujac,) = run_backward([y], [u], inputs=[x_in], create_graph=True, retain_graph=True)
     if ujac is None or not ujac.requires_grad:
-        return _cut_if_local(value, x_in), _zeros(y.shape)
-    (tangent,) = run_backward([ujac], [v], inputs=[u], create_graph=keep, retain_graph=keep)
+        return _cut_if_local(y, x_in), _zeros(y.shape)
+    (tangent,) = run_backward([ujac], [v], inputs=[u], create_graph=True, retain_graph=True)
     if tangent is None:
-        return _cut_if_local(value, x_in), _zeros(y.shape)
-    if tangent is v:        # f is the identity plus constants: J v is v, as a new value
-        from .ops import identity
-        tangent = identity(v) if v.requires_grad and MODE.grad_enabled else Tensor(v.data)
-    return _cut_if_local(value, x_in), _cut_if_local(tangent, x_in, u)
+        return _cut_if_local(y, x_in), _zeros(y.shape)
+    return _cut_if_local(y, x_in), _cut_if_local(tangent, x_in, u)

@@ -15,7 +15,7 @@ from ..errors import GradError, ShapeError
 from .buffers import LARGE, accumulate, chained, is_new, ones_like_output
 from .ops import sum_to
 from .tensor import (MODE, Node, Tensor, check_time, check_versions, shape_str,
-                     watching_floating_point)
+                     take_tangent, watching_floating_point)
 
 
 def topological_order(roots):
@@ -161,6 +161,10 @@ def _propagate(node, grad, grads, owned, useful, create_graph, consumable):
     op, params, parents = node.op, node.params or {}, node.parents
     if create_graph:    # tensors: the VJPs are recorded, through ans too
         ans, saved = (None if node.ans is None else Tensor(node.ans, node)), node.saved
+        if ans is not None and MODE.forward:    # inside jvp: ans moves along v too
+            tangent = getattr(node, "tangent", None)
+            if tangent is not None:
+                ans.tangent = tangent
         partials = None
     else:
         ans, saved = node.ans, node.saved
@@ -250,5 +254,7 @@ def _write_leaf_grads(grads, create_graph) -> list:
         box.data = np.asarray(g.data if create_graph else g, dtype=leaf.dtype)
         box.node = g.node if create_graph else None
         box.requires_grad = box.node is not None
+        if MODE.forward and create_graph:     # inside jvp: the gradient's own tangent
+            take_tangent(box, g)
         written.append(leaf)
     return written

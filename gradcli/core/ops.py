@@ -1354,8 +1354,8 @@ def _matrix_block(a, **_):
 
 def _solve_jvp_a(t, ans, a, b):
     # d solve(a, b) = -solve(a, da @ x), x = solve(a, b)
-    if b.ndim == 1:
-        return neg(solve(a, squeeze(matmul(t, expand_dims(ans, -1)), -1)))
+    if b.ndim == 1:     # x as a column, so a batch of them is not read as one matrix
+        return neg(squeeze(solve(a, matmul(t, expand_dims(ans, -1))), -1))
     return neg(solve(a, matmul(t, ans)))
 
 

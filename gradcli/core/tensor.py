@@ -35,6 +35,7 @@ class Mode:
     max_memory = None        # bytes of process memory a run may use (None: no limit)
     deadline = None          # time.monotonic() by which a run must end (None: none)
     timeout = None           # the --timeout it came from, for the message
+    forward = 0              # > 0 while jvp runs: ops carry tangents (forward.py)
 
 
 MODE = Mode()
@@ -54,8 +55,10 @@ class Shape:
 class Node:
     """One recorded application of an op: what backward needs from it."""
 
+    # `tangent` (forward mode, set only then): the output's tangent, which a
+    # recorded backward needs beside `ans`.
     __slots__ = ("op", "parents", "saved", "versions", "params", "ans",
-                 "in_shapes", "freed", "site", "retained")
+                 "in_shapes", "freed", "site", "retained", "tangent")
 
     def __init__(self, op, parents, saved, versions, params, ans, in_shapes):
         self.op = op
@@ -75,8 +78,10 @@ class Node:
 
 
 class Tensor:
+    # `tangent` is set only in forward mode (forward.py); read it with
+    # getattr(t, "tangent", None), so that no other tensor pays for it.
     __slots__ = ("data", "node", "requires_grad", "grad_req", "_grad",
-                 "_version", "_written")
+                 "_version", "_written", "tangent")
 
     __array_ufunc__ = None      # numpy defers `ndarray * Tensor` to our operators
 
@@ -145,6 +150,7 @@ class Tensor:
         self.node = None
         self.requires_grad = grad_req != "null"
         self.grad_req = grad_req
+        _drop_tangent(self)     # cut from its history, forward mode's too
         # A read-only broadcast zero: no memory until a backward writes it
         # (gradients are always replaced, never written into).
         self._grad = Tensor(np.broadcast_to(np.zeros((), self.data.dtype), self.data.shape))
@@ -207,6 +213,8 @@ class Tensor:
         operand of an in-place update recorded as a new op (`x += v`)."""
         now = Tensor(self.data, self.node)
         now.requires_grad = self.requires_grad
+        if MODE.forward:
+            take_tangent(now, self)
         return now
 
     def become(self, result: "Tensor", label: str | None = None) -> None:
@@ -218,6 +226,8 @@ class Tensor:
                 f"does not fit the target of shape {shape_str(self.shape)}")
         self.data = result.data.astype(self.dtype, copy=False)
         self.node, self.requires_grad = result.node, result.requires_grad
+        if MODE.forward:
+            take_tangent(self, result)
         mark_written(self, label)
 
     def assign(self, new_data, label: str | None = None) -> None:
@@ -233,7 +243,23 @@ class Tensor:
                 f"in-place update: result of shape {shape_str(new_data.shape)} "
                 f"does not fit the target of shape {shape_str(self.data.shape)}")
         self.data = new_data.astype(self.data.dtype, copy=False)
+        _drop_tangent(self)     # new numbers, not computed from the old: no derivative
         mark_written(self, label)
+
+
+def take_tangent(t: Tensor, source: Tensor) -> None:
+    tangent = getattr(source, "tangent", None)
+    if tangent is not None:
+        t.tangent = tangent
+    else:
+        _drop_tangent(t)
+
+
+def _drop_tangent(t: Tensor) -> None:
+    try:
+        del t.tangent
+    except AttributeError:
+        pass
 
 
 def shape_str(shape) -> str:
@@ -448,6 +474,9 @@ def apply(op, args, params=None, consumable=False):
     if out.size >= _TIMED or data[0].size >= _TIMED:
         _after_big_op(out.size)
     if MODE.grad_enabled and op.vjps is not None:
+        if MODE.forward:
+            from .forward import dual
+            return dual(op, args, params, out)
         if count == 2:
             if args[0].requires_grad or args[1].requires_grad:
                 return Tensor(out, record(op, args, params, out))
