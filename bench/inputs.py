@@ -157,14 +157,14 @@ def measure(quick: bool) -> dict:
 
 # ------------------------------------------------------------ from run.py
 
-def measure_inputs(quick: bool, timeout: float, env: dict, cwd: Path, log) -> dict:
-    """Run `measure` in a worker process; {"error": ...} if it fails."""
+def run_module(module: str, spec: dict, timeout: float, env: dict, cwd: Path) -> dict:
+    """`python -m module SPEC_JSON` in a worker process, which writes its
+    results as JSON to the spec's "out" path; {"error": ...} if it fails."""
     with tempfile.TemporaryDirectory(prefix="gradcli-bench-") as tmp:
-        out = Path(tmp) / "inputs.json"
-        spec = json.dumps({"quick": quick, "out": str(out)})
-        started = time.perf_counter()
+        out = Path(tmp) / "results.json"
         try:
-            proc = subprocess.run([sys.executable, "-m", "bench.inputs", spec], cwd=cwd,
+            proc = subprocess.run([sys.executable, "-m", module,
+                                   json.dumps({**spec, "out": str(out)})], cwd=cwd,
                                   env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return {"error": f"timed out after {timeout:.0f} s"}
@@ -172,7 +172,15 @@ def measure_inputs(quick: bool, timeout: float, env: dict, cwd: Path, log) -> di
             tail = (proc.stderr or proc.stdout or "").strip().splitlines()
             return {"error": f"worker exited {proc.returncode}: "
                              f"{tail[-1] if tail else 'no output'}"}
-        results = json.loads(out.read_text())
+        return json.loads(out.read_text())
+
+
+def measure_inputs(quick: bool, timeout: float, env: dict, cwd: Path, log) -> dict:
+    """Run `measure` in a worker process; {"error": ...} if it fails."""
+    started = time.perf_counter()
+    results = run_module("bench.inputs", {"quick": quick}, timeout, env, cwd)
+    if "error" in results:
+        return results
     for series in SERIES:
         slope_ = series_slope(results.get(series["key"], []))
         log(f"  inputs    {series['key']:<9} slope {'n/a' if slope_ is None else f'{slope_:.2f}'}")

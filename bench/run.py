@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):                      # `python bench/run.py`
     sys.path.insert(0, str(ROOT))
 
-from bench import inputs  # noqa: E402 - after the path is set
+from bench import forward_mode, inputs  # noqa: E402 - after the path is set
 
 THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -628,7 +628,7 @@ def loadavg():
 
 
 def report(args, info, results, cold, chain, impls, started, load_before, load_after, elapsed,
-           sizes=None):
+           sizes=None, forward=None):
     lines = ["# Benchmarks", "",
              f"Produced by `{args.command_line}` on {started:%Y-%m-%d %H:%M} UTC in "
              f"{elapsed / 60:.1f} min (harness: bench/, see bench/README.md). "
@@ -648,7 +648,7 @@ def report(args, info, results, cold, chain, impls, started, load_before, load_a
     reps = "; ".join(f"{w['key']} {args.repeats or w['repeats'][1 if args.quick else 0]}"
                      for w in WORKLOADS if w["key"] in results)
     if not (results or cold):           # e.g. --only chain,inputs
-        lines += _sections_after(chain, sizes, results, cold)
+        lines += _sections_after(chain, sizes, results, cold, forward)
         return "\n".join(lines) + "\n"
     lines += ["", "## Time", "",
               f"Medians over repeats ({reps}; cold start "
@@ -669,17 +669,20 @@ def report(args, info, results, cold, chain, impls, started, load_before, load_a
               "Each a ratio of two columns above, measured side by side in this run."
               " `met` / `not met` is a reading, not an assertion.", ""]
     lines += table(["#", "target", "measured", "goal", "status"], targets(results, cold), left=2)
-    lines += _sections_after(chain, sizes, results, cold)
+    lines += _sections_after(chain, sizes, results, cold, forward)
     return "\n".join(lines) + "\n"
 
 
-def _sections_after(chain, sizes, results, cold) -> list[str]:
-    """Complexity, input size, notes and method."""
+def _sections_after(chain, sizes, results, cold, forward=None) -> list[str]:
+    """Complexity, forward mode, input size, notes and method."""
     lines = []
     if chain:
         lines += ["", "## Complexity", ""]
         clines, _, _ = complexity_section(chain)
         lines += clines
+    if forward:
+        lines += ["", "## Forward mode's memory", ""]
+        lines += forward_mode.forward_section(forward)
     if sizes:
         lines += ["", "## Input size", ""]
         lines += inputs.inputs_section(sizes)
@@ -735,7 +738,7 @@ def parse_args(argv):
     p.add_argument("--json", metavar="PATH", help="also dump the raw measurements as JSON")
     p.add_argument("--only", metavar="LIST",
                    help="comma-separated subset of: "
-                        + ", ".join(WORKLOAD_KEYS + ["cold", "chain", "inputs"]))
+                        + ", ".join(WORKLOAD_KEYS + ["cold", "chain", "forward", "inputs"]))
     p.add_argument("--impl", metavar="LIST",
                    help="comma-separated subset of: " + ", ".join(IMPLS) + " (default: all installed)")
     p.add_argument("--repeats", type=int, help="override every workload's number of repeats")
@@ -747,7 +750,7 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds before one worker process is abandoned (default 600)")
     args = p.parse_args(argv)
-    valid = set(WORKLOAD_KEYS + ["cold", "chain", "inputs"])
+    valid = set(WORKLOAD_KEYS + ["cold", "chain", "forward", "inputs"])
     args.selected = set(args.only.split(",")) if args.only else valid
     if args.selected - valid:
         p.error(f"unknown workload(s): {', '.join(sorted(args.selected - valid))}")
@@ -788,9 +791,11 @@ def main(argv=None) -> int:
         if "chain" in args.selected and "gradcli" in args.impls else {}
     sizes = inputs.measure_inputs(args.quick, args.timeout, child_env(), ROOT, log) \
         if "inputs" in args.selected and "gradcli" in args.impls else {}
+    forward = forward_mode.measure_forward(args.quick, args.timeout, child_env(), ROOT, log) \
+        if "forward" in args.selected and "gradcli" in args.impls else {}
     elapsed = time.perf_counter() - t0
     text = report(args, info, results, cold, chain, args.impls, started, load_before,
-                  loadavg(), elapsed, sizes)
+                  loadavg(), elapsed, sizes, forward)
     print(text)
     if args.write:
         Path(args.output).write_text(text)
@@ -799,7 +804,7 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps({"machine": info, "started": started.isoformat(),
                                                "workloads": results, "cold": cold,
                                                "chain": {str(k): v for k, v in chain.items()},
-                                               "inputs": sizes},
+                                               "inputs": sizes, "forward": forward},
                                               indent=1))
         log(f"wrote {args.json}")
     return 0
