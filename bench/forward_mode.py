@@ -14,7 +14,6 @@ allocated, numpy's buffers included). Reverse mode stops at n = 20,000 (at
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import time
 import tracemalloc
@@ -101,12 +100,6 @@ def forward_section(results: dict) -> list[str]:
     return lines
 
 
-def main(argv: list[str]) -> int:
-    spec = json.loads(argv[0])
-    results = measure(spec.get("quick", False))
-    Path(spec["out"]).write_text(json.dumps(results))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from bench.inputs import worker_main
+    sys.exit(worker_main(measure, sys.argv[1:]))

@@ -232,7 +232,8 @@ def inputs_section(results: dict) -> list[str]:
     return lines
 
 
-def main(argv: list[str]) -> int:
+def worker_main(measure, argv: list[str]) -> int:
+    """A worker's entry point: measure(quick), written as JSON to spec["out"]."""
     spec = json.loads(argv[0])
     results = measure(spec.get("quick", False))
     Path(spec["out"]).write_text(json.dumps(results))
@@ -240,4 +241,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(worker_main(measure, sys.argv[1:]))
