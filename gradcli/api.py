@@ -253,8 +253,10 @@ class Bookkeeping(Hooks):
 
 
 def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
-             placeholders=False):
-    """A fresh interpreter for one run, and the bookkeeping it reports to."""
+             placeholders=False, record_everywhere=None):
+    """A fresh interpreter for one run, and the bookkeeping it reports to.
+    `record_everywhere` (default: when tracking) records outside record
+    blocks too."""
     configure(options)
     declared = declared_inputs(program)
     given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
@@ -268,7 +270,10 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
         book = Bookkeeping({}, (), on_print, keep_call)
     # Tracking inputs, the api differentiates the result itself: the
     # program's whole computation is recorded, record blocks or not.
-    interp = Interpreter(max_steps=options.max_steps, hooks=book, record_everywhere=bool(track))
+    if record_everywhere is None:
+        record_everywhere = bool(track)
+    interp = Interpreter(max_steps=options.max_steps, hooks=book,
+                         record_everywhere=record_everywhere)
     if not declared:
         for name, value in given.items():
             interp.globals.vars[name] = value.attach_grad() if name in track else value
@@ -483,19 +488,21 @@ def _stacked(row, shape) -> np.ndarray:
 class HessianResult:
     value: Shown
     values: dict[str, np.ndarray]
-    hessians: dict[str, dict[str, np.ndarray]]   # [a][b]: shape a.shape + b.shape
+    # [a][b]: shape a.shape + b.shape; elementwise, [x][x] has x's shape
+    hessians: dict[str, dict[str, np.ndarray]]
     warnings: list[str]
+    elementwise: bool = False     # d²result_i/dx_i², for an elementwise result
 
 
 def hessian(program: A.Program, inputs=None, options: Options | None = None,
             wrt=None, of=None) -> HessianResult:
-    """Second derivatives of a single-number result, per pair of wrt
-    variables (`grad --order 2`): the gradient is recorded (create_graph),
-    then differentiated once per element of each variable."""
+    """Second derivatives (`grad --order 2`): of a single-number result,
+    per pair of wrt variables (the gradient is recorded, create_graph, then
+    differentiated once per element of each variable); of a result that is
+    elementwise in its one variable, d²result_i/dx_i² for each element."""
     result, targets = _result_and_targets(program, inputs, options, wrt, of)
     if result.size != 1:
-        raise ShapeError(f"--order 2 needs a single-number result, but it has shape "
-                         f"{shape_str(result.shape)}; name one with --of, or sum it")
+        return _elementwise_second(result, targets)
     xs = list(targets.values())
     check_size(sum(x.size for x in xs) ** 2, "the Hessian")
     firsts = engine.run_backward([result], [None], inputs=xs, create_graph=True,
@@ -509,6 +516,51 @@ def hessian(program: A.Program, inputs=None, options: Options | None = None,
                        for (b, xb), row in zip(targets.items(), rows)}
     return HessianResult(snapshot(result), {n: np.asarray(t.data) for n, t in targets.items()},
                          hessians, _warnings())
+
+
+def _elementwise_second(result, targets) -> HessianResult:
+    """d²y_i/dx_i² for y elementwise in x: the gradient of sum(y) is then
+    dy_i/dx_i element by element, and the gradient of its sum is the second
+    derivative, element by element (two backward passes)."""
+    (name, x), = targets.items() if len(targets) == 1 else [(None, None)]
+    if x is None or not _elementwise_in(result, x):
+        raise ShapeError(
+            f"--order 2 needs a single-number result, or a result that is elementwise in "
+            f"its one variable, but this result has shape {shape_str(result.shape)}"
+            + ("" if x is None else f" and is not elementwise in '{name}'")
+            + "; name a single number with --of, or use --jacobian")
+    second = np.zeros(x.shape, x.dtype)
+    if result.requires_grad:
+        (first,) = engine.run_backward([result], [None], inputs=[x], create_graph=True,
+                                       retain_graph=True)
+        if first is not None and first.requires_grad:
+            (found,) = engine.run_backward([first], [None], inputs=[x])
+            if found is not None:
+                second = np.asarray(found.data)
+    return HessianResult(snapshot(result), {name: np.asarray(x.data)}, {name: {name: second}},
+                         _warnings(), elementwise=True)
+
+
+def _elementwise_in(result: Tensor, x: Tensor) -> bool:
+    """Whether element i of `result` depends on element i of `x` alone: it
+    has x's shape, and every op between them works number by number on
+    operands of that shape (a broadcast or a reduction would mix elements)."""
+    if result.shape != x.shape:
+        return False
+    if result.node is None:
+        return result is x
+    order = engine.topological_order([result.node])
+    target = x.node or x
+    useful = engine._leading_to(order, {id(target): target})
+    for node in order:
+        if id(node) not in useful or node is target:
+            continue
+        if not node.op.elementwise:
+            return False
+        for parent, shape in zip(node.parents, node.in_shapes):
+            if parent is not None and id(parent) in useful and shape is not None:
+                return False
+    return True
 
 
 # ------------------------------------------------------------------ check

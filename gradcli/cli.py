@@ -53,6 +53,11 @@ class DType(str, Enum):
     float32 = "float32"
 
 
+class Mode(str, Enum):
+    reverse = "reverse"
+    forward = "forward"
+
+
 # ----------------------------------------------------------------- options
 
 COMMON = "Common options"
@@ -583,6 +588,9 @@ def grad_command(
     order: Annotated[int, typer.Option(
         "--order", min=1, max=2, help="2: the Hessian of a single-number result, per pair "
                                      "of variables.")] = 1,
+    mode: Annotated[Mode, typer.Option(
+        "--mode", help="reverse: one backward pass; forward: one forward pass per input element "
+             "(tangents beside the values), with both modes' pass counts.")] = Mode.reverse,
     *, common: Common,
 ) -> None:
     """Differentiate the program's result with respect to its inputs.
@@ -595,6 +603,13 @@ def grad_command(
     """
     session = Session(common, _read_source(file, expr, "grad"))
     names = _names(wrt)
+    if mode is Mode.forward:
+        if order == 2:
+            raise typer.BadParameter("--mode forward computes first derivatives (gradients, "
+                                     "--jacobian); --order 2 goes by reverse mode: drop --mode")
+        session.run(lambda program, inputs: _forward_once(session, program, inputs, names, of,
+                                                          head, jacobian))
+        return
     if order == 2:
         if head is not None or jacobian:
             raise typer.BadParameter("--order 2 is the Hessian of the result itself: "
@@ -616,15 +631,20 @@ def _hessian_once(session: Session, program, inputs, wrt, of) -> None:
     result = api.hessian(program, inputs, session.options(), wrt, of)
     render.warn(result.warnings)
     if session.common.json:
-        session.emit_json({"value": jsonio.value(result.value.value), "hessian": {
-            a: {b: jsonio.array(h) for b, h in row.items()} for a, row in result.hessians.items()}})
+        obj = {"value": jsonio.value(result.value.value), "hessian": {
+            a: {b: jsonio.array(h) for b, h in row.items()} for a, row in result.hessians.items()}}
+        if result.elementwise:
+            obj["elementwise"] = True
+        session.emit_json(obj)
         return
     name = of or "result"
     render.titled(session.console, name, result.value)
     for a, row in result.hessians.items():
-        for b, h in row.items():        # shape: a's, then b's
-            render.titled(session.console, f"hessian of {name} by {a}, {b}",
-                          api.Shown(h, None, True))
+        for b, h in row.items():        # shape: a's, then b's; elementwise, x's
+            title = (f"second derivative of {name} by {a}, elementwise "
+                     f"(d²{name}[i]/d{a}[i]², the Hessian's diagonal)" if result.elementwise
+                     else f"hessian of {name} by {a}, {b}")
+            render.titled(session.console, title, api.Shown(h, None, True))
 
 
 def _jacobian_once(session: Session, program, inputs, wrt, of) -> None:
@@ -641,6 +661,42 @@ def _jacobian_once(session: Session, program, inputs, wrt, of) -> None:
     for var, jac in result.jacobians.items():
         # shape: the result's, then the variable's
         render.titled(session.console, f"jacobian of {name} by {var}", api.Shown(jac, None, True))
+
+
+def _forward_once(session: Session, program, inputs, wrt, of, head_text, jacobian) -> None:
+    from . import api, forward_mode, jsonio, render
+
+    if jacobian and head_text is not None:
+        raise typer.BadParameter("--jacobian gives every row of the Jacobian; "
+                                 "--head picks one combination of them: use one or the other")
+    head = None if head_text is None else jsonio.parse_text(head_text, "--head")
+    result = forward_mode.gradient(program, inputs, session.options(), wrt, of, head, jacobian)
+    render.warn(result.warnings)
+    if session.common.json:
+        obj = {"value": None if result.value is None else jsonio.value(result.value.value),
+               "jacobian" if jacobian else "grads":
+                   {n: jsonio.array(g) for n, g in result.grads.items()},
+               "mode": "forward", "passes": result.passes}
+        if result.head is not None:
+            obj["head"] = jsonio.array(result.head)
+        session.emit_json(obj)
+        return
+    console = session.console
+    name = of or "result"
+    if result.value is not None:
+        render.titled(console, name, result.value)
+    if result.head is not None:
+        render.titled(console, "head", api.Shown(result.head, None, True))
+    if jacobian:
+        for var, jac in result.grads.items():
+            render.titled(console, f"jacobian of {name} by {var}", api.Shown(jac, None, True))
+    else:
+        rows = [(n, result.values[n], g) for n, g in result.grads.items()]
+        title = f"gradients of {name} by forward mode" + (
+            " (head · ∂/∂x)" if result.head is not None else "")
+        console.print(render.gradient_table(rows, title=title))
+    from rich.text import Text
+    console.print(Text(render.pass_counts(result.passes, result.values, jacobian)))
 
 
 def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:

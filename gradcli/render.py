@@ -379,6 +379,19 @@ def titled(console, name: str, shown) -> None:
         console.print(value_view(shown, name=name))
 
 
+def pass_counts(passes: dict, values: dict, jacobian: bool) -> str:
+    """What each mode cost: forward mode one pass per input element,
+    reverse mode one per element of the result it differentiates."""
+    sizes = " and ".join(f"{name} ({np.size(v)})" for name, v in values.items())
+    forward, reverse = passes["forward"], passes["reverse"]
+    if jacobian:
+        back = f"{reverse} backward pass{'es' if reverse != 1 else ''}, one per element of the result"
+    else:
+        back = "1 backward pass for all of them"
+    return (f"forward mode: {forward} pass{'es' if forward != 1 else ''}, one per element of "
+            f"{sizes}; reverse mode needs {back}")
+
+
 def gradient_table(rows: Iterable[tuple], *, title: Optional[str] = None):
     """Variables beside their gradients: rows of (name, value, gradient)
     where value and gradient are ndarrays."""

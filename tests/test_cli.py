@@ -1231,11 +1231,13 @@ def test_grad_order_2_of_a_polynomial_is_its_second_derivative_on_the_diagonal()
     assert "hessian of result by x, x\n" in table.stdout
 
 
-def test_grad_order_2_needs_a_single_number_result():
-    result = gradcli("grad", "-e", "input x = [1.0, 2.0]\nx * x", "--order", "2")
+def test_grad_order_2_of_a_result_neither_scalar_nor_elementwise_is_an_error():
+    result = gradcli("grad", "-e", "input x = [1.0, 2.0]\nx * sum(x)", "--order", "2")
     assert result.exit_code == 1
-    assert result.stderr == ("gradcli: error: --order 2 needs a single-number result, but it "
-                             "has shape (2,); name one with --of, or sum it\n")
+    assert result.stderr == (
+        "gradcli: error: --order 2 needs a single-number result, or a result that is "
+        "elementwise in its one variable, but this result has shape (2,) and is not "
+        "elementwise in 'x'; name a single number with --of, or use --jacobian\n")
 
 
 def test_wrt_may_name_a_value_the_program_computed():

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import EvalError, ShapeError
 from .engine import run_backward
-from .forward import TANGENT_ONLY, has_history, tangent_of, tangents_on
+from .forward import SEED, TANGENT_ONLY, has_history, tangent_of, tangents_on
 from .ops import reshape, stack
 from .tensor import MODE, Tensor, check_size, grad_mode, lift, shape_str
 
@@ -71,7 +71,7 @@ def _cut_if_local(result, *local) -> Tensor:
     """`result` without its graph when that graph reaches no leaf but the
     transform's own inputs: nothing outside could differentiate it again,
     so keeping it would only hold memory (and show a confusing grad_fn)."""
-    if result is None or result.node is None or result.node is TANGENT_ONLY:
+    if result is None or result.node is None or result.node in (TANGENT_ONLY, SEED):
         return result
     own = {id(t) for t in local}
     stack, seen = [result.node], set()
@@ -197,7 +197,7 @@ def _dual_input(x: Tensor) -> Tensor:
         from .ops import identity
         return identity(x)
     data = x.data if np.issubdtype(x.dtype, np.floating) else x.data.astype(MODE.dtype)
-    return Tensor(data, TANGENT_ONLY)
+    return Tensor(data, SEED)
 
 
 def _jvp_by_reverse(f, x, v):

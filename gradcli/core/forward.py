@@ -26,15 +26,21 @@ from .tensor import MODE, Node, Tensor, record
 
 
 class _TangentOnly:
-    """The op of the shared node: it has no gradient to send anywhere."""
+    """The op of the shared nodes: they have no gradient to send anywhere."""
 
-    name = "ForwardTangent"
     label = "forward mode"
     vjps = partials = None
     variadic = saves_values = saves_ans = False
 
+    def __init__(self, name):
+        self.name = name
 
-TANGENT_ONLY = Node(_TangentOnly(), (), (), None, None, None, ())
+
+# A value computed from the variable, carrying a tangent and no history...
+TANGENT_ONLY = Node(_TangentOnly("ForwardTangent"), (), (), None, None, None, ())
+# ... and the variable itself (attach_grad on it keeps its tangent, as
+# reverse mode's variable stays the variable).
+SEED = Node(_TangentOnly("ForwardSeed"), (), (), None, None, None, ())
 
 
 def tangent_of(t: Tensor):
@@ -43,7 +49,14 @@ def tangent_of(t: Tensor):
 
 def has_history(t: Tensor) -> bool:
     """Tracked by reverse mode itself: a leaf, or a value with real nodes."""
-    return t.requires_grad and t.node is not TANGENT_ONLY
+    return t.requires_grad and t.node is not TANGENT_ONLY and t.node is not SEED
+
+
+def seed(data, tangent: Tensor) -> Tensor:
+    """The variable of forward mode: `data` moving along `tangent`."""
+    variable = Tensor(data, SEED)
+    variable.tangent = tangent
+    return variable
 
 
 def dual(op, args, params, out) -> Tensor:
@@ -52,7 +65,7 @@ def dual(op, args, params, out) -> Tensor:
     tangents = [tangent_of(a) for a in args]
     historic = False
     for a in args:
-        if a.requires_grad and a.node is not TANGENT_ONLY:
+        if a.requires_grad and a.node is not TANGENT_ONLY and a.node is not SEED:
             historic = True
             break
     node = None

@@ -147,10 +147,11 @@ class Tensor:
             raise GradError(f"grad_req must be 'write', 'add' or 'null', not {grad_req!r}")
         if not np.issubdtype(self.data.dtype, np.floating):
             self.data = self.data.astype(MODE.dtype)
+        if MODE.forward:
+            _cut_tangent(self)
         self.node = None
         self.requires_grad = grad_req != "null"
         self.grad_req = grad_req
-        _drop_tangent(self)     # cut from its history, forward mode's too
         # A read-only broadcast zero: no memory until a backward writes it
         # (gradients are always replaced, never written into).
         self._grad = Tensor(np.broadcast_to(np.zeros((), self.data.dtype), self.data.shape))
@@ -245,6 +246,14 @@ class Tensor:
         self.data = new_data.astype(self.data.dtype, copy=False)
         _drop_tangent(self)     # new numbers, not computed from the old: no derivative
         mark_written(self, label)
+
+
+def _cut_tangent(t: Tensor) -> None:
+    """attach_grad in forward mode: a value computed from the variable is
+    cut from its history, tangent included; the variable keeps its own."""
+    from .forward import SEED
+    if t.node is not SEED:
+        _drop_tangent(t)
 
 
 def take_tangent(t: Tensor, source: Tensor) -> None:
