@@ -671,22 +671,11 @@ def _forward_once(session: Session, program, inputs, wrt, of, head_text, jacobia
                                  "--head picks one combination of them: use one or the other")
     head = None if head_text is None else jsonio.parse_text(head_text, "--head")
     result = forward_mode.gradient(program, inputs, session.options(), wrt, of, head, jacobian)
-    render.warn(result.warnings)
-    if session.common.json:
-        obj = {"value": None if result.value is None else jsonio.value(result.value.value),
-               "jacobian" if jacobian else "grads":
-                   {n: jsonio.array(g) for n, g in result.grads.items()},
-               "mode": "forward", "passes": result.passes}
-        if result.head is not None:
-            obj["head"] = jsonio.array(result.head)
-        session.emit_json(obj)
+    name = _emit_gradients(session, of, result, "jacobian" if jacobian else "grads",
+                           mode="forward", passes=result.passes)
+    if name is None:
         return
     console = session.console
-    name = of or "result"
-    if result.value is not None:
-        render.titled(console, name, result.value)
-    if result.head is not None:
-        render.titled(console, "head", api.Shown(result.head, None, True))
     if jacobian:
         for var, jac in result.grads.items():
             render.titled(console, f"jacobian of {name} by {var}", api.Shown(jac, None, True))
@@ -703,26 +692,35 @@ def _grad_once(session: Session, program, inputs, wrt, of, head_text) -> None:
     from . import api, jsonio, render
 
     head = None if head_text is None else jsonio.parse_text(head_text, "--head")
-    options = session.options()
-    result = api.gradient(program, inputs, options, wrt, of, head)
-    value = result.value
+    result = api.gradient(program, inputs, session.options(), wrt, of, head)
+    name = _emit_gradients(session, of, result)
+    if name is None:
+        return
+    rows = [(n, result.values.get(n, g), g) for n, g in result.grads.items()]
+    title = f"gradients of {name}" + (" (head · ∂/∂x)" if result.head is not None else "")
+    session.console.print(render.gradient_table(rows, title=title))
+
+
+def _emit_gradients(session: Session, of, result, key="grads", **extra) -> Optional[str]:
+    """A gradient result's JSON object (value, `key`: per variable, head,
+    `extra`), or its value and head as tables: then the result's name, for
+    the tables that follow (None after JSON)."""
+    from . import api, jsonio, render
+
     render.warn(result.warnings)
     if session.common.json:
-        obj = {"value": None if value is None else jsonio.value(value.value),
-               "grads": {n: jsonio.array(g) for n, g in result.grads.items()}}
+        obj = {"value": None if result.value is None else jsonio.value(result.value.value),
+               key: {n: jsonio.array(g) for n, g in result.grads.items()}, **extra}
         if result.head is not None:
             obj["head"] = jsonio.array(result.head)
         session.emit_json(obj)
-        return
-    console = session.console
+        return None
     name = of or "result"
-    if value is not None:
-        render.titled(console, name, value)
+    if result.value is not None:
+        render.titled(session.console, name, result.value)
     if result.head is not None:
-        render.titled(console, "head", api.Shown(result.head, None, True))
-    rows = [(n, result.values.get(n, g), g) for n, g in result.grads.items()]
-    title = f"gradients of {name}" + (" (head · ∂/∂x)" if result.head is not None else "")
-    console.print(render.gradient_table(rows, title=title))
+        render.titled(session.console, "head", api.Shown(result.head, None, True))
+    return name
 
 
 @app.command("check")
