@@ -56,7 +56,7 @@ from typing import Optional
 import numpy as np
 from hypothesis import strategies as st
 
-from gradcli import api
+from gradcli import api, forward_mode
 from gradcli.core import engine
 from gradcli.core.tensor import Tensor
 from gradcli.errors import GradcliError, SyntaxProblem
@@ -1718,6 +1718,7 @@ class Computed:
     own: object = None                  # own_source's .grad, or the gradcli error it raised
     float32: object = None              # (value, grads) of a float32 run, or its error
     check: object = None                # api.check's result, or the gradcli error it raised
+    forward: object = None              # grad --mode forward's gradients, or its error
     fd: dict = field(default_factory=dict)          # central differences
     spread: dict = field(default_factory=dict)      # half |forward - backward| difference
     noise: dict = field(default_factory=dict)       # rounding noise of the differences
@@ -1888,6 +1889,11 @@ def compute(case: Case, hvp: bool = True) -> Computed:
             own = api.gradient(api.load(case.own_source), None, OPTIONS, wrt=wrt).grads
     except GradcliError as exc:
         own = exc
+    # Forward mode (`grad --mode forward`): one pass per input element.
+    try:
+        forward = forward_mode.gradient(program, None, OPTIONS, wrt=wrt, head=head).grads
+    except GradcliError as exc:
+        forward = exc
     try:
         single = api.gradient(program, None, api.Options(dtype="float32"), wrt=wrt,
                               head=head)
@@ -1906,7 +1912,8 @@ def compute(case: Case, hvp: bool = True) -> Computed:
         value, np.array(base_out.data, dtype=np.float64), result.requires_grad,
         {n: _as_array(g, case.inputs[n]) for n, g in zip(wrt, first)},
         {n: _as_array(g, case.inputs[n]) for n, g in zip(wrt, recorded)},
-        {n: np.array(public.grads[n], dtype=np.float64) for n in wrt}, own, float32)
+        {n: np.array(public.grads[n], dtype=np.float64) for n in wrt}, own, float32,
+        forward=forward)
 
     base = {**{n: v.copy() for n, v in case.inputs.items()}, **frozen}
     f0 = _objective(fd_program, base, case.head)
@@ -1997,6 +2004,12 @@ def compare(case: Case, c: Computed) -> list:
             problems.append(f"d/d{n}: first-order backward (retain_graph) vs api.gradient")
         if not np.all(close(c.first[n], c.recorded[n], 1e-9, 1e-9 * gscale)):
             problems.append(f"d/d{n}: first-order vs recorded (create_graph) backward")
+        if isinstance(c.forward, GradcliError):
+            problems.append(f"forward mode raised what reverse mode did not: {c.forward}")
+        elif c.forward[n].shape != x.shape or not np.all(
+                close(c.first[n], c.forward[n], 1e-9, 1e-9 * gscale)):
+            problems.append(f"d/d{n}: reverse mode (first-order backward) vs forward mode "
+                            f"{_short(c.forward[n])}")
         if n in c.fd:
             tol = fd_tolerance(c.first[n], c.fd[n], gscale, c.noise[n])
             c.reliable[n] = trusted(c.fd[n], c.spread[n], c.half.get(n, np.nan), tol)

@@ -170,3 +170,21 @@ print(value, tangent, sum(grad(f)(x) * v))
     (printed,) = values(source.replace("SIZE", str(size)))
     value, tangent, reverse = printed
     assert float(tangent) == pytest.approx(float(reverse), rel=1e-12, abs=1e-12)
+
+
+def test_a_write_under_no_grad_keeps_the_tangent_as_it_keeps_the_history():
+    # Found by the program fuzzer: `v3 += [0, 0]` under no_grad dropped
+    # v3's tangent, where reverse mode keeps v3's node.
+    source = """
+def f(x):
+    v = sin(x * x)
+    with no_grad:
+        v += 1
+    return sum(v) + sum(x)
+x = array([0.3, -0.7])
+print(jvp(f, x, ones(2))[1], sum(grad(f)(x)))
+"""
+    (printed,) = values(source)
+    assert float(printed[0]) == pytest.approx(float(printed[1]), rel=1e-14)
+    assert float(printed[0]) == pytest.approx(2 + np.sum(2 * np.array([0.3, -0.7])
+                                                         * np.cos([0.09, 0.49])), rel=1e-14)

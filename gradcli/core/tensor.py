@@ -243,8 +243,10 @@ class Tensor:
             raise ShapeError(
                 f"in-place update: result of shape {shape_str(new_data.shape)} "
                 f"does not fit the target of shape {shape_str(self.data.shape)}")
+        # The history stays as it was (a write under no_grad is invisible to
+        # the graph, as in PyTorch), and so does the tangent: forward mode
+        # agrees with reverse.
         self.data = new_data.astype(self.data.dtype, copy=False)
-        _drop_tangent(self)     # new numbers, not computed from the old: no derivative
         mark_written(self, label)
 
 
