@@ -171,13 +171,23 @@ def _list_item(value):
 
 
 def input_array(name: str, value) -> Tensor:
-    """A JSON value bound to an input: numbers or nested lists of numbers."""
+    """A JSON value bound to an input: a number or a nested list of numbers
+    (in the run's dtype), or of booleans only (a mask stays a mask)."""
     try:
+        if _all_booleans(value):
+            return Tensor(np.asarray(value, dtype=bool))
         data = np.asarray(_decode_non_finite(value), dtype=MODE.dtype)
     except (ValueError, TypeError):
         raise DataError(f"input '{name}': expected a number or a (rectangular) nested "
                         "list of numbers") from None
     return Tensor(data)
+
+
+def _all_booleans(value) -> bool:
+    """true/false, or a nested list of them only (a mask, given as JSON)."""
+    if isinstance(value, list):
+        return bool(value) and all(_all_booleans(v) for v in value)
+    return isinstance(value, bool)
 
 
 def _decode_non_finite(value):
@@ -229,7 +239,7 @@ class Bookkeeping(Hooks):
         data = to_tensor(value, f"input '{name}'").data
         if MODE.detect_nan and not np.all(np.isfinite(data)):
             raise NumericError(f"input '{name}' holds a NaN or Inf (--detect-nan)")
-        if name in self.track:
+        if name in self.track and data.dtype.kind == "f":   # a mask or an index has no gradient
             value = Tensor(data).attach_grad()
         self.input_values[name] = value
         self.input_data[name] = data
@@ -408,7 +418,7 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
     result = _result_tensor(interp, of)
     if book.backward_ran and of is None:
         return _own_backward(interp, book, result, names if wrt else None, head)
-    targets = _targets(interp, book, names, result)
+    targets = _targets(interp, book, names, result, explicit=bool(wrt))
     head_t = None
     if head is not None:
         head_t = input_array("--head", head)
@@ -425,9 +435,18 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
                       grads, None if head_t is None else head_t.data, _warnings())
 
 
-def _targets(interp, book, names, result) -> dict:
-    """The variables to differentiate by, each checked to be tracked."""
+def _targets(interp, book, names, result, explicit=True) -> dict:
+    """The variables to differentiate by, each checked to be tracked. Not
+    `explicit` (every declared input by default), a boolean or integer
+    input is left out: a mask or an index, it has no gradient."""
     targets = {name: _wrt_tensor(interp, book, name) for name in names}
+    for name, t in list(targets.items()):
+        if t.dtype.kind in "biu":
+            if explicit:
+                kind = "booleans" if t.dtype.kind == "b" else "integers"
+                raise GradError(f"cannot differentiate with respect to '{name}': it holds "
+                                f"{kind}, which have no gradient")
+            del targets[name]
     if result is None:
         raise EvalError("nothing to differentiate: the program ends without an expression; "
                         "end it with the value to differentiate or name it with --of")
@@ -447,7 +466,7 @@ def _result_and_targets(program, inputs, options, wrt, of):
     interp, book = _prepare(program, inputs, options, _tracked(names, declared))
     interp.run(program)
     result = _result_tensor(interp, of)
-    return result, _targets(interp, book, names, result)
+    return result, _targets(interp, book, names, result, explicit=bool(wrt))
 
 
 def _tracked(names, declared) -> list:

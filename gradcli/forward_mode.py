@@ -120,8 +120,12 @@ def gradient(program, inputs=None, options: api.Options | None = None, wrt=None,
         value = scope[name]
         if not isinstance(value, Tensor) and not isinstance(value, (int, float)):
             raise DataError(f"--wrt: '{name}' is {a_type(value)}, not an array")
+        data = to_tensor(value).data
+        if data.dtype.kind in "biu":     # a mask or an index: as reverse mode decides
+            api._targets(interp, book, [name], result, explicit=bool(wrt))
+            continue
         counts[name] = scope.count
-        values[name] = np.array(to_tensor(value).data, dtype=float)
+        values[name] = np.array(data, dtype=float)
     total = sum(v.size for v in values.values())
     if total > MAX_PASSES:
         raise LimitError(f"--mode forward needs one pass per input element: {total:,} passes, "

@@ -143,3 +143,36 @@ def test_a_run_without_functions_leaves_no_reference_cycle():
         gc.set_debug(0)
         gc.garbage.clear()
     assert found == 0, kinds
+
+
+# A boolean (or integer) input is a mask or an index, never a variable: a
+# tracked run once turned it into floats, and `x[m]` then gathered x[1],
+# x[0] instead of masking (value -5 and gradient [5, 5], silently).
+MASKED = "input x = [1, -2]\ninput m = x > 0\nsum(x[m] * 5)"
+
+
+def test_a_boolean_input_stays_a_mask_in_a_tracked_run():
+    result = api.gradient(api.load(MASKED))
+    assert result.value.value == 5.0
+    assert {n: g.tolist() for n, g in result.grads.items()} == {"x": [5.0, 0.0]}
+
+
+def test_a_boolean_input_given_as_json_stays_boolean():
+    program = api.load("input x = [1, -2]\ninput m\nsum(x[m] * 5)")
+    result = api.gradient(program, {"m": [True, False]})
+    assert result.value.value == 5.0
+    assert result.grads["x"].tolist() == [5.0, 0.0]
+    assert api.run(program, {"m": [False, True]}).result.value == -10.0
+
+
+def test_differentiating_by_a_boolean_input_says_why_it_cannot():
+    with pytest.raises(GradError) as info:
+        api.gradient(api.load(MASKED), wrt=["m"])
+    assert info.value.message == ("cannot differentiate with respect to 'm': it holds "
+                                  "booleans, which have no gradient")
+
+
+def test_forward_mode_leaves_a_boolean_input_alone_too():
+    from gradcli import forward_mode
+    result = forward_mode.gradient(api.load(MASKED))
+    assert {n: g.tolist() for n, g in result.grads.items()} == {"x": [5.0, 0.0]}
