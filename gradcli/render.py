@@ -28,7 +28,6 @@ import numpy as np
 from . import textin
 from .core.tensor import shape_str
 from .errors import GradcliError
-from .jsonio import JsonInputError
 
 EDGE_LIMIT = 10        # axes longer than this are elided ...
 EDGE = 3               # ... to this many items at each end
@@ -585,7 +584,7 @@ def report(exc: BaseException, origin: str, source: Optional[str], *, errors=Non
         say(f"{type(exc).__name__}: {exc}", "internal error", errors)
         if not debug:
             errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
-    elif isinstance(exc, JsonInputError):
+    elif exc.origin is not None and exc.span is not None:    # in its own text (JSON, --expect)
         span = exc.span
         errors.write(error_report(exc.message, Located(
             exc.origin, span.line, span.column, span.end_line, span.end_column, exc.line_text)))
