@@ -5,6 +5,9 @@ against autodiff, at the given inputs and at K points drawn around them
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from gradcli.cli import app
 from gradcli.errors import DataError, EvalError, ShapeError, SyntaxProblem
 from gradcli.lang.parser import parse_expression
 
+ROOT = Path(__file__).resolve().parents[1]
 PLAIN_ENV = {"COLUMNS": None, "LINES": None, "NO_COLOR": None, "FORCE_COLOR": None,
              "TERM": None}
 
@@ -379,3 +383,25 @@ def test_cli_help_describes_expect_and_random():
     text = " ".join(result.stdout.replace("│", " ").split())
     assert "--expect" in text and "NAME=EXPR" in text and "--random" in text
     assert "--expect 'w=2 * X.T @ (X @ w - y)'" in text
+
+
+# ------------------------------------------------------------ samples
+
+# A sample's header may show `check` runs, each as `#   $ gradcli check ...`
+# followed by the verdict line it prints.
+_RUN = re.compile(r"^#\s+\$ gradcli (check .*)\n#\s+((?:ok|MISMATCH): .*)$", re.MULTILINE)
+SAMPLE_RUNS = [pytest.param(shlex.split(m[1]), m[2], id=f"{path.name}:{i}")
+               for path in sorted((ROOT / "samples").glob("*.ag"))
+               for i, m in enumerate(_RUN.finditer(path.read_text(encoding="utf-8")))]
+
+
+def test_the_matrix_calculus_samples_show_their_checks():
+    assert len(SAMPLE_RUNS) >= 5
+
+
+@pytest.mark.parametrize("arguments, verdict", SAMPLE_RUNS)
+def test_a_samples_check_prints_the_verdict_its_header_shows(arguments, verdict, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = gradcli(*arguments)
+    assert result.stdout.splitlines()[-1] == verdict
+    assert result.exit_code == (0 if verdict.startswith("ok") else 1)
