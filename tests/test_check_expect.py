@@ -405,3 +405,16 @@ def test_a_samples_check_prints_the_verdict_its_header_shows(arguments, verdict,
     result = gradcli(*arguments)
     assert result.stdout.splitlines()[-1] == verdict
     assert result.exit_code == (0 if verdict.startswith("ok") else 1)
+
+
+def test_the_readme_shows_what_check_expect_prints(monkeypatch):
+    # README.md's section: each `$ gradcli check ...` line, then its stdout and stderr.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Checking a hand-derived gradient", 1)[1]
+    block = section.split("```console\n", 1)[1].split("```", 1)[0]
+    runs = [run.split("\n", 1) for run in block.split("$ gradcli ")[1:]]
+    assert len(runs) == 2
+    monkeypatch.chdir(ROOT)
+    for command, shown in runs:
+        result = gradcli(*shlex.split(command))
+        assert result.stdout + result.stderr == shown, command
