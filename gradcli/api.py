@@ -401,12 +401,16 @@ def _wrt_tensor(interp, book, name) -> Tensor:
 
 
 def gradient(program: A.Program, inputs=None, options: Options | None = None,
-             wrt=None, of=None, head=None) -> GradResult:
+             wrt=None, of=None, head=None,
+             after_run: Callable[[Interpreter], None] | None = None) -> GradResult:
     """d(head · result)/d(each wrt variable).
 
     A program that runs its own backward (MXNet style) reports the gradients
     that backward left in `.grad`; otherwise the result — `--of NAME` or the
-    last top-level expression — is differentiated here.
+    last top-level expression — is differentiated here. `after_run` is
+    called with the interpreter once the program has run and its result is
+    taken, before anything is differentiated here (`check --expect`
+    evaluates its formulas there, in the program's final scope).
     """
     options = options or Options()
     declared = declared_inputs(program)
@@ -416,6 +420,8 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
     interp, book = _prepare(program, inputs, options, track)
     interp.run(program)
     result = _result_tensor(interp, of)
+    if after_run is not None:
+        after_run(interp)
     if book.backward_ran and of is None:
         return _own_backward(interp, book, result, names if wrt else None, head)
     targets = _targets(interp, book, names, result, explicit=bool(wrt))
@@ -603,12 +609,11 @@ def check(program: A.Program, inputs=None, options: Options | None = None,
     nearest to, its tolerance) with both numbers there.
     """
     options = options or Options()
-    default_rtol, default_atol = CHECK_TOLERANCES.get(options.dtype, CHECK_TOLERANCES["float64"])
-    rtol = default_rtol if rtol is None else rtol
-    atol = default_atol if atol is None else atol
+    rtol, atol = check_tolerances(options.dtype, rtol, atol)
     ad = gradient(program, inputs, options, wrt, of, head)
     wide = Options(**{**options.__dict__, "dtype": "float64"})
-    base, declared = _input_arrays(program, inputs, wide)
+    base = {name: np.array(data, dtype=np.float64)
+            for name, data in input_values(program, inputs, wide).items()}
     names = list(ad.grads)
     for name in names:
         if name not in base:
@@ -652,16 +657,24 @@ def check(program: A.Program, inputs=None, options: Options | None = None,
     return CheckResult(all(row["ok"] for row in report.values()), report, rtol, atol)
 
 
-def _input_arrays(program, inputs, options):
-    """Every input's numbers: given ones, and defaults as the program made them."""
-    interp, book = _prepare(program, inputs, options, ())
+def check_tolerances(dtype: str, rtol: float | None = None,
+                     atol: float | None = None) -> tuple[float, float]:
+    """(rtol, atol) of a check: those given, else the defaults for `dtype`."""
+    default_rtol, default_atol = CHECK_TOLERANCES.get(dtype, CHECK_TOLERANCES["float64"])
+    return (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
+
+
+def input_values(program: A.Program, inputs=None,
+                 options: Options | None = None) -> dict[str, np.ndarray]:
+    """Every input's numbers, in their own dtype: given ones, and defaults
+    as the program made them (a program without `input` lines: the values
+    given to it)."""
+    interp, book = _prepare(program, inputs, options or Options(), ())
     interp.run(program)
     declared = declared_inputs(program)
     if declared:
-        return {n: np.array(book.input_data[n], dtype=np.float64) for n in declared
-                if n in book.input_data}, declared
-    return {n: np.array(t.data, dtype=np.float64)
-            for n, t in book.input_values.items()}, declared
+        return {n: np.array(book.input_data[n]) for n in declared if n in book.input_data}
+    return {n: np.array(t.data) for n, t in book.input_values.items()}
 
 
 def _objective(program, inputs, options, of, head, backward_index=None) -> float:

@@ -723,6 +723,19 @@ def _emit_gradients(session: Session, of, result, key="grads", **extra) -> Optio
     return name
 
 
+ExpectOpt = Annotated[Optional[list[str]], typer.Option(
+    "--expect", metavar="NAME=EXPR", show_default=False,
+    help="Check a hand-derived gradient instead of finite differences: EXPR, written in "
+         "the program's own variables and evaluated after it has run, must equal autodiff's "
+         "gradient of the result by NAME, element for element and shape for shape "
+         "(repeatable), e.g. --expect 'w=2 * X.T @ (X @ w - y)'.")]
+RandomOpt = Annotated[int, typer.Option(
+    "--random", metavar="K", min=0, max=10_000,
+    help="With --expect: compare again at K more points, every floating-point input drawn "
+         "around its value (x + 0.2·rms(x)·N(0,1); from --seed), so that a formula that "
+         "only holds at one point is caught.")]
+
+
 @app.command("check")
 @common_options()
 def check_command(
@@ -730,22 +743,37 @@ def check_command(
     expr: ExprOpt = None,
     wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
     rtol: Annotated[Optional[float], typer.Option(
-        "--rtol", min=0.0, help="Relative tolerance [default: 1e-5; 1e-4 with --dtype float32].",
+        "--rtol", min=0.0, help="Relative tolerance (default 1e-5; 1e-4 with --dtype float32).",
         show_default=False)] = None,
     atol: Annotated[Optional[float], typer.Option(
-        "--atol", min=0.0, help="Absolute tolerance [default: 1e-6; 1e-5 with --dtype float32].",
+        "--atol", min=0.0, help="Absolute tolerance (default 1e-6; 1e-5 with --dtype float32).",
         show_default=False)] = None,
+    expect: ExpectOpt = None,
+    random: RandomOpt = 0,
     *, common: Common,
 ) -> None:
-    """Check autodiff against central finite differences (float64).
+    """Check autodiff against central finite differences (float64), or
+    against a hand-derived gradient (--expect).
 
     Prints the largest absolute and relative error per variable, and its
     worst element with both numbers, and exits with status 1 when any
-    element differs by more than atol + rtol·|g|.
+    element differs by more than atol + rtol·|g|. With --expect the table
+    also counts the points checked (1 + --random K) and says at which one
+    the worst element is (0: the given inputs).
 
     Example:  gradcli check -e 'input x = [0.5, 2]; sum(sin(x) * x)'
+
+    Example:  gradcli check samples/18_missing_transpose.ag --expect 'w=2 * X.T @ (X @ w - y)' --random 5
     """
+    if random and not expect:
+        raise typer.BadParameter("--random redraws the inputs of an --expect check; "
+                                 "give --expect NAME=EXPR too", param_hint="'--random'")
+    expectations = _expectations(wrt, expect, common.debug) if expect else None
     session = Session(common, _read_source(file, expr, "check"))
+    if expectations:
+        session.run(lambda program, inputs: _expect_once(
+            session, program, inputs, expectations, of, head, rtol, atol, random))
+        return
     names = _names(wrt)
     session.run(lambda program, inputs: _check_once(session, program, inputs, names, of,
                                                     head, rtol, atol))
@@ -761,8 +789,7 @@ def _worst_json(worst, jsonio) -> dict:
 def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, atol) -> None:
     from . import api, jsonio, render
 
-    head = None if head_text is None else jsonio.parse_text(head_text, "--head")
-    result = api.check(program, inputs, session.options(), wrt, of, head,
+    result = api.check(program, inputs, session.options(), wrt, of, _head(head_text),
                        rtol=rtol, atol=atol)
     if session.common.json:
         session.emit_json({"ok": bool(result.ok), "vars": {
@@ -783,11 +810,70 @@ def _check_once(session: Session, program, inputs, wrt, of, head_text, rtol, ato
         else:
             session.console.print(Text(f"MISMATCH: autodiff and finite differences "
                                        f"disagree ({tolerance})"))
-    if not result.ok:
-        bad = [name for name, row in result.vars.items() if not row["ok"]]
+    _check_failed(session, result.vars)
+
+
+def _head(head_text: Optional[str]):
+    from . import jsonio
+    return None if head_text is None else jsonio.parse_text(head_text, "--head")
+
+
+def _check_failed(session: Session, rows: dict) -> None:
+    """Say which variables failed their check, if any, and fail the run."""
+    bad = [name for name, row in rows.items() if not row["ok"]]
+    if bad:
         sys.stdout.flush()
+        from . import render
         render.say(f"gradient check failed for {', '.join(repr(n) for n in bad)}")
         session.failed = True
+
+
+def _expectations(wrt, arguments: list[str], debug: bool) -> list:
+    """The parsed --expect arguments. Usage errors (exit 2): --wrt beside
+    them, one that is not NAME=EXPR, a NAME given twice; a formula that
+    does not parse is reported in its own text and ends the command (exit 1)."""
+    from . import expect, render
+    from .errors import GradcliError
+    if wrt:
+        raise typer.BadParameter("--expect names the variables it checks; --wrt is for the "
+                                 "finite-difference check", param_hint="'--wrt'")
+    try:
+        expect.names(arguments)
+    except expect.UsageProblem as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--expect'") from None
+    try:
+        return [expect.parse(argument) for argument in arguments]
+    except GradcliError as exc:
+        render.report(exc, expect.ORIGIN, None, debug=debug)
+        raise typer.Exit(FAILURE) from None
+
+
+def _expect_once(session: Session, program, inputs, expectations, of, head_text,
+                 rtol, atol, random) -> None:
+    from . import expect, render
+
+    result = expect.check(program, expectations, inputs, session.options(), of,
+                          _head(head_text), rtol=rtol, atol=atol, random=random)
+    if session.common.json:
+        session.emit_json({"ok": bool(result.ok), "expect": {
+            name: _expect_row_json(row) for name, row in result.expect.items()}})
+    else:
+        from rich.text import Text
+        session.console.print(render.expect_table(result))
+        for line in render.expect_worst(result) + [render.expect_summary(result)]:
+            session.console.print(Text(line), soft_wrap=True)
+    _check_failed(session, result.expect)
+
+
+def _expect_row_json(row: dict) -> dict:
+    from . import jsonio
+    out = {"ok": bool(row["ok"]), "max_abs_err": jsonio.number(row["max_abs_err"]),
+           "max_rel_err": jsonio.number(row["max_rel_err"]), "points": row["points"]}
+    worst = row["worst"]
+    if worst is not None:
+        out["worst"] = {"index": worst["index"], "expected": jsonio.number(worst["expected"]),
+                        "autodiff": jsonio.number(worst["autodiff"]), "point": worst["point"]}
+    return out
 
 
 @app.command("graph")

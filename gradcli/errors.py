@@ -24,6 +24,10 @@ class GradcliError(Exception):
     """Base of every error a user can cause. `span` may be filled in later."""
 
     kind = "error"
+    # Set when the span points into another text than the program: its name
+    # where a report says FILE (`--expect`), and the line the span is on.
+    origin: str | None = None
+    line_text: str | None = None
 
     def __init__(self, message: str, span: Span | None = None):
         super().__init__(message)

@@ -28,7 +28,6 @@ import numpy as np
 from . import textin
 from .core.tensor import shape_str
 from .errors import GradcliError
-from .jsonio import JsonInputError
 
 EDGE_LIMIT = 10        # axes longer than this are elided ...
 EDGE = 3               # ... to this many items at each end
@@ -422,18 +421,31 @@ def _cell(data: np.ndarray, name: str):
 
 def check_table(result):
     """The gradient check: per variable, worst errors and the api's verdict."""
+    return _verdict_table("checked", [
+        (name, f"{row.get('checked', '?')}/{row.get('size', '?')}", row)
+        for name, row in result.vars.items()])
+
+
+def expect_table(result):
+    """`check --expect`: per variable, the points checked, worst errors and
+    the verdict the api decided."""
+    return _verdict_table("points", [(name, str(row["points"]), row)
+                                     for name, row in result.expect.items()])
+
+
+def _verdict_table(count_heading: str, rows: list[tuple]):
+    """Rows of (name, count text, row with max_abs_err, max_rel_err, ok)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=box.ROUNDED)
-    for heading, justify in (("variable", "left"), ("checked", "right"),
+    for heading, justify in (("variable", "left"), (count_heading, "right"),
                              ("max abs err", "right"), ("max rel err", "right"),
                              ("", "left")):
         table.add_column(heading, justify=justify, no_wrap=True)
-    for name, row in result.vars.items():
-        checked = f"{row.get('checked', '?')}/{row.get('size', '?')}"
-        table.add_row(Text(printable(name)), checked, _err(row["max_abs_err"]),
+    for name, count, row in rows:
+        table.add_row(Text(printable(name)), count, _err(row["max_abs_err"]),
                       _err(row["max_rel_err"]),
                       Text("ok", style="green") if row["ok"]
                       else Text("MISMATCH", style="bold red"))
@@ -448,10 +460,40 @@ def check_worst(result) -> list[str]:
     for name, row in result.vars.items():
         worst = row.get("worst")
         if worst is not None:
-            index = "[" + ", ".join(str(i) for i in worst["index"]) + "]" if worst["index"] else ""
-            lines.append(f"worst element {printable(name)}{index}: autodiff "
+            lines.append(f"worst element {_element(name, worst['index'])}: autodiff "
                          f"{worst['autodiff']:.10g}, differences {worst['numeric']:.10g}")
     return lines
+
+
+def expect_worst(result) -> list[str]:
+    """Under the `check --expect` table, per variable its worst element, the
+    point it is at and both numbers, as `check_worst` writes them."""
+    lines = []
+    for name, row in result.expect.items():
+        worst = row.get("worst")
+        if worst is not None:
+            point = worst["point"]
+            where = f"random point {point}" if point else "the given inputs"
+            lines.append(f"worst element {_element(name, worst['index'])} at {where}: "
+                         f"expected {worst['expected']:.10g}, autodiff {worst['autodiff']:.10g}")
+    return lines
+
+
+def expect_summary(result) -> str:
+    """The last line of `check --expect`: the verdict, the points, the tolerances."""
+    tolerance = f"rtol={result.rtol:g}, atol={result.atol:g}"
+    several = len(result.expect) > 1
+    if result.ok:
+        points = f"{result.points} point" + ("s" if result.points > 1 else "")
+        return (f"ok: the hand-derived gradient{'s agree' if several else ' agrees'} with "
+                f"autodiff at {points} ({tolerance})")
+    return (f"MISMATCH: the hand-derived gradient{'s' if several else ''} and autodiff "
+            f"disagree ({tolerance})")
+
+
+def _element(name: str, index: list) -> str:
+    """`x[1, 0]`; `x` for a single number's gradient."""
+    return printable(name) + ("[" + ", ".join(str(i) for i in index) + "]" if index else "")
 
 
 def _err(value: float) -> str:
@@ -585,7 +627,7 @@ def report(exc: BaseException, origin: str, source: Optional[str], *, errors=Non
         say(f"{type(exc).__name__}: {exc}", "internal error", errors)
         if not debug:
             errors.write("(this is a bug in gradcli; --debug shows the traceback)\n")
-    elif isinstance(exc, JsonInputError):
+    elif exc.origin is not None and exc.span is not None:    # in its own text (JSON, --expect)
         span = exc.span
         errors.write(error_report(exc.message, Located(
             exc.origin, span.line, span.column, span.end_line, span.end_column, exc.line_text)))

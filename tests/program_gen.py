@@ -2138,7 +2138,7 @@ def make_case(source: str, head=None, frozen=()) -> Case:
     bound at top level by `name = detach(...)`, which the differences then
     hold fixed."""
     program = api.load(source)
-    values, _ = api._input_arrays(program, None, OPTIONS)
+    values = {n: v.astype(np.float64) for n, v in api.input_values(program, None, OPTIONS).items()}
     fd_lines = []
     for line in source.splitlines():
         name = line.split("=", 1)[0].strip()

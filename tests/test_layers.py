@@ -15,6 +15,7 @@ ALLOWED = {
     "core": ({"errors", "core"}, TERMINAL | {"lark"}),
     "lang": ({"errors", "core", "lang"}, TERMINAL),
     "api": ({"errors", "core", "lang", "api"}, TERMINAL),
+    "expect": ({"errors", "core", "lang", "api"}, TERMINAL),     # check --expect, on the api
 }
 
 

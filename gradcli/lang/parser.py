@@ -36,7 +36,7 @@ from typing import Iterator
 from ..errors import Span, SyntaxProblem
 from . import ast
 
-__all__ = ["parse"]
+__all__ = ["parse", "parse_expression"]
 
 
 # --------------------------------------------------------- the lark runtime
@@ -301,6 +301,25 @@ def parse(source: str) -> ast.Program:
     except SyntaxProblem as problem:
         raise SyntaxProblem(problem.message, _shifted(problem.span, offsets)) from None
     return _shifted(program, offsets)
+
+
+_STATEMENT_NAMES = {"Assign": "an assignment", "AugAssign": "an assignment"}
+
+
+def parse_expression(source: str) -> ast.Expr:
+    """One expression, as `check --expect` takes a formula. Unlike `parse`,
+    a leading number is never read as a pasted listing's line number: in a
+    formula `2 X` is a missing operator, not `X`."""
+    text = source.replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
+    body = _parse_text(text).body
+    if len(body) == 1 and type(body[0]) is ast.ExprStmt:
+        return body[0].expr
+    if not body:
+        raise SyntaxProblem("expected an expression", Span(1, 1, 1, 2))
+    what = "several statements" if len(body) > 1 else _STATEMENT_NAMES.get(
+        type(body[0]).__name__, "a statement")
+    span = body[1].span if len(body) > 1 else body[0].span
+    raise SyntaxProblem(f"expected one expression, not {what}", span)
 
 
 def _parse_text(text: str) -> ast.Program:
