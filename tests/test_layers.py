@@ -16,6 +16,7 @@ ALLOWED = {
     "lang": ({"errors", "core", "lang"}, TERMINAL),
     "api": ({"errors", "core", "lang", "api"}, TERMINAL),
     "expect": ({"errors", "core", "lang", "api"}, TERMINAL),     # check --expect, on the api
+    "forward_mode": ({"errors", "core", "lang", "api"}, TERMINAL),   # grad --mode forward
 }
 
 
