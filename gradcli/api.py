@@ -208,8 +208,9 @@ class Bookkeeping(Hooks):
     the program's own backward calls."""
 
     def __init__(self, given: dict, track=(), on_print=None, keep_call=None,
-                 placeholders=False):
+                 placeholders=False, observer=None):
         self.given = given                  # input values from outside, by name
+        self.observer = observer            # explain: () -> the observer of one backward
         self.placeholders = placeholders    # graph: symbols without values are 0
         self.track = set(track)             # inputs to make leaves with a gradient
         self.on_print = on_print
@@ -261,12 +262,17 @@ class Bookkeeping(Hooks):
         for leaf in written:
             self.leaf_call[id(leaf)] = k
 
+    def backward_observer(self):
+        return None if self.observer is None else self.observer()
+
 
 def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
-             placeholders=False, record_everywhere=None):
+             placeholders=False, record_everywhere=None, observer=None):
     """A fresh interpreter for one run, and the bookkeeping it reports to.
     `record_everywhere` (default: when tracking) records outside record
-    blocks too."""
+    blocks too; with `observer` (explain) the run keeps each node's
+    expression, and `observer()` gives the observer of each backward call
+    it makes."""
     configure(options)
     declared = declared_inputs(program)
     given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
@@ -275,15 +281,15 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
         if unknown:
             raise DataError(f"unknown input '{unknown[0]}': the program declares "
                             f"{_names(declared)}")
-        book = Bookkeeping(given, track, on_print, keep_call, placeholders)
+        book = Bookkeeping(given, track, on_print, keep_call, placeholders, observer)
     else:       # no `input` lines: given values are plain variables
-        book = Bookkeeping({}, (), on_print, keep_call)
+        book = Bookkeeping({}, (), on_print, keep_call, observer=observer)
     # Tracking inputs, the api differentiates the result itself: the
     # program's whole computation is recorded, record blocks or not.
     if record_everywhere is None:
         record_everywhere = bool(track)
     interp = Interpreter(max_steps=options.max_steps, hooks=book,
-                         record_everywhere=record_everywhere)
+                         record_everywhere=record_everywhere, explain=observer is not None)
     if not declared:
         for name, value in given.items():
             interp.globals.vars[name] = value.attach_grad() if name in track else value
