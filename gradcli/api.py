@@ -210,7 +210,7 @@ class Bookkeeping(Hooks):
     def __init__(self, given: dict, track=(), on_print=None, keep_call=None,
                  placeholders=False, observer=None):
         self.given = given                  # input values from outside, by name
-        self.observer = observer            # explain: () -> the observer of one backward
+        self.observer = observer            # explain: call number -> its observer
         self.placeholders = placeholders    # graph: symbols without values are 0
         self.track = set(track)             # inputs to make leaves with a gradient
         self.on_print = on_print
@@ -263,7 +263,7 @@ class Bookkeeping(Hooks):
             self.leaf_call[id(leaf)] = k
 
     def backward_observer(self):
-        return None if self.observer is None else self.observer()
+        return None if self.observer is None else self.observer(self.backward_count)
 
 
 def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
@@ -271,8 +271,8 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
     """A fresh interpreter for one run, and the bookkeeping it reports to.
     `record_everywhere` (default: when tracking) records outside record
     blocks too; with `observer` (explain) the run keeps each node's
-    expression, and `observer()` gives the observer of each backward call
-    it makes."""
+    expression, and `observer(k)` gives the observer of its backward call k
+    (from 0)."""
     configure(options)
     declared = declared_inputs(program)
     given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
@@ -774,9 +774,16 @@ class Session:
         self.reset()
 
     def reset(self) -> None:
+        from .explain import Recorder      # explain builds on this module
+
         configure(self.options)
-        self.book = Bookkeeping({}, (), self.on_print)
-        self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book)
+        # `:explain` may be asked about any value, after its backward too:
+        # the session keeps each node's expression and watches its backward
+        # calls (interactive work, where that costs nothing noticeable).
+        self.recorder = Recorder(defaults.EXPLAIN_STEPS)
+        self.book = Bookkeeping({}, (), self.on_print, observer=self.recorder.start)
+        self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book,
+                                  explain=True)
 
     def execute(self, source: str) -> Optional[Shown]:
         """Run `source`; return the value of a final expression, if any."""
@@ -826,3 +833,8 @@ class Session:
 
     def graph(self, name, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
         return graph_of(self._tensor(name), self.interp.globals.vars, max_nodes)
+
+    def explain(self, name):
+        """`:explain NAME` (see explain.explain_value)."""
+        from .explain import explain_value
+        return explain_value(self, name, self.recorder.limit)
