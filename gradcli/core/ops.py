@@ -1235,8 +1235,8 @@ def _dot_forward(a, b):
     return np.dot(a, b)
 
 
-_PRODUCT_RULES = ("{g} @ {b}.T (of two vectors: {g}*{b})",
-                  "{a}.T @ {g} (of two vectors: {g}*{a})")
+_PRODUCT_RULES = ("{g} @ {b}.T (outer({g}, {b}) if {b} is a vector; {g}*{b} if both are)",
+                  "{a}.T @ {g} (outer({a}, {g}) if {a} is a vector; {g}*{a} if both are)")
 MATMUL = defop("MmBackward", "'@'", _matmul_forward, _matmul_vjp_a, _matmul_vjp_b,
                saves=("value", "value"), reads=((1,), (0,)), linear="each", rules=_PRODUCT_RULES)
 DOT = defop("DotBackward", "dot", _dot_forward, _matmul_vjp_a, _matmul_vjp_b,
