@@ -106,7 +106,7 @@ class Explanation:
     def differentiated(self) -> str:
         """What the pass differentiates: the result, sum(result), head · result."""
         if self.head is not None:
-            return f"head · {self.result}"
+            return f"head · {_bracketed(self.result)}"
         return self.result if not self.shape else f"sum({self.result})"
 
 
@@ -210,8 +210,8 @@ def _conventions(node) -> list[str]:
                                                         np.broadcast_shapes(values[0].shape,
                                                                             values[1].shape))))
             if ties:
-                return [f"{ties} element{_s(ties)} tie ({op.label}'s operands are equal there): "
-                        "each operand gets half of the gradient at a tie (PyTorch's convention)"]
+                return [f"the operands of {op.label} tie at {ties} element{_s(ties)}: each gets "
+                        "half of the gradient there (PyTorch's convention)"]
             return []
         if op is ops.WHERE or op is ops.COPY_SLICES:
             cond = values[0]
@@ -290,7 +290,8 @@ def explain(program: A.Program, inputs=None, options: api.Options | None = None,
         head_data = None if used is None else np.asarray(_tensor(used).data)
         return context.explanation(done, _tensor(output), head_data,
                                    "the program's backward(head)" if used is not None else None,
-                                   context.backward_site(done), notes)
+                                   context.backward_site(done), notes,
+                                   label=context.backward_subject(done))
     targets = api._targets(interp, book, names, result)
     if not targets:
         raise EvalError("nothing to differentiate with respect to: declare an input (`input x`), "
@@ -401,6 +402,17 @@ class Context:
                            if isinstance(v, Tensor) and v.node is not None}
         self.constants: dict = {}                  # Pass.constants of the pass explained
 
+    def backward_subject(self, observed: Optional[Pass]) -> Optional[str]:
+        """The text of what a backward call ran from: the y of y.backward()
+        or of autograd.backward(y)."""
+        site = None if observed is None else observed.site
+        if not isinstance(site, Site) or type(site.node) is not A.Call:
+            return None
+        func, args = site.node.func, site.node.args
+        if type(func) is A.Attribute and not self._module(func.obj):
+            return text(func.obj)
+        return text(args[0]) if args else None
+
     @staticmethod
     def backward_site(observed: Optional[Pass]) -> Optional[str]:
         """Where the program's backward call is, in words."""
@@ -441,11 +453,11 @@ class Context:
                 args.append(self.constant_text(node, i))
             elif type(parent) is Node and depth and isinstance(parent.site, Site) and \
                     parent.site.node is within and self.name_of(parent) is None:
-                args.append(_bracketed(self.written(parent, within, depth - 1)))
+                args.append(self.written(parent, within, depth - 1))
             elif type(parent) is Node and depth == 0:
                 args.append("…")
             else:
-                args.append(_bracketed(self.label(parent, within)))
+                args.append(self.label(parent, within))
         return _spelled(node.op, args)
 
     # ------------------------------------------------------------- steps
@@ -495,7 +507,7 @@ class Context:
             sends.append(Sent(i, self.label(node.parents[i], expr), texts[i], rule, g))
         notes = list(notes)
         for i, parent in enumerate(node.parents):
-            if parent is None:
+            if parent is None and ops.rule_text(node.op, i) is not None:    # differentiable there
                 note = self.constant_note(operands[i] if operands and i < len(operands) else None)
                 if note is not None:
                     notes.append(note)
@@ -519,6 +531,9 @@ class Context:
         rule = ops.rule_text(node.op, i, dict(zip(node.op.inputs, factors)))
         if rule in factors and rule not in texts:      # the rule is an operand alone
             return texts[factors.index(rule)]
+        for factor, written in zip(factors, texts):
+            if rule is not None and factor != written:    # f((a + b)) is f(a + b)
+                rule = rule.replace(f"({factor})", f"({written})")
         return rule
 
     def operand_text(self, node, i, expr, operands) -> str:
@@ -735,9 +750,11 @@ def _spelled(op, args) -> str:
     """An op applied to argument texts: `a - b`, `-a`, `mean(a)`."""
     label = op.label
     if label.startswith("'") and len(args) == 2:
-        return f"{args[0]} {label.strip(chr(39))} {args[1]}"
+        infix = label.strip("'")
+        left, right = _bracketed(args[0]), _bracketed(args[1])
+        return f"{left}**{right}" if infix == "**" else f"{left} {infix} {right}"
     if op is ops.NEG:
-        return f"-{args[0]}"
+        return f"-{_bracketed(args[0])}"
     return f"{label}({', '.join(args)})"
 
 

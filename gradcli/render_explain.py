@@ -12,9 +12,9 @@ def explanation_lines(e) -> list[str]:
     """The explanation as lines of text (see `print_explanation`)."""
     out = [_opening(e)]
     if e.steps:
-        out.append("each input gets the gradient in times the local derivative of the step's "
-                   "value by that input (a rule that names g is the gradient sent itself; g: "
-                   "the gradient in)")
+        out.append("each step sends each of its inputs the gradient in times the local "
+                   "derivative by that input; a rule with g in it is the gradient sent itself "
+                   "(g: the gradient in)")
     for step in e.steps:
         out.append("")
         out.extend(_step_lines(e, step))
@@ -23,7 +23,7 @@ def explanation_lines(e) -> list[str]:
         ops = ", ".join(f"{count} {op}" for op, count in
                         sorted(e.left_out.items(), key=lambda item: (-item[1], item[0])))
         out += ["", f"… {left} more step{_s(left)} not shown (--max-nodes {len(e.steps)} shows "
-                    f"{len(e.steps)}; give a larger N for more): {ops}"]
+                    f"the first {len(e.steps)}): {ops}"]
     if e.leaves:
         out += ["", f"gradients of {e.differentiated} by the inputs, from this pass"]
         for total in e.leaves:
@@ -85,7 +85,7 @@ def _received(e, step) -> str:
     if step.number == 1:
         if e.head is not None:
             return f"  (the head gradient, from {e.head_from})"
-        return "  (ones: the head of sum)" if e.shape else "  (the start)"
+        return f"  (ones: the head of {e.differentiated})" if e.shape else "  (the start)"
     if step.parts_count == 1:
         part = step.parts[0]
         return f"  (from step {part.step})"
