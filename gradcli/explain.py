@@ -18,7 +18,6 @@ it (the last one, if several); otherwise the result is differentiated as
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
@@ -360,8 +359,6 @@ def _tensor(value) -> Tensor:
 # ------------------------------------------------------------------ wording
 
 _DETACHING = {"detach", "numpy", "asnumpy"}
-_SYMBOLIC = re.compile(r"[\w.*+\-/() ]+")      # a rule that is a formula, not words
-_WORDS = re.compile(r"\w\s+\w")
 
 
 class Context:
@@ -428,8 +425,9 @@ class Context:
         if type(value) is not Node:
             return self.leaf_names.get(id(value))
         name = self.node_names.get(id(value))
-        if name is None and isinstance(value.site, Site):
-            name = self.assigned.get(id(value.site.node))
+        site = value.site
+        if name is None and isinstance(site, Site) and _own_op(value.op, site.node):
+            name = self.assigned.get(id(site.node))     # `y = x**2` named the value
         return name
 
     def label(self, value, within=None) -> str:
@@ -500,7 +498,7 @@ class Context:
         sends = []
         for i, g in sent:
             rule = self.local_rule(node, i, texts)
-            if rule is not None and not _vjp_form(node.op, i):
+            if rule is not None and not symbolic.vjp_form(node.op, i):
                 rule = f"d({whole})/{_d(texts[i])} = {rule}"
             elif rule is not None:
                 rule = rule.replace(".T.T", "")     # (b.T).T is b
@@ -517,9 +515,10 @@ class Context:
                     parts, 0 if flow is None else flow.count, sends, notes)
 
     def inputs_written(self, node) -> tuple[Optional[list], list[str]]:
-        """The operands' syntax (None: not known) and the text of each input."""
+        """The operands' syntax (None: not known, as for one step of a larger
+        call) and the text of each input."""
         expr = node.site.node if isinstance(node.site, Site) else None
-        operands = self.operands(expr) if expr is not None else None
+        operands = self.operands(expr) if expr is not None and _own_op(node.op, expr) else None
         return operands, [self.operand_text(node, i, expr, operands)
                           for i in range(len(node.parents))]
 
@@ -707,18 +706,6 @@ def _detaching(expr) -> Optional[A.Node]:
 def _d(text_: str) -> str:
     """`dx`, `d(x * x)`: "by" in a derivative."""
     return f"d{text_}" if text_.isidentifier() else f"d({text_})"
-
-
-def _vjp_form(op, i) -> bool:
-    """Whether op's rule for input i is the gradient sent (mentions g)."""
-    rule = op.rules[0 if op.variadic else i] if op.rules else None
-    return isinstance(rule, str) and "{g}" in rule
-
-
-def symbolic_rule(rule: Optional[str]) -> bool:
-    """A rule that is a formula (`2*y`, `cos(x)`), not a sentence."""
-    return rule is not None and _SYMBOLIC.fullmatch(rule) is not None and \
-        _WORDS.search(rule) is None
 
 
 def _own_op(op, expr) -> bool:

@@ -30,6 +30,8 @@ from .lang.interpreter import Site
 MAX_TERMS = 12          # paths between two named values before the summary gives up
 MAX_TEXT = 160          # characters of a formula worth printing
 MAX_OPS = 200           # operations in a formula sympy is asked to simplify
+_FORMULA = re.compile(r"[\w.*+\-/() ]+")
+_WORDS = re.compile(r"\w\s+\w")
 
 
 @dataclass
@@ -110,8 +112,6 @@ def _links(context, observed, result, sympy) -> list[Link]:
 def _terms(context, steps, start, root, name_of, sympy) -> Optional[dict]:
     """d(start)/d(W) for each named W below it, as terms (paths through
     unnamed values); None when a rule on the way is not a formula."""
-    from .explain import symbolic_rule     # explain imports this module
-
     out: dict = {}
     stack = [(start, [])]
     count = 0
@@ -154,17 +154,29 @@ def _place(context, node, i, number) -> tuple:
 
 def _factor(context, node, i, sympy) -> Optional[Factor]:
     """The op table's rule for input i, with the program's operand texts."""
-    from .explain import symbolic_rule
-
     operands, texts = context.inputs_written(node)
     rule = context.local_rule(node, i, texts)
-    if not symbolic_rule(rule):
+    if vjp_form(node.op, i) or not symbolic_rule(rule):
         return None
     rule = re.sub(r" ([*/]) ", r"\1", rule)    # x * x as a factor: x*x
     sym = None
     if sympy is not None:
         sym = _rule_sym(sympy, node, i, operands, texts)
     return Factor(rule, sym)
+
+
+def vjp_form(op, i) -> bool:
+    """Whether op's rule for input i is the gradient sent itself (it
+    mentions g), not a derivative that multiplies the gradient in."""
+    rule = op.rules[0 if op.variadic else i] if op.rules else None
+    return isinstance(rule, str) and "{g}" in rule
+
+
+def symbolic_rule(rule: Optional[str]) -> bool:
+    """A rule that is a formula (`2*y`, `cos(x)`), not a sentence (`1 at
+    the maximum`) nor a gradient in VJP form (`g @ w.T`, which has @)."""
+    return rule is not None and _FORMULA.fullmatch(rule) is not None and \
+        _WORDS.search(rule) is None
 
 
 def _sum(terms) -> tuple[str, object]:
@@ -363,9 +375,12 @@ def _rule_sym(sympy, node, i, operands, texts):
             value = sympy.Symbol(texts[k])
         if value is None and k < len(texts):
             try:
-                value = sympy.Float(float(texts[k]))
+                number = float(texts[k])
             except ValueError:
-                value = None
+                number = None
+            if number is not None:      # 2, not 2.0: x**1 is x
+                value = sympy.Integer(int(number)) if number.is_integer() else \
+                    sympy.Float(number)
         if value is None and holders[name] in sym.free_symbols:
             return None
         if value is not None:

@@ -17,7 +17,7 @@ from gradcli.core.tensor import Tensor
 from gradcli.errors import Span
 from gradcli.lang.interpreter import Interpreter, Site
 from gradcli.lang.unparse import text
-from gradcli.render_explain import explanation_json, explanation_lines
+from gradcli.render_explain import explanation_lines
 
 from test_cli import gradcli, write
 from test_repl import run_lines
