@@ -34,6 +34,7 @@ from .lang.ast import calls_backward, declared_inputs
 from .lang.builtins import NAMESPACES
 from .lang.interpreter import Site
 from .lang.unparse import text
+from .lang.values import to_tensor
 
 PARTS_KEPT = 8          # gradients summed into one value that are shown one by one
 
@@ -286,8 +287,8 @@ def explain(program: A.Program, inputs=None, options: api.Options | None = None,
         if book.backward_count > 1:
             notes.append(f"the program runs backward {book.backward_count} times: this is "
                          "the last of them")
-        head_data = None if used is None else np.asarray(_tensor(used).data)
-        return context.explanation(done, _tensor(output), head_data,
+        head_data = None if used is None else np.asarray(to_tensor(used).data)
+        return context.explanation(done, to_tensor(output), head_data,
                                    "the program's backward(head)" if used is not None else None,
                                    context.backward_site(done), notes,
                                    label=context.backward_subject(done))
@@ -321,7 +322,7 @@ def explain_value(session: api.Session, name: str,
     last = session.book.last_backward
     if last is not None and last[0] is value and done is not None:
         used = last[1]
-        head = None if used is None else np.asarray(_tensor(used).data)
+        head = None if used is None else np.asarray(to_tensor(used).data)
         return context.explanation(done, value, head, None if head is None else "backward(head)",
                                    context.backward_site(done), [], label=name)
     if value.requires_grad and value.node is None:
@@ -351,11 +352,6 @@ def _leaves_of(root) -> list[Tensor]:
     return list(found.values())
 
 
-def _tensor(value) -> Tensor:
-    from .lang.values import to_tensor
-    return to_tensor(value)
-
-
 # ------------------------------------------------------------------ wording
 
 _DETACHING = {"detach", "numpy", "asnumpy"}
@@ -372,7 +368,7 @@ class Context:
         self.assigned: dict[int, str] = {}         # id(expression) -> the name it was bound to
         self.detached: dict[str, A.Node] = {}      # name -> `name = x.detach()`
         self.modules = set(NAMESPACES) | {"d2l"}
-        self.control: list = []                    # (if/while/for, the def it is in)
+        self.control: list = []                    # every if, while and for
         # Where code stands, by identity (REPL inputs all count lines from
         # 1): each def's and each program's syntax nodes.
         self.regions = [{id(n) for n in A.walk(node.body)} for node in A.walk(programs)
