@@ -208,8 +208,9 @@ class Bookkeeping(Hooks):
     the program's own backward calls."""
 
     def __init__(self, given: dict, track=(), on_print=None, keep_call=None,
-                 placeholders=False):
+                 placeholders=False, observer=None):
         self.given = given                  # input values from outside, by name
+        self.observer = observer            # explain: call number -> its observer
         self.placeholders = placeholders    # graph: symbols without values are 0
         self.track = set(track)             # inputs to make leaves with a gradient
         self.on_print = on_print
@@ -261,12 +262,17 @@ class Bookkeeping(Hooks):
         for leaf in written:
             self.leaf_call[id(leaf)] = k
 
+    def backward_observer(self):
+        return None if self.observer is None else self.observer(self.backward_count)
+
 
 def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
-             placeholders=False, record_everywhere=None):
+             placeholders=False, record_everywhere=None, observer=None):
     """A fresh interpreter for one run, and the bookkeeping it reports to.
     `record_everywhere` (default: when tracking) records outside record
-    blocks too."""
+    blocks too; with `observer` (explain) the run keeps each node's
+    expression, and `observer(k)` gives the observer of its backward call k
+    (from 0)."""
     configure(options)
     declared = declared_inputs(program)
     given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
@@ -275,15 +281,15 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
         if unknown:
             raise DataError(f"unknown input '{unknown[0]}': the program declares "
                             f"{_names(declared)}")
-        book = Bookkeeping(given, track, on_print, keep_call, placeholders)
+        book = Bookkeeping(given, track, on_print, keep_call, placeholders, observer)
     else:       # no `input` lines: given values are plain variables
-        book = Bookkeeping({}, (), on_print, keep_call)
+        book = Bookkeeping({}, (), on_print, keep_call, observer=observer)
     # Tracking inputs, the api differentiates the result itself: the
     # program's whole computation is recorded, record blocks or not.
     if record_everywhere is None:
         record_everywhere = bool(track)
     interp = Interpreter(max_steps=options.max_steps, hooks=book,
-                         record_everywhere=record_everywhere)
+                         record_everywhere=record_everywhere, explain=observer is not None)
     if not declared:
         for name, value in given.items():
             interp.globals.vars[name] = value.attach_grad() if name in track else value
@@ -768,9 +774,16 @@ class Session:
         self.reset()
 
     def reset(self) -> None:
+        from .explain import Recorder      # explain builds on this module
+
         configure(self.options)
-        self.book = Bookkeeping({}, (), self.on_print)
-        self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book)
+        # `:explain` may be asked about any value, after its backward too:
+        # the session keeps each node's expression and watches its backward
+        # calls (interactive work, where that costs nothing noticeable).
+        self.recorder = Recorder(defaults.EXPLAIN_STEPS)
+        self.book = Bookkeeping({}, (), self.on_print, observer=self.recorder.start)
+        self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book,
+                                  explain=True)
 
     def execute(self, source: str) -> Optional[Shown]:
         """Run `source`; return the value of a final expression, if any."""
@@ -820,3 +833,8 @@ class Session:
 
     def graph(self, name, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
         return graph_of(self._tensor(name), self.interp.globals.vars, max_nodes)
+
+    def explain(self, name):
+        """`:explain NAME` (see explain.explain_value)."""
+        from .explain import explain_value
+        return explain_value(self, name, self.recorder.limit)

@@ -921,6 +921,45 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes
         render.warn([note])        # DOT and JSON are read by programs, not people
 
 
+@app.command("explain")
+@common_options()
+def explain_command(
+    file: FileArg = None,
+    expr: ExprOpt = None,
+    wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
+    max_nodes: Annotated[int, typer.Option(
+        "--max-nodes", metavar="N", min=1,
+        help="Show this many steps in full; the rest are counted by operation.")
+    ] = defaults.EXPLAIN_STEPS,
+    *, common: Common,
+) -> None:
+    """Show the backward pass step by step, in the order it runs.
+
+    Per step: the operation, its line and expression, the gradient in, the
+    local rule of each input (d(a*b)/da = b) and the gradient sent to it;
+    gradients that add up from several uses of a value are shown summed.
+    A program that runs its own backward is explained from it.
+
+    Example:  gradcli explain -e 'input x = [1, 2]; y = x**2; sum(y**2 + y)'
+    """
+    session = Session(common, _read_source(file, expr, "explain"))
+    names = _names(wrt)
+    session.run(lambda program, inputs: _explain_once(session, program, inputs, names, of,
+                                                      head, max_nodes))
+
+
+def _explain_once(session: Session, program, inputs, wrt, of, head_text, max_nodes) -> None:
+    from . import explain, jsonio, render, render_explain
+
+    head = None if head_text is None else jsonio.parse_text(head_text, "--head")
+    result = explain.explain(program, inputs, session.options(), wrt, of, head, max_nodes)
+    render.warn(result.warnings)
+    if session.common.json:
+        session.emit_json(render_explain.explanation_json(result))
+    else:
+        render_explain.print_explanation(session.console, result)
+
+
 @app.command("repl")
 @common_options(inputs=False)
 def repl_command(*, common: Common) -> None:

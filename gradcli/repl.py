@@ -35,6 +35,7 @@ COMMANDS = {                  # name: (arguments, what it does)
     ":vars": ("", "variables: name, shape, dtype, tracked, has grad"),
     ":grad": ("[NAME...]", "value and gradient of each NAME (without NAME: all)"),
     ":graph": ("NAME", "the recorded graph that made NAME"),
+    ":explain": ("NAME", "the backward pass from NAME, step by step"),
     ":load": ("FILE", "run a .ag file in this session"),
     ":reset": ("", "forget every variable"),
     ":quit": ("", "leave (also Ctrl-D)"),
@@ -254,6 +255,14 @@ class Repl:
         cut = render.graph_cut(root, nodes)
         render.print_graph(self.console, root, render.cut_note(nodes) if cut else None)
 
+    def _cmd_explain(self, args, rest, line) -> None:
+        from . import render_explain
+        if len(args) != 1:
+            raise EvalError("usage: :explain NAME", _argument_span(line, rest))
+        explained = self._about(line, args[0], self.session.explain)
+        self._warn(explained.warnings)
+        render_explain.print_explanation(self.console, explained)
+
     def _cmd_load(self, args, rest, line) -> bool:
         if not rest:
             raise EvalError("usage: :load FILE", _argument_span(line, rest))
@@ -312,7 +321,7 @@ class Repl:
         word = word_before(before)
         if is_command(word):
             return [n for n in COMMANDS if n.startswith(word)]
-        argument = re.fullmatch(r"\s*:(grad|graph)\s+(?:\w+\s+)*(\w*)", before)
+        argument = re.fullmatch(r"\s*:(grad|graph|explain)\s+(?:\w+\s+)*(\w*)", before)
         if argument:
             arrays = [row["name"] for row in self.session.variables() if row["shape"] is not None]
             return [n for n in arrays if n.startswith(argument.group(2))]

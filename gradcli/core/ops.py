@@ -796,7 +796,7 @@ SUM = defop("SumBackward", "sum", _sum,
 MEAN = defop("MeanBackward", "mean", _mean,
              lambda g, ans, x, axis, keepdims:
                  unreduce(g, x.shape, axis, keepdims) / float(_count(x.shape, axis)),
-             saves=("shape",), linear=True, rules=("1/n, n the number of elements averaged",))
+             saves=("shape",), linear=True, rules=("1/n (n: the number of elements averaged)",))
 PROD = defop("ProdBackward", "prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
              _prod_vjp, saves=("value",), ans=True,
              rules=("the product of the other factors (prod({x})/{x} where {x} is not 0)",),
@@ -1235,7 +1235,8 @@ def _dot_forward(a, b):
     return np.dot(a, b)
 
 
-_PRODUCT_RULES = ("{g} @ {b}.T", "{a}.T @ {g}")
+_PRODUCT_RULES = ("{g} @ {b}.T (outer({g}, {b}) if {b} is a vector; {g}*{b} if both are)",
+                  "{a}.T @ {g} (outer({a}, {g}) if {a} is a vector; {g}*{a} if both are)")
 MATMUL = defop("MmBackward", "'@'", _matmul_forward, _matmul_vjp_a, _matmul_vjp_b,
                saves=("value", "value"), reads=((1,), (0,)), linear="each", rules=_PRODUCT_RULES)
 DOT = defop("DotBackward", "dot", _dot_forward, _matmul_vjp_a, _matmul_vjp_b,

@@ -16,6 +16,7 @@ import inspect
 import numpy as np
 
 from ..core import autodiff, composites, creation, ops
+from ..core.engine import run_backward
 from ..core.tensor import MODE, Tensor, apply, constant, shape_str
 from ..errors import EvalError, GradError
 from . import strings
@@ -485,11 +486,22 @@ def _retain_grad(x):
 def backward_into_grads(y, head=None, retain_graph=False, create_graph=False, **kwargs):
     """`y.backward(head)` with MXNet's and PyTorch's keywords; returns the
     leaves whose .grad it wrote (the interpreter tells its host)."""
+    return observed_backward(None, y, head, retain_graph, create_graph, **kwargs)
+
+
+def observed_backward(observe, y, head=None, retain_graph=False, create_graph=False, **kwargs):
+    """`backward_into_grads`, with `observe` (None, or the callable that
+    `gradcli explain` gives engine.run_backward) told each step."""
     head = _pick(kwargs, "out_grad", "gradient", "head_grads", default=head)
     _no_more("backward", kwargs)
-    return autodiff.backward(_tensor_arg(y, "backward"),
-                             None if head is None else to_tensor(head, "head"),
-                             retain_graph=bool(retain_graph), create_graph=bool(create_graph))
+    y = _tensor_arg(y, "backward")
+    head = None if head is None else to_tensor(head, "head")
+    if observe is None:
+        return autodiff.backward(y, head, retain_graph=bool(retain_graph),
+                                 create_graph=bool(create_graph))
+    # autodiff.backward, with the observer passed on
+    return run_backward([y], [head], retain_graph=bool(retain_graph or create_graph),
+                        create_graph=bool(create_graph), observe=observe)
 
 
 @builtin("backward", nondiff=dict.fromkeys(
