@@ -96,15 +96,21 @@ def _links(context, observed, result, sympy) -> list[Link]:
         return []
     links = []
     names = {id(node): name for node, name in named}
+    # A value the result reaches directly and through other named values
+    # too (sum(sin(y) * x) with y = x * w): the direct link is the partial
+    # derivative with those held fixed, not the whole gradient, so it is
+    # written ∂ and shown without the gradient's numbers.
+    feeds = Counter(key for found in local.values() for key in found)
     for node, name in named:
         for key, (target, target_name, terms) in local.get(id(node), {}).items():
             formula, sym = _sum(terms)
             sources = [(_source(context, t.via), _product(t.factors)[0]) for t in terms] \
                 if len(terms) > 1 else []
             target_name = name_of(target) or target_name
-            links.append(Link(_d(name, target_name), formula, sources,
-                              _expanded(sympy, sym, formula),
-                              grads.get(key) if node is root else None))
+            partial = node is root and feeds[key] > 1
+            links.append(Link((_partial if partial else _d)(name, target_name), formula,
+                              sources, _expanded(sympy, sym, formula),
+                              grads.get(key) if node is root and not partial else None))
     links.extend(_through(name_of, local, names, root, grads, sympy, context))
     return [link for link in links if len(link.formula) <= MAX_TEXT]
 
@@ -237,10 +243,15 @@ def _top_level_sum(text: str) -> bool:
     return text.startswith("-")
 
 
-def _d(of: str, by: str) -> str:
+def _d(of: str, by: str, d: str = "d") -> str:
     def wrap(name):
         return name if name.isidentifier() else f"({name})"
-    return f"d{wrap(of)}/d{wrap(by)}"
+    return f"{d}{wrap(of)}/{d}{wrap(by)}"
+
+
+def _partial(of: str, by: str) -> str:
+    """∂z/∂x: the derivative with the other named values held fixed."""
+    return _d(of, by, "∂")
 
 
 def _source(context, node) -> str:
@@ -279,7 +290,7 @@ def _through(name_of, local, names, root, grads, sympy, context) -> list[Link]:
         text, sym = total(w_key)
         w_name = name_of(w) or "a leaf"
         route = " + ".join(f"{_d(result, names[v])} * {_d(names[v], w_name)}"
-                           if v != id(root) else _d(result, w_name) for v in vs)
+                           if v != id(root) else _partial(result, w_name) for v in vs)
         links.append(Link(_d(result, w_name), f"{route} = {text}", [],
                           _expanded(sympy, _in_inputs(context, sympy, sym, local, names),
                                     text), grads.get(w_key)))

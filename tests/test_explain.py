@@ -78,6 +78,21 @@ def test_chain_rule_step_by_step():
     assert e.partials == 4 and e.total_steps == 3 and not e.left_out
 
 
+def test_a_value_reached_directly_and_through_another_has_a_partial_link():
+    """x feeds the result directly and through y = x * w: the direct link is
+    ∂/∂x with y held fixed (its numbers are not the gradient's), the total
+    adds the path through y. It once showed x's whole gradient beside sin(y)."""
+    e = explained("input x = [1., 2.]\ninput w = [3., -1.]\ny = x * w\nz = sum(sin(y) * x)\nz")
+    chain = links(e)
+    assert chain["∂z/∂x"].formula == "sin(y)" and chain["∂z/∂x"].value is None
+    assert "dz/dx" not in [d for d in chain if chain[d].formula == "sin(y)"]
+    assert chain["dz/dx"].formula == "∂z/∂x + dz/dy * dy/dx = (sin(y)) + (x*cos(y))*w"
+    x, w = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    np.testing.assert_allclose(chain["dz/dx"].value, np.sin(x * w) + x * w * np.cos(x * w),
+                               rtol=1e-15)
+    np.testing.assert_allclose(chain["dz/dy"].value, x * np.cos(x * w), rtol=1e-15)
+
+
 def test_without_sympy_the_chain_rule_stops_at_the_product(monkeypatch):
     monkeypatch.setattr(symbolic, "_sympy", lambda: None)
     chain = links(sample("04_chain_rule.ag"))
