@@ -154,8 +154,9 @@ class Repl:
     its own, so a test can drive it with strings."""
 
     def __init__(self, options: api.Options | None = None, *, console=None,
-                 errors: TextIO | None = None, debug: bool = False):
-        self.console = console if console is not None else render.make_console()
+                 errors: TextIO | None = None, debug: bool = False, full: bool = False,
+                 precision: Optional[int] = None):
+        self.console = console if console is not None else render.make_console(full, precision)
         self.errors = errors if errors is not None else sys.stderr
         self.debug = debug
         self.session = api.Session(options, on_print=self._printed)
@@ -366,11 +367,15 @@ def vars_table(rows: list[dict]):
     table = Table(box=box.ROUNDED)
     for heading in ("name", "shape", "dtype", "tracked", "has grad"):
         table.add_column(heading, no_wrap=True)
+    lines = []
     for row in rows:
         shape = "-" if row["shape"] is None else shape_str(row["shape"])
+        tracked, has_grad = ("yes" if row[key] else "no" for key in ("tracked", "has_grad"))
         table.add_row(Text(render.printable(row["name"])), shape, Text(row["dtype"]),
-                      "yes" if row["tracked"] else "no", "yes" if row["has_grad"] else "no")
-    return table
+                      tracked, has_grad)
+        lines.append(Text(render.printable(f"{row['name']}: shape {shape}, {row['dtype']}, "
+                                           f"tracked {tracked}, has grad {has_grad}")))
+    return render.fitted(table, lines)     # a narrow terminal: one line a variable
 
 
 # ---------------------------------------------------------- from a stream
@@ -568,12 +573,12 @@ def file_history(path: Path, errors: TextIO):
 
 # ------------------------------------------------------------------ main
 
-def main(options: api.Options, debug: bool = False,
-         stdin: Optional[TextIO] = None) -> int:
+def main(options: api.Options, debug: bool = False, stdin: Optional[TextIO] = None,
+         full: bool = False, precision: Optional[int] = None) -> int:
     """`gradcli repl`: interactive on a terminal, else a script from stdin.
     Returns the exit status."""
     stdin = stdin if stdin is not None else sys.stdin
-    repl = Repl(options, debug=debug)
+    repl = Repl(options, debug=debug, full=full, precision=precision)
     if not textin.is_terminal(stdin):
         return run_stream(repl, textin.lines(textin.utf8(stdin)) if stdin else ())
     from prompt_toolkit.output import create_output

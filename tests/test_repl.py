@@ -385,7 +385,7 @@ def test_rich_markup_in_strings_prints_literally_even_on_a_markup_console(text):
                                      ":vars"])
     assert (status, err) == (0, "")
     lines = out.splitlines()
-    assert lines[:2] == [text, text] and lines[2].startswith(text)
+    assert lines[:2] == [text, text] and lines[3].startswith(text + " │ 1 │")
 
 
 @settings(max_examples=40, deadline=None)
