@@ -579,9 +579,10 @@ def _eval_once(session: Session, program, inputs) -> None:
                      on_print=lambda shown: render.print_values(console, shown))
     if result.result is not None:
         render.print_values(console, [result.result])
-    if result.book.backward_ran or result.grads:
-        rows = [(name, result.variables[name].value if name in result.variables else grad,
-                 grad) for name, grad in result.grads.items()]
+    # Only after a backward: marking a value computes no gradient.
+    rows = [(kept.names[0], kept.value, kept.grad, tuple(kept.names[1:]))
+            for kept in result.kept] if result.book.backward_ran else []
+    if rows:
         console.print(render.gradient_table(rows, title="gradients"))
     render.warn(result.warnings)
 

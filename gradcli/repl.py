@@ -237,15 +237,18 @@ class Repl:
 
     def _cmd_grad(self, args, rest, line) -> None:
         from rich.text import Text
-        names = args or [row["name"] for row in self.session.variables() if row["has_grad"]]
-        if not names:
+        if args:
+            rows = []
+            for name in args:
+                value, grad = self._about(line, name, self.session.grad)
+                rows.append((name, value.value, grad.value))
+        else:       # each value once, under all its names; None before its backward
+            rows = [(kept.names[0], kept.value, kept.grad, tuple(kept.names[1:]))
+                    for kept in self.session.kept_gradients()]
+        if not rows:
             self.console.print(Text("no variable has a gradient yet: attach_grad(x), "
                                     "compute with x, then call backward"))
             return
-        rows = []
-        for name in names:
-            value, grad = self._about(line, name, self.session.grad)
-            rows.append((name, value.value, grad.value))
         self.console.print(render.gradient_table(rows))
 
     def _cmd_graph(self, args, rest, line) -> None:
