@@ -27,8 +27,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from .core.tensor import shape_str
-from .render import (COL_GAP, ROW_GAP, caption, element_format, format_scalar, printable,
-                     wrap_words)
+from .render import COL_GAP, ROW_GAP, caption, element_format, format_scalar, printable
 
 THRESHOLD = 1000     # numpy: an array with more elements is summarized ...
 EDGE = 3             # ... to this many items at each end of each long axis
@@ -203,14 +202,15 @@ def bands(part: Part, columns, boxed: bool, budget: int) -> list[list]:
     """`columns` split into runs that each fit `budget` (one column at the
     least): one run when they all fit."""
     out: list[list] = [[]]
-    for c in columns:
-        if out[-1] and part.widths(out[-1] + [c], boxed) > budget:
+    for c in columns:       # the gap of elided columns stays with the run before it
+        if c is not None and out[-1] and part.widths(out[-1] + [c], boxed) > budget:
             out.append([])
         out[-1].append(c)
     # As many runs, of even lengths, when those fit too (5 and 5, not 9 and 1).
     size = -(-len(columns) // len(out))
     even = [columns[i:i + size] for i in range(0, len(columns), size)]
-    if len(even) == len(out) and all(part.widths(run, boxed) <= budget for run in even):
+    if len(even) == len(out) and all(_shown(run) and part.widths(run, boxed) <= budget
+                                     for run in even):
         return even
     return out
 
@@ -220,10 +220,31 @@ def hidden_note(hidden: list[str]) -> str:
 
 
 def note(text: str, width: int):
-    """A dim line of text, wrapped between words to `width` (rich would
-    leave a space at the end of each line it breaks)."""
+    """A dim line of text, wrapped between words to `width`."""
     from rich.text import Text
-    return Text("\n".join(wrap_words(printable(text), width)), style="dim")
+    return wrapped(Text(printable(text), style="dim"), width)
+
+
+def wrapped(text, width: int):
+    """A rich Text broken between words into lines of at most `width`
+    (rich would leave a space at the end of each line it breaks); a word
+    longer than that stands on a line of its own."""
+    from rich.text import Text
+
+    plain = text.plain
+    cuts, start, space = [], 0, None
+    for i, char in enumerate(plain):
+        if char == " ":
+            space = i
+        if i - start >= width and space is not None and space > start:
+            cuts.append(space + 1)
+            start, space = space + 1, None
+    if not cuts:
+        return text
+    lines = text.divide(cuts)
+    for line in lines:
+        line.rstrip()
+    return Text("\n").join(lines)
 
 
 # ------------------------------------------------------------------ grids
@@ -595,7 +616,7 @@ class _RowCells:
 
 class Fitted:
     """`wide` (a table) when its natural width fits the output, else
-    `narrow`: a renderable, or a list of them (one a line)."""
+    `narrow`: rich Texts, one a line, broken between words."""
 
     def __init__(self, wide, narrow):
         self.wide, self.narrow = wide, narrow
@@ -603,10 +624,9 @@ class Fitted:
     def __rich_console__(self, console, options):
         from rich.measure import Measurement
 
+        width = options.max_width
         natural = Measurement.get(console, options.update_width(1 << 20), self.wide).maximum
-        if natural <= options.max_width:
+        if natural <= width:
             yield self.wide
-        elif isinstance(self.narrow, list):
-            yield from self.narrow
         else:
-            yield self.narrow
+            yield from (wrapped(line, width) for line in self.narrow)
