@@ -506,8 +506,8 @@ class GradientTable:
             head.append(f"  {shape_str(row.value.shape)}")
             for alias in aliases:
                 head.append("\n" + alias)
-            table.add_row(Group(head, Text("value", style="dim"), cell.value_view(budget),
-                                Text("gradient", style="dim"), cell.grad_view(budget)))
+            table.add_row(Group(head, Text("value", style="dim"), cell.value_view(budget, "left"),
+                                Text("gradient", style="dim"), cell.grad_view(budget, "left")))
             if cell.hidden():
                 notes.append((row.name, cell.hidden()))
         return table, notes
@@ -599,18 +599,20 @@ class _RowCells:
     def hidden(self) -> list[str]:
         return [] if self.value is None else self.value.hidden(self.columns)
 
-    def value_view(self, budget):
-        return self._view(self.value, self.row.value, self.row.name, budget)
+    def value_view(self, budget, justify: str = "right"):
+        return self._view(self.value, self.row.value, self.row.name, budget, justify)
 
-    def grad_view(self, budget):
-        return self._view(self.grad, self.row.grad, f"{self.row.name}.grad", budget)
+    def grad_view(self, budget, justify: str = "right"):
+        return self._view(self.grad, self.row.grad, f"{self.row.name}.grad", budget, justify)
 
-    def _view(self, part, data, name, budget):
+    def _view(self, part, data, name, budget, justify):
+        """A cell: the grids of an array, else a number (in a column of
+        numbers to the right) or None (to the left, as words are)."""
         from rich.console import Group
         from rich.text import Text
 
-        if part is None:     # a number to the right, None to the left, as words are
-            return Text(self._scalar(data), justify="left" if data is None else "right")
+        if part is None:
+            return Text(self._scalar(data), justify="left" if data is None else justify)
         return Group(*_pieces(part, self.columns, False, budget, name, labels=False))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -110,11 +111,9 @@ def test_full_shows_every_value_in_bands_that_fit():
 def test_full_shows_all_2500_elements_off_a_terminal_too():
     result = gradcli("eval", "--full", "-e", BIG)
     assert result.exit_code == 0
-    numbers = [int(n) for n in re.findall(r"\b\d+\b", result.stdout.split("shape")[0])
-               if not re.match(r"columns", n)]
-    shown = {int(v) for line in result.stdout.splitlines() if line.startswith("│")
-             for v in line.split("│")[1:-1]}
-    assert shown == set(range(2500)) and numbers
+    shown = [int(v) for line in result.stdout.splitlines() if line.startswith("│")
+             for v in line.split("│")[1:-1]]
+    assert sorted(shown) == list(range(2500))
     assert "…" not in result.stdout and "⋮" not in result.stdout
     assert result.stdout.count("columns ") == 2        # two bands of 25 columns
     assert result.stdout.splitlines()[-1] == "shape (50, 50) · float64"
@@ -302,3 +301,14 @@ def test_error_lines_wrap_between_words_on_a_terminal_only(monkeypatch):
     render.say("no program: give FILE, -e CODE, or - to read it from stdin", errors=terminal)
     assert terminal.getvalue() == ("gradcli: error: no program: give FILE,\n"
                                    "  -e CODE, or - to read it from stdin\n")
+
+
+def test_the_readme_shows_what_the_tables_print():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Tables that fit the terminal")[1].split("```console\n")[1]
+    block = section.split("```")[0]
+    runs = re.split(r"^\$ COLUMNS=(\d+) gradcli (.*)\n", block, flags=re.M)[1:]
+    assert len(runs) == 6
+    for columns, command, output in zip(runs[::3], runs[1::3], runs[2::3]):
+        result = gradcli(*shlex.split(command), columns=int(columns))
+        assert result.stdout == output, command
