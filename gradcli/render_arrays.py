@@ -69,7 +69,7 @@ class Part:
     those columns' texts in one shared format.
 
     A vector is one row; a higher-rank array a stack of 2-d slices that
-    show the same rows and columns. `widths(columns)` and `choose(cost,
+    show the same rows and columns. `grid_width(columns)` and `choose(cost,
     budget)` let a layout pick the columns; `hidden(columns)` says what
     they leave out."""
 
@@ -111,30 +111,28 @@ class Part:
         region = np.stack([self.matrix(lead)[np.ix_(rows, columns)]
                            for lead in _shown(self.leads)])
         self.write = element_format(region, self.display.precision)
-        self.width = {c: max(len(self.write(v)) for v in region[:, :, i].ravel())
+        self.column_width = {c: max(len(self.write(v)) for v in region[:, :, i].ravel())
                       for i, c in enumerate(columns)}
 
-    def widths(self, columns, boxed: bool) -> int:
+    def grid_width(self, columns, boxed: bool) -> int:
         """How wide a grid of these columns is."""
         # A column never formatted is beyond `reach`: counted at its least.
-        cells = [1 if c is None else self.width.get(c, 1) for c in columns]
+        cells = [1 if c is None else self.column_width.get(c, 1) for c in columns]
         if boxed:
             return 1 + sum(w + BOXED_BORDERS for w in cells)
         return sum(cells) + GRID_GAP * (len(cells) - 1)
 
-    def choose(self, cost: Callable[[list], int], budget: int,
-               least: int = 1) -> Optional[list[Optional[int]]]:
+    def choose(self, cost: Callable[[list], int], budget: int) -> Optional[list[Optional[int]]]:
         """The columns to show within `budget` by `cost(columns)`: all, or
         (when the width is followed) the first and last k for the largest k
-        that fits, at least `least`; None when `least` does not fit. Under
+        that fits; None when not even the first and last one fit. Under
         numpy's rule, or `--full`, the policy's columns whatever the cost."""
         if not self.display.fit or self.display.full:
             return self.policy_columns()
         every = list(range(self.n_cols))
         if cost(every) <= budget:
             return every
-        best = None
-        k = least
+        best, k = None, 1
         while 2 * k < self.n_cols and k <= self.reach and cost(_edges(self.n_cols, k)) <= budget:
             best, k = _edges(self.n_cols, k), k + 1
         return best
@@ -145,19 +143,12 @@ class Part:
 
     def settle(self, columns, cost: Callable[[list], int], budget: int) -> None:
         """Format from the columns chosen alone (as numpy formats what it
-        shows), unless that makes them wider than the budget."""
-        before = self.write, self.width
+        shows), unless that makes them wider than the budget (fewer
+        elements can call for scientific notation)."""
+        before = self.write, self.column_width
         self._format(_shown(columns))
-        if cost(columns) > budget >= self._cost_with(before, columns, cost):
-            self.write, self.width = before
-
-    def _cost_with(self, state, columns, cost) -> int:
-        now = self.write, self.width
-        self.write, self.width = state
-        try:
-            return cost(columns)
-        finally:
-            self.write, self.width = now
+        if cost(columns) > budget:
+            self.write, self.column_width = before
 
     def hidden(self, columns) -> list[str]:
         """What these columns, the rows and the slices leave out, as
@@ -203,13 +194,13 @@ def bands(part: Part, columns, boxed: bool, budget: int) -> list[list]:
     least): one run when they all fit."""
     out: list[list] = [[]]
     for c in columns:       # the gap of elided columns stays with the run before it
-        if c is not None and out[-1] and part.widths(out[-1] + [c], boxed) > budget:
+        if c is not None and out[-1] and part.grid_width(out[-1] + [c], boxed) > budget:
             out.append([])
         out[-1].append(c)
     # As many runs, of even lengths, when those fit too (5 and 5, not 9 and 1).
     size = -(-len(columns) // len(out))
     even = [columns[i:i + size] for i in range(0, len(columns), size)]
-    if len(even) == len(out) and all(_shown(run) and part.widths(run, boxed) <= budget
+    if len(even) == len(out) and all(_shown(run) and part.grid_width(run, boxed) <= budget
                                      for run in even):
         return even
     return out
@@ -316,7 +307,7 @@ class ArrayView:
         part = Part(data, display_of(console), budget)
 
         def cost(columns):
-            return part.widths(columns, boxed=True)
+            return part.grid_width(columns, boxed=True)
 
         columns = part.choose(cost, budget) or part.fewest()
         part.settle(columns, cost, budget)
@@ -532,7 +523,7 @@ class _RowCells:
 
     @staticmethod
     def _width(part, columns) -> int:
-        return 0 if part is None else part.widths(columns, boxed=False)
+        return 0 if part is None else part.grid_width(columns, boxed=False)
 
     def start(self) -> bool:
         """The widest columns that fit side by side, showing at least the
