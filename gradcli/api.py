@@ -447,6 +447,10 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
                       grads, None if head_t is None else head_t.data, _warnings())
 
 
+NOTHING_TO_DIFFERENTIATE = ("nothing to differentiate with respect to: declare an input "
+                            "(`input x`), bind one with --set, or name one with --wrt")
+
+
 def _targets(interp, book, names, result, explicit=True) -> dict:
     """The variables to differentiate by, each checked to be tracked. Not
     `explicit` (every declared input by default), a boolean or integer
@@ -459,6 +463,8 @@ def _targets(interp, book, names, result, explicit=True) -> dict:
                 raise GradError(f"cannot differentiate with respect to '{name}': it holds "
                                 f"{kind}, which have no gradient")
             del targets[name]
+    if not targets:
+        raise EvalError(NOTHING_TO_DIFFERENTIATE)
     if result is None:
         raise EvalError("nothing to differentiate: the program ends without an expression; "
                         "end it with the value to differentiate or name it with --of")

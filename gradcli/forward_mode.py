@@ -106,8 +106,7 @@ def gradient(program, inputs=None, options: api.Options | None = None, wrt=None,
     options = options or api.Options()
     names = api._wrt_names(declared_inputs(program), inputs, wrt)
     if not names:
-        raise DataError("nothing to differentiate with respect to: the program declares no "
-                        "inputs; name a variable with --wrt")
+        raise EvalError(api.NOTHING_TO_DIFFERENTIATE)
     counts, values = {}, {}
     for name in names:      # a plain run per name counts its bindings
         interp, book, scope = _run(program, inputs, options, name)
