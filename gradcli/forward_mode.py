@@ -68,9 +68,11 @@ class _Seeding(dict):
         return self.seeded
 
 
-def _run(program, inputs, options, name, at=0, tangent=None):
+def _run(program, inputs, options, of, name, at=0, tangent=None):
     """One run with `name`'s `at`-th binding seeded (at 0: none, a plain
-    run that counts bindings); returns (interp, book, globals)."""
+    run that counts bindings); returns (interp, book, globals, output, head).
+    The output is found with tangents still on: making it may compute (a
+    list result is stacked into an array)."""
     # Tangents flow where reverse mode would record: everywhere, unless the
     # program runs its own backward (then inside its record blocks, MXNet).
     everywhere = not calls_backward(program)
@@ -79,7 +81,8 @@ def _run(program, inputs, options, name, at=0, tangent=None):
     interp.globals.vars = scope
     with tangents_on():
         interp.run(program)
-    return interp, book, scope
+        output, head = _output(interp, book, of)
+    return interp, book, scope, output, head
 
 
 def _output(interp, book, of):
@@ -109,10 +112,9 @@ def gradient(program, inputs=None, options: api.Options | None = None, wrt=None,
         raise EvalError(api.NOTHING_TO_DIFFERENTIATE)
     counts, values = {}, {}
     for name in names:      # a plain run per name counts its bindings
-        interp, book, scope = _run(program, inputs, options, name)
+        interp, book, scope, output, program_head = _run(program, inputs, options, of, name)
         if not values:
-            result, program_head = _output(interp, book, of)
-            head_data = _head(head, program_head, result)
+            result, head_data = output, _head(head, program_head, output)
         if scope.count == 0:
             raise DataError(f"--wrt: the program has no variable or input '{name}'")
         value = scope[name]
@@ -154,7 +156,7 @@ def _column(program, inputs, options, of, name, at, k, x) -> np.ndarray:
     """∂result/∂x_k: the result's tangent in a pass seeded with e_k."""
     direction = np.zeros(x.size)
     direction[k] = 1.0
-    interp, book, scope = _run(program, inputs, options, name, at, direction)
+    _, _, scope, output, _ = _run(program, inputs, options, of, name, at, direction)
     final = dict.get(scope, name)
     # A recorded in-place update (`y *= 3`) gives the variable a history of
     # its own, and reverse mode differentiates by its value after it; a
@@ -163,7 +165,6 @@ def _column(program, inputs, options, of, name, at, k, x) -> np.ndarray:
         raise EvalError(f"--mode forward: '{name}' is changed in place after it is "
                         "assigned, so forward mode cannot seed it; use reverse mode "
                         "(drop --mode)")
-    output, _ = _output(interp, book, of)
     tangent = tangent_of(output)
     if tangent is None:
         return np.zeros(output.shape)

@@ -151,3 +151,11 @@ def test_grad_of_a_program_with_nothing_to_differentiate_says_so(extra):
     assert result.stdout == ""
     assert result.stderr == ("gradcli: error: nothing to differentiate with respect to: declare "
                              "an input (`input x`), bind one with --set, or name one with --wrt\n")
+
+
+def test_forward_mode_of_a_list_result():
+    # Found by the program fuzzer (seed 51002): the list result was stacked
+    # into an array after the tangents were off, so its tangent was lost.
+    source = "input x = 0.0137\n[broadcast_to(x, (3,))]"
+    assert _json("grad", "-e", source, "--mode", "forward", "--json")["grads"] == \
+        _json("grad", "-e", source, "--json")["grads"] == {"x": 3.0}
