@@ -247,3 +247,52 @@ def test_help_of_functions_and_modules():
     (text,), = printed("help(grad(lambda t: t))")
     assert text == ("<built-in grad(<lambda>)>: the function grad() made; help(grad) says "
                     "what it computes")
+
+
+# ------------------------------------------------------------- the REPL
+
+def run_repl(*lines):
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(file=out, width=100, color_system=None, highlight=False)
+    session = repl.Repl(api.Options(), console=console, errors=err)
+    status = repl.run_stream(session, [line + "\n" for line in lines])
+    return status, out.getvalue(), err.getvalue()
+
+
+ABS = "\n".join(help.lines(help.lookup("abs"))) + "\n"
+
+
+@pytest.mark.parametrize("line", ["abs?", ":help abs", "help(abs)", "  abs ?", "np.abs?",
+                                  ":h abs"])
+def test_the_repl_shows_a_builtins_help(line):
+    assert run_repl(line) == (0, ABS, "")
+
+
+def test_the_repl_help_of_variables_and_commands():
+    status, out, err = run_repl("import torch.nn.functional as nnf", "nnf.relu?",
+                                "def f(a):", "    return a", "", "f?", "x = ones(2)", "x.abs?",
+                                ":help :vars", "sum", "f")
+    relu = "\n".join(help.lines(help.lookup("relu"))) + "\n"
+    assert (status, err) == (0, "")
+    assert out == (relu + "<function f(a)>: a function of the program\n" + ABS
+                   + ":vars  variables: name, shape, dtype, tracked, has grad\n"
+                   + "<built-in sum>\n<function f(a)>\n")
+
+
+@pytest.mark.parametrize("line, report", [
+    ("smu?", "<stdin>:1:1: error: no built-in 'smu'; did you mean 'sum'?\nsmu?\n^~~\n"),
+    (":help smu", "<stdin>:1:7: error: no built-in 'smu'; did you mean 'sum'?\n"
+                  ":help smu\n      ^~~\n"),
+    (":help :vras", "<stdin>:1:7: error: unknown command ':vras'; did you mean ':vars'?\n"
+                    ":help :vras\n      ^~~~~\n"),
+    (":help a b", "<stdin>:1:7: error: usage: :help [NAME]\n:help a b\n      ^~~\n"),
+])
+def test_the_repl_points_at_an_unknown_name(line, report):
+    assert run_repl(line) == (1, "", report)
+
+
+def test_repl_help_without_a_name_says_how_to_ask_about_one():
+    status, out, _ = run_repl(":help")
+    assert status == 0
+    assert "  sum?                   a built-in's signature, derivative and example\n" in out
+    assert ":help [NAME]" in out
