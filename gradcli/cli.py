@@ -37,12 +37,62 @@ USAGE, FAILURE, INTERRUPTED = 2, 1, 130
 # 128 + SIGPIPE: the status the shell reports for `seq 100000 | head -1`.
 BROKEN_PIPE = 141
 
+
+class _ExamplesApart:
+    """--help with the docstring's `Example:` paragraphs shown last, each
+    command on a line of its own and never wrapped: a narrow terminal would
+    break a command in the middle, and a copied line must run as it is.
+    The other paragraphs are reflowed (typer keeps a docstring's line breaks,
+    so a wrapped help text came out ragged)."""
+
+    def format_help(self, ctx, formatter) -> None:
+        original = self.help
+        text, examples = _examples_apart(original or "")
+        self.help = text
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.help = original
+        if examples:
+            _print_examples(examples)
+
+
+def _examples_apart(help_text: str) -> tuple[str, list[str]]:
+    """(the help text without its examples, reflowed; the examples)."""
+    text, examples = [], []
+    for paragraph in inspect.cleandoc(help_text).split("\n\n"):
+        if paragraph.startswith("Example:"):
+            examples.append(" ".join(paragraph[len("Example:"):].split()))
+        elif paragraph.strip():
+            text.append(" ".join(paragraph.split()))
+    return "\n\n".join(text), examples
+
+
+def _print_examples(examples: list[str]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print(Text(" Example:"))
+    for example in examples:
+        console.print(Text("   " + example), soft_wrap=True)    # soft: no wrapping, no cropping
+    console.print()
+
+
+class _Command(_ExamplesApart, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_ExamplesApart, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="gradcli",
+    cls=_Group,
     help="A command-line gradient calculator: run small MXNet/PyTorch-style array "
          "programs and see values, gradients and vector-Jacobian products.\n\n"
          "Example:  gradcli grad -e 'input x = [1, 2, 3]; sum(x * x)'",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -517,16 +567,20 @@ def _show_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option(
-        "--version", is_eager=True, callback=_show_version,
+        "--version", "-V", is_eager=True, callback=_show_version,
         help="Show the version and exit.")] = False,
 ) -> None:
     """A command-line gradient calculator."""
+    if ctx.invoked_subcommand is None:      # `gradcli` alone: its help, and success
+        sys.stdout.write(ctx.get_help())
+        raise typer.Exit(0)
 
 
-@app.command("eval")
+@app.command("eval", cls=_Command)
 @common_options()
 def eval_command(
     file: FileArg = None,
@@ -576,7 +630,7 @@ def _eval_once(session: Session, program, inputs) -> None:
     render.warn(result.warnings)
 
 
-@app.command("grad")
+@app.command("grad", cls=_Command)
 @common_options()
 def grad_command(
     file: FileArg = None,
@@ -736,7 +790,7 @@ RandomOpt = Annotated[int, typer.Option(
          "only holds at one point is caught.")]
 
 
-@app.command("check")
+@app.command("check", cls=_Command)
 @common_options()
 def check_command(
     file: FileArg = None,
@@ -876,7 +930,7 @@ def _expect_row_json(row: dict) -> dict:
     return out
 
 
-@app.command("graph")
+@app.command("graph", cls=_Command)
 @common_options()
 def graph_command(
     file: FileArg = None,
@@ -921,7 +975,7 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes
         render.warn([note])        # DOT and JSON are read by programs, not people
 
 
-@app.command("explain")
+@app.command("explain", cls=_Command)
 @common_options()
 def explain_command(
     file: FileArg = None,
@@ -960,7 +1014,7 @@ def _explain_once(session: Session, program, inputs, wrt, of, head_text, max_nod
         render_explain.print_explanation(session.console, result)
 
 
-@app.command("repl")
+@app.command("repl", cls=_Command)
 @common_options(inputs=False)
 def repl_command(*, common: Common) -> None:
     """Interactive session: variables persist, values show as tables.

@@ -296,3 +296,39 @@ def test_repl_help_without_a_name_says_how_to_ask_about_one():
     assert status == 0
     assert "  sum?                   a built-in's signature, derivative and example\n" in out
     assert ":help [NAME]" in out
+
+
+# --------------------------------------------------- small CLI conventions
+
+def test_gradcli_alone_prints_its_help_and_succeeds():
+    result = gradcli()
+    assert result.exit_code == 0
+    assert "Usage: gradcli [OPTIONS] COMMAND [ARGS]..." in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_short_version(flag):
+    result = gradcli(flag)
+    assert (result.exit_code, result.stdout) == (0, f"gradcli {__version__}\n")
+
+
+@pytest.mark.parametrize("command", ["", "eval", "grad", "check", "graph", "explain", "repl"])
+def test_help_examples_stand_on_their_own_lines_unwrapped(command):
+    import typer.main
+    from gradcli.cli import _examples_apart
+    group = typer.main.get_command(app)
+    documented = (group.commands[command] if command else group).help
+    examples = _examples_apart(documented)[1]
+    result = gradcli(*([command] if command else []), "--help",
+                     env={**PLAIN_ENV, "COLUMNS": "40"})
+    assert result.exit_code == 0
+    lines = result.stdout.rstrip().splitlines()
+    assert examples and lines[-len(examples) - 1:] == [" Example:"] + [
+        "   " + example for example in examples]
+    assert "Example:" not in "".join(lines[:-len(examples) - 1])
+
+
+def test_help_paragraphs_are_reflowed():
+    result = gradcli("eval", "--help", env={**PLAIN_ENV, "COLUMNS": "200"})
+    assert (" After the run, if any backward ran, one table lists every variable with a "
+            "gradient (name, shape, value, gradient).") in result.stdout
