@@ -92,7 +92,8 @@ app = typer.Typer(
     cls=_Group,
     help="A command-line gradient calculator: run small MXNet/PyTorch-style array "
          "programs and see values, gradients and vector-Jacobian products.\n\n"
-         "Example:  gradcli grad -e 'input x = [1, 2, 3]; sum(x * x)'",
+         "Example:  gradcli grad -e 'input x = [1, 2, 3]; sum(x * x)'\n\n"
+         "Example:  gradcli help sum",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -1020,7 +1021,7 @@ def repl_command(*, common: Common) -> None:
     """Interactive session: variables persist, values show as tables.
 
     Prompt 'ag> ', '... ' inside a block (a blank line ends it). Meta-commands:
-    :help, :vars, :grad NAME, :graph NAME, :load FILE, :reset, :quit. Ctrl-C
+    :help [NAME] (or NAME?), :vars, :grad NAME, :graph NAME, :load FILE, :reset, :quit. Ctrl-C
     stops a running program, Ctrl-D leaves. With stdin not a terminal, runs
     the statements it reads and exits with 1 if any failed.
 
@@ -1029,6 +1030,62 @@ def repl_command(*, common: Common) -> None:
     from . import repl          # prompt_toolkit loads only for a terminal
 
     raise typer.Exit(repl.main(common.options(), debug=common.debug))
+
+
+@app.command("help", cls=_Command)
+def help_command(
+    name: Annotated[Optional[str], typer.Argument(
+        metavar="NAME", show_default=False,
+        help="A built-in (sum, torch.ones, autograd.grad) or a command.")] = None,
+) -> None:
+    """Show a built-in's help: signature, what it computes, derivative, example.
+
+    The entry also gives the PyTorch and numpy keyword spellings the built-in
+    takes, its convention at non-differentiable points and the arguments it
+    carries no gradient to. Without NAME: the commands and every built-in by
+    group. A program can ask too: help(sum); the REPL: sum? or :help sum.
+
+    Example:  gradcli help sum
+    """
+    from . import api, render, render_help
+    from .errors import EvalError
+
+    console = render.make_console()
+    if name is None:
+        render_help.print_overview(console, _commands(), api.help_groups())
+        return
+    try:
+        lines = api.help_entry(name)
+    except EvalError as exc:
+        if name in _command_names():
+            _command_help(name)
+            return
+        render.say(exc.message)
+        raise typer.Exit(FAILURE) from None
+    render_help.print_entry(console, lines)
+    if name in _command_names():        # `grad`: a built-in and a command
+        console.print()
+        render.say(f"'{name}' is also a command: gradcli {name} --help", kind="note",
+                   errors=sys.stdout)
+
+
+def _command_names() -> list[str]:
+    return [command.name for command in app.registered_commands]
+
+
+def _commands() -> list[tuple[str, str]]:
+    """Each command with the first line of its help."""
+    return [(command.name, " ".join(inspect.cleandoc(command.callback.__doc__ or "")
+                                    .split("\n\n")[0].split()))
+            for command in app.registered_commands]
+
+
+def _command_help(name: str) -> None:
+    """`gradcli help eval`: what `gradcli eval --help` shows."""
+    try:
+        _app_for([name])(args=[name, "--help"], prog_name="gradcli")
+    except SystemExit:
+        pass
 
 
 # ----------------------------------------------------------------- streams

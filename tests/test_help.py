@@ -298,12 +298,63 @@ def test_repl_help_without_a_name_says_how_to_ask_about_one():
     assert ":help [NAME]" in out
 
 
+# ---------------------------------------------------------- the command
+
+def test_gradcli_help_name():
+    result = gradcli("help", "abs")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, ABS, "")
+
+
+def test_the_readme_shows_a_real_help():
+    readme = (DOCS.parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ gradcli help (\w+)\n(.*?)```", readme, re.S)
+    assert block is not None
+    result = gradcli("help", block[1])
+    assert (result.exit_code, result.stdout) == (0, block[2])
+
+
+def test_gradcli_help_of_an_unknown_name_suggests_one():
+    result = gradcli("help", "smu")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1, "", "gradcli: error: no built-in 'smu'; did you mean 'sum'?\n")
+
+
+def test_gradcli_help_of_a_command_is_its_help():
+    result = gradcli("help", "eval")
+    assert result.exit_code == 0
+    assert "Usage: gradcli eval [OPTIONS] [FILE]" in result.stdout
+    result = gradcli("help", "grad")        # a built-in and a command
+    assert result.stdout.startswith("grad(f, argnum=0)\n")
+    assert result.stdout.endswith("\ngradcli: note: 'grad' is also a command: "
+                                  "gradcli grad --help\n")
+
+
+@pytest.mark.parametrize("width", [40, 80, 120])
+def test_gradcli_help_lists_commands_and_builtins_within_the_width(width):
+    result = gradcli("help", env={**PLAIN_ENV, "COLUMNS": str(width)})
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "commands (gradcli COMMAND --help)"
+    assert lines[1].startswith("  eval     Run a program")
+    assert "elementwise" in lines and "  help" in lines
+    assert all(len(line) <= width and line == line.rstrip() for line in lines)
+    for name in ("clip/clamp", "concat/concatenate/cat", "record/train_mode", "print"):
+        assert name in result.stdout
+
+
+def test_columns_fill_rows_and_fit():
+    from gradcli.render_help import columns
+    assert columns(["a", "bb", "ccc", "d"], 9) == ["a    bb", "ccc  d"]
+    assert columns(["a", "bb", "ccc", "d"], 1) == ["a", "bb", "ccc", "d"]
+
+
 # --------------------------------------------------- small CLI conventions
 
 def test_gradcli_alone_prints_its_help_and_succeeds():
     result = gradcli()
     assert result.exit_code == 0
     assert "Usage: gradcli [OPTIONS] COMMAND [ARGS]..." in result.stdout
+    assert "help" in result.stdout
 
 
 @pytest.mark.parametrize("flag", ["-V", "--version"])
@@ -312,7 +363,8 @@ def test_short_version(flag):
     assert (result.exit_code, result.stdout) == (0, f"gradcli {__version__}\n")
 
 
-@pytest.mark.parametrize("command", ["", "eval", "grad", "check", "graph", "explain", "repl"])
+@pytest.mark.parametrize("command", ["", "eval", "grad", "check", "graph", "explain", "repl",
+                                     "help"])
 def test_help_examples_stand_on_their_own_lines_unwrapped(command):
     import typer.main
     from gradcli.cli import _examples_apart
