@@ -83,7 +83,6 @@ class Entry:
 
     public: ops.Public
     fn: Optional[object] = None     # the function the language calls (None: a hooked one)
-    context: bool = False           # `with NAME:` rather than a call
 
     @property
     def name(self) -> str:
@@ -106,41 +105,46 @@ def entries() -> dict[str, Entry]:
         found.setdefault(public.names[0], Entry(public))
     for public in CONTEXTS.values():
         for name in public.names:
-            found.setdefault(name, Entry(public, context=True))
+            found.setdefault(name, Entry(public))
     return found
 
 
 def entry(name: str) -> Optional[Entry]:
     """The entry of a built-in by any of its names, also as a program
     reaches it through a module or a prefix of pasted code (`torch.ones`,
-    `np.exp`, `torch.manual_seed`), or None."""
+    `np.exp`, `torch.manual_seed`, `torch.no_grad`), or None."""
     found = entries()
     if name in found:
         return found[name]
     first, *rest = name.split(".")
-    if not rest:
+    if not rest or not (first in modules.SUBMODULES or first in NAMESPACES):
         return None
-    if first in modules.SUBMODULES:
-        value = Namespace(first, first)
-    elif first in NAMESPACES:
-        value = Namespace(first)
-    else:
-        return None
+    value = Namespace(first, first if first in modules.SUBMODULES else None)
     for part in rest:
-        if not isinstance(value, Namespace):
-            return None
-        try:
-            member = modules.member(value, part)
-        except EvalError:           # not in a module that has only its own members
-            return None
-        if member is modules.MISSING:
-            closed = value.path in modules.CLOSED
-            member = Namespace(part) if value.path is None and part in NAMESPACES else \
-                None if closed else BUILTINS.get(part, found.get(part))
-        value = member
+        value = _member(value, part)
     if isinstance(value, Builtin) and value.public is not None:
         return Entry(value.public, value.fn)
-    return value if isinstance(value, Entry) else None
+    if isinstance(value, Context):
+        return Entry(CONTEXTS[value.kind])
+    return None
+
+
+def _member(value, part: str):
+    """`value.part` as a program reaches it: a module's member, a built-in
+    through a module or prefix, a method of an array; MISSING if none."""
+    if isinstance(value, Tensor):
+        return BUILTINS.get(part, MISSING)
+    if not isinstance(value, Namespace):
+        return MISSING
+    try:
+        member = modules.member(value, part)
+    except EvalError:               # a module with only its own members (math)
+        return MISSING
+    if member is MISSING and value.path is None and part in NAMESPACES:
+        return Namespace(part)      # nd.random, F.nn...
+    if member is MISSING and value.path not in modules.CLOSED:
+        return BUILTINS.get(part, MISSING)
+    return member
 
 
 def unknown(name: str) -> str:
@@ -330,7 +334,7 @@ def text(value=MISSING) -> str:
         return _derived(value)
     if isinstance(value, Context):
         public = CONTEXTS[value.kind]
-        return "\n".join(lines(Entry(public, context=True)))
+        return "\n".join(lines(Entry(public)))
     if isinstance(value, UserFunction):
         return f"{function_text(value)}: a function of the program"
     if isinstance(value, Namespace):
@@ -370,18 +374,7 @@ def describe(name: str, variables: dict) -> str:
     first, *rest = name.split(".")
     value = variables.get(first, MISSING)
     for part in rest:
-        if isinstance(value, Namespace):
-            try:
-                member = modules.member(value, part)
-            except EvalError:
-                member = MISSING
-            if member is MISSING and value.path not in modules.CLOSED:
-                member = BUILTINS.get(part, MISSING)
-            value = member
-        elif isinstance(value, Tensor):         # a method: x.sum is sum
-            value = BUILTINS.get(part, MISSING)
-        else:
-            value = MISSING
+        value = _member(value, part)
     if isinstance(value, (Builtin, UserFunction, Namespace, Context)):
         return text(value)
     return "\n".join(lines(lookup(name)))
