@@ -122,10 +122,13 @@ def gradient(program, inputs=None, options: api.Options | None = None, wrt=None,
             raise DataError(f"--wrt: '{name}' is {a_type(value)}, not an array")
         data = to_tensor(value).data
         if data.dtype.kind in "biu":     # a mask or an index: as reverse mode decides
-            api._targets(interp, book, [name], result, explicit=bool(wrt))
+            if wrt:
+                api._targets(interp, book, [name], result)      # says why it cannot
             continue
         counts[name] = scope.count
         values[name] = np.array(data, dtype=float)
+    if not values:
+        raise EvalError(api.NOTHING_TO_DIFFERENTIATE)
     total = sum(v.size for v in values.values())
     if total > MAX_PASSES:
         raise LimitError(f"--mode forward needs one pass per input element: {total:,} passes, "
