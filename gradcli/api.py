@@ -18,7 +18,9 @@ from .core.tensor import (MODE, Node, Tensor, check_size, physical_memory, shape
                           watching_floating_point)
 from .errors import DataError, EvalError, GradError, NumericError, ShapeError
 from .lang import ast as A
-from .lang.builtins import BUILTINS, NAMESPACES
+from .lang import help as lang_help
+from .lang import strings
+from .lang.builtins import BUILTINS, HOOKED, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
 from .lang.interpreter import ATTRIBUTE_NAMES, Hooks, Interpreter
 from .lang.modules import top_level as importable_modules
@@ -123,7 +125,18 @@ class GraphNode:
 def builtin_names() -> list[str]:
     """Every built-in function, context and namespace name, and the modules
     a program may import (for completion)."""
-    return sorted(set(BUILTINS) | NAMESPACES | set(importable_modules()))
+    return sorted(set(BUILTINS) | set(HOOKED) | NAMESPACES | set(importable_modules()))
+
+
+def help_entry(name: str) -> list[str]:
+    """`gradcli help NAME`: the lines of a built-in's help (lang/help.py);
+    an unknown name is an EvalError that suggests the closest one."""
+    return lang_help.lines(lang_help.lookup(name))
+
+
+def help_groups() -> list[tuple[str, list[list[str]], str]]:
+    """The built-ins by group: (group, the names of each built-in, note)."""
+    return lang_help.grouped()
 
 
 def method_names() -> list[str]:
@@ -169,7 +182,7 @@ def snapshot(value) -> Shown:
     if isinstance(value, tuple):     # likewise: `print((2, sum(x)))` shows numbers
         return Shown(tuple(_list_item(v) for v in value))
     if callable(value) and not isinstance(value, (str, bool, int, float, tuple)):
-        return Shown(f"<{type_name(value)}>")
+        return Shown(strings.text(value))      # <built-in sum>, <function f(a, b=2)>
     return Shown(value)
 
 
@@ -477,6 +490,10 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
                       grads, None if head_t is None else head_t.data, _warnings())
 
 
+NOTHING_TO_DIFFERENTIATE = ("nothing to differentiate with respect to: declare an input "
+                            "(`input x`), bind one with --set, or name one with --wrt")
+
+
 def _targets(interp, book, names, result, explicit=True) -> dict:
     """The variables to differentiate by, each checked to be tracked. Not
     `explicit` (every declared input by default), a boolean or integer
@@ -489,6 +506,8 @@ def _targets(interp, book, names, result, explicit=True) -> dict:
                 raise GradError(f"cannot differentiate with respect to '{name}': it holds "
                                 f"{kind}, which have no gradient")
             del targets[name]
+    if not targets:
+        raise EvalError(NOTHING_TO_DIFFERENTIATE)
     if result is None:
         raise EvalError("nothing to differentiate: the program ends without an expression; "
                         "end it with the value to differentiate or name it with --of")
@@ -866,6 +885,11 @@ class Session:
 
     def graph(self, name, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
         return graph_of(self._tensor(name), self.interp.globals.vars, max_nodes)
+
+    def help(self, name) -> list[str]:
+        """`:help NAME`: what help(NAME) says, NAME being a variable holding a
+        function or a module, or a built-in."""
+        return lang_help.describe(name, self.interp.globals.vars).splitlines()
 
     def explain(self, name):
         """`:explain NAME` (see explain.explain_value)."""

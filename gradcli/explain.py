@@ -28,7 +28,7 @@ from . import api, symbolic
 from .core import defaults, ops
 from .core.engine import run_backward, topological_order
 from .core.tensor import MODE, Node, Tensor, shape_str
-from .errors import DataError, EvalError, GradError, ShapeError
+from .errors import DataError, GradError, ShapeError
 from .lang import ast as A
 from .lang.ast import calls_backward, declared_inputs
 from .lang.builtins import NAMESPACES
@@ -293,9 +293,6 @@ def explain(program: A.Program, inputs=None, options: api.Options | None = None,
                                    context.backward_site(done), notes,
                                    label=context.backward_subject(done))
     targets = api._targets(interp, book, names, result)
-    if not targets:
-        raise EvalError("nothing to differentiate with respect to: declare an input (`input x`), "
-                        "bind one with --set, or name one with --wrt")
     head_t = None
     if head is not None:
         head_t = api.input_array("--head", head)

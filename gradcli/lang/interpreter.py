@@ -23,7 +23,7 @@ from ..errors import EvalError, GradcliError, GradError, LimitError, Span, Synta
 from . import ast as A
 from . import modules
 from . import pylist
-from .builtins import BUILTINS, NAMESPACES, backward_into_grads, observed_backward
+from .builtins import BUILTINS, HOOKED, NAMESPACES, backward_into_grads, observed_backward
 from .operations import (BINARY_OPS, COMPARISONS, index_value, tensor_index,
                          update_in_place, write_index)
 from .strings import binary, formatted, text
@@ -31,6 +31,7 @@ from .control import BUILTINS as CONTROL_BUILTINS
 from .control import (CaughtError, Generator, GeneratorFunction, python_names,
                       unknown_exception_name)
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
+from .help import help_builtin
 from .parser import parse
 from .provenance import UNTRACKED, named_untracked, sources
 from .suggest import hint
@@ -103,9 +104,10 @@ class Interpreter:
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
         self.builtins = {**BUILTINS, **CONTROL_BUILTINS,
-                         "print": Builtin("print", _printer(self.hooks)),
+                         "print": Builtin("print", _printer(self.hooks), public=HOOKED["print"]),
+                         "help": Builtin("help", help_builtin(self.hooks), public=HOOKED["help"]),
                          "backward": Builtin("backward", self._backward_builtin(),
-                                             nondiff=_BACKWARD.nondiff)}
+                                             nondiff=_BACKWARD.nondiff, public=_BACKWARD.public)}
 
     # ------------------------------------------------------------ running
 
