@@ -66,6 +66,16 @@ class Printed(list):
 
 
 @dataclass
+class Kept:
+    """A value whose gradient is kept, once, under every name bound to it
+    (`y = x` makes y another name of x)."""
+
+    names: list[str]
+    value: np.ndarray
+    grad: Optional[np.ndarray]    # None: a PyTorch leaf that no backward has reached
+
+
+@dataclass
 class RunResult:
     interp: Interpreter
     book: "Bookkeeping"
@@ -74,6 +84,10 @@ class RunResult:
     grads: dict[str, np.ndarray]
     result: Optional[Shown]
     warnings: list[str]
+
+    @property
+    def kept(self) -> list[Kept]:
+        return kept_gradients(self.interp)
 
 
 @dataclass
@@ -357,6 +371,22 @@ def grads_of(interp) -> dict[str, np.ndarray]:
     return {name: np.asarray(value._grad.data)
             for name, value in interp.globals.vars.items()
             if isinstance(value, Tensor) and value._grad is not None}
+
+
+def kept_gradients(interp) -> list[Kept]:
+    """Every value that keeps a gradient (a marked leaf, or a computed value
+    after retain_grad), in the order of its first name."""
+    by_value: dict[int, Kept] = {}
+    for name, value in interp.globals.vars.items():
+        if not isinstance(value, Tensor) or not value.keeps_grad or name.startswith("_"):
+            continue
+        if id(value) in by_value:
+            by_value[id(value)].names.append(name)
+            continue
+        grad = value.grad
+        by_value[id(value)] = Kept([name], np.asarray(value.data),
+                                   None if grad is None else np.asarray(grad.data))
+    return list(by_value.values())
 
 
 def _wrt_names(declared, inputs, wrt):
@@ -833,6 +863,9 @@ class Session:
                 rows.append({"name": name, "shape": None, "dtype": type_name(value),
                              "tracked": False, "has_grad": False})
         return rows
+
+    def kept_gradients(self) -> list[Kept]:
+        return kept_gradients(self.interp)
 
     def _tensor(self, name) -> Tensor:
         value = self.interp.globals.vars.get(name)

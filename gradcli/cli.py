@@ -217,6 +217,14 @@ COMMON_OPTIONS = (
     _shared("debug", bool, False, "--debug", help="Show a Python traceback with errors."),
     _shared("detect_nan", bool, False, "--detect-nan",
             help="Make NaN or Inf produced during backward an error, not a warning."),
+    _shared("full", bool, False, "--full",
+            help="Show every element of every array (by default a table shows as many "
+                 "columns as fit the terminal, and numpy's first and last 3 of each axis of "
+                 "an array of more than 1000 elements; the caption says what it left out)."),
+    _shared("precision", Optional[int], None, "--precision", metavar="N", min=0, max=20,
+            show_default=False,
+            help="At most N digits after the point in the numbers shown (default 8; "
+                 "--json keeps every digit)."),
     _shared("keep_going", bool, False, "--keep-going", inputs=True,
             help="JSON Lines: a line that fails gives its error (with --json an "
                  '{"error": ...} line) and the next line runs; exit 1 at the end.'),
@@ -235,6 +243,8 @@ class Common:
     timeout: Optional[float]
     debug: bool
     detect_nan: bool
+    full: bool = False
+    precision: Optional[int] = None
     sets: list[tuple[str, str]] = field(default_factory=list)
     json: bool = False
     keep_going: bool = False
@@ -380,7 +390,7 @@ class Session:
     def console(self):
         if self._console is None:
             from . import render
-            self._console = render.make_console()
+            self._console = render.make_console(self.common.full, self.common.precision)
         return self._console
 
     def options(self):
@@ -624,9 +634,10 @@ def _eval_once(session: Session, program, inputs) -> None:
                      on_print=lambda shown: render.print_values(console, shown))
     if result.result is not None:
         render.print_values(console, [result.result])
-    if result.book.backward_ran or result.grads:
-        rows = [(name, result.variables[name].value if name in result.variables else grad,
-                 grad) for name, grad in result.grads.items()]
+    # Only after a backward: marking a value computes no gradient.
+    rows = [(kept.names[0], kept.value, kept.grad, tuple(kept.names[1:]))
+            for kept in result.kept] if result.book.backward_ran else []
+    if rows:
         console.print(render.gradient_table(rows, title="gradients"))
     render.warn(result.warnings)
 
@@ -1029,7 +1040,8 @@ def repl_command(*, common: Common) -> None:
     """
     from . import repl          # prompt_toolkit loads only for a terminal
 
-    raise typer.Exit(repl.main(common.options(), debug=common.debug))
+    raise typer.Exit(repl.main(common.options(), debug=common.debug, full=common.full,
+                               precision=common.precision))
 
 
 @app.command("help", cls=_Command)

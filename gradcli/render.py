@@ -2,9 +2,11 @@ r"""What gradcli shows on the terminal: values as rich tables, error reports.
 
 Numbers: a scalar is written in the shortest form that reads back to the
 same float (4.0 -> `4`, 0.1 -> `0.1`); the elements of one array share one
-format, as numpy does (`1.50  2.25`, or all scientific). Arrays with more
-than `EDGE_LIMIT` rows or columns are elided to their first and last
-`EDGE` items, with the shape in the caption.
+format, as numpy does (`1.50  2.25`, or all scientific), with at most 8
+digits after the point (`--precision N`: N). Which elements of an array
+show, and how its table fits the output's width, is render_arrays.py's
+part; arrays written as one line of text (in lists, explain's steps) are
+elided past `EDGE_LIMIT` items of an axis to their first and last `EDGE`.
 
 Text that came from the input (strings, names, source lines, JSON keys) is
 shown through `printable`: a control character is spelled out as its
@@ -29,13 +31,12 @@ from . import textin
 from .core.tensor import shape_str
 from .errors import GradcliError
 
-EDGE_LIMIT = 10        # axes longer than this are elided ...
+EDGE_LIMIT = 10        # in one line of text, axes longer than this are elided ...
 EDGE = 3               # ... to this many items at each end
-SLICE_LIMIT = 10       # leading indices of a rank>2 array before eliding
-MAX_SLICES = 24        # 2-d slices shown in all (half from each end): a rank-18 array
-                       # has 65,536 of them
 ROW_GAP, COL_GAP = "⋮", "…"
-SCI_DIGITS = 8         # most significant digits when shortening
+SCI_DIGITS = 8         # most digits after the point (numpy's precision)
+PIPE_WIDTH = 200       # the width of output that is not a terminal, without COLUMNS
+MESSAGE_INDENT = "  "  # the lines after the first of a message broken to a terminal's width
 
 
 # -------------------------------------------------------------------- text
@@ -55,6 +56,17 @@ def printable(text: str, keep: str = "") -> str:
     return _CONTROL.sub(lambda m: m[0] if m[0] in keep else _escape(m[0]), text)
 
 
+def wrap_words(text: str, width: Optional[int], indent: str = "") -> list[str]:
+    """`text` in lines of at most `width` characters, broken between words
+    only (a longer word stands on a line of its own), the lines after the
+    first starting with `indent`; one line without a width."""
+    if width is None or len(text) <= width:
+        return [text]
+    import textwrap
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False) or [""]
+
+
 def _escape(char: str) -> str:
     code = ord(char)
     if 0xDC80 <= code <= 0xDCFF:    # a byte that was not UTF-8: shown as that byte
@@ -64,14 +76,18 @@ def _escape(char: str) -> str:
 
 # ----------------------------------------------------------------- numbers
 
-def format_scalar(value) -> str:
-    """Shortest text that round-trips: 4.0 -> '4', 0.1 -> '0.1', 1e-10 -> '1e-10'."""
+def format_scalar(value, precision: Optional[int] = None) -> str:
+    """Shortest text that round-trips: 4.0 -> '4', 0.1 -> '0.1', 1e-10 -> '1e-10';
+    with `precision`, at most that many digits after the point (of the
+    mantissa, in scientific notation), as an array's element would be."""
     if isinstance(value, (bool, np.bool_)):
         return "True" if value else "False"
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, np.ndarray):
-        return format_scalar(value[()])
+        return format_scalar(value[()], precision)
+    if precision is not None:
+        return element_format(np.array([value]), precision)(value)
     as_float = float(value)
     if np.isnan(as_float):
         return "nan"
@@ -86,18 +102,19 @@ def format_scalar(value) -> str:
     return mantissa + e + exponent
 
 
-def format_elements(values: np.ndarray) -> list[str]:
+def format_elements(values: np.ndarray, precision: Optional[int] = None) -> list[str]:
     """Texts for the elements of one array (flattened), in one shared format."""
     flat = np.asarray(values).ravel()
-    write = element_format(flat)
+    write = element_format(flat, precision)
     return [write(v) for v in flat]
 
 
-def element_format(sample: np.ndarray):
+def element_format(sample: np.ndarray, precision: Optional[int] = None):
     """One formatting function for an array, chosen from the elements shown:
     whole numbers without a point; else fixed decimals, as many as the most
-    precise element needs (up to 8 significant), or scientific notation when
-    the magnitudes are far apart (numpy's rule)."""
+    precise element needs (up to `precision`, by default 8), or scientific
+    notation when the magnitudes are far apart (numpy's rule)."""
+    digits_cap = SCI_DIGITS if precision is None else precision
     flat = np.asarray(sample).ravel()
     kind = flat.dtype.kind
     if kind == "b":
@@ -115,10 +132,10 @@ def element_format(sample: np.ndarray):
         magnitudes = np.abs(finite[finite != 0]).astype(np.float64)
         big, small = magnitudes.max(), magnitudes.min()
         if big >= 1e8 or small < 1e-4 or big / small > 1e3:
-            digits = max(_mantissa_decimals(v) for v in finite)
+            digits = max(_mantissa_decimals(v, digits_cap) for v in finite)
             make = lambda v: f"{float(v):.{digits}e}"      # noqa: E731
         else:
-            digits = max(_decimals(v) for v in finite)
+            digits = max(_decimals(v, digits_cap) for v in finite)
             make = lambda v: f"{float(v):.{digits}f}"      # noqa: E731
 
     def write(v) -> str:
@@ -128,44 +145,47 @@ def element_format(sample: np.ndarray):
     return write
 
 
-def _decimals(value) -> int:
-    text = np.format_float_positional(value, precision=SCI_DIGITS, unique=True, trim="-")
+def _decimals(value, cap: int) -> int:
+    text = np.format_float_positional(value, precision=cap, unique=True, trim="-")
     return len(text.partition(".")[2])
 
 
-def _mantissa_decimals(value) -> int:
-    text = np.format_float_scientific(value, precision=SCI_DIGITS, unique=True, trim="-")
+def _mantissa_decimals(value, cap: int) -> int:
+    text = np.format_float_scientific(value, precision=cap, unique=True, trim="-")
     return len(text.partition("e")[0].partition(".")[2])
 
 
-def plain(value) -> str:
-    """Any value as one line of text: numbers shortest, arrays bracketed."""
+def plain(value, display=None) -> str:
+    """Any value as one line of text: numbers shortest, arrays bracketed
+    (`display`: a render_arrays.Display, for `--full` and `--precision`)."""
+    precision = getattr(display, "precision", None)
     data = getattr(value, "data", None)          # a tensor inside a tuple
     if isinstance(data, np.ndarray):
         value = data
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
-            return format_scalar(value[()])
-        axes = [kept(n) for n in value.shape]
+            return format_scalar(value[()], precision)
+        limit = max(value.shape) if getattr(display, "full", False) else EDGE_LIMIT
+        axes = [kept(n, limit) for n in value.shape]
         shown = value[np.ix_(*[[i for i in axis if i is not None] for axis in axes])]
-        return _nest(axes, iter(format_elements(shown)))
+        return _nest(axes, iter(format_elements(shown, precision)))
     if isinstance(value, tuple):
-        inner = ", ".join(plain(v) for v in value)
+        inner = ", ".join(plain(v, display) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):      # a list shows its strings quoted, as Python does
-        return "[" + ", ".join(_list_item(v) for v in value) + "]"
+        return "[" + ", ".join(_list_item(v, display) for v in value) + "]"
     if isinstance(value, (bool, int, float, np.generic)):
-        return format_scalar(value)
+        return format_scalar(value, precision)
     # As print() writes them, line ends and tabs included.
     return printable(str(value), keep="\n\t")
 
 
-def _list_item(value) -> str:
+def _list_item(value, display=None) -> str:
     """An item of a printed list: strings quoted, except the `<function>`
     that stands for a value with no numbers."""
     if isinstance(value, str) and not (value.startswith("<") and value.endswith(">")):
         return repr(value)
-    return plain(value)
+    return plain(value, display)
 
 
 def _nest(axes, texts) -> str:
@@ -186,23 +206,31 @@ def kept(n: int, limit: int = EDGE_LIMIT) -> list[Optional[int]]:
 
 # ----------------------------------------------------------------- console
 
-def make_console():
-    """A rich console that writes no escape codes to a pipe or under NO_COLOR.
+def make_console(full: bool = False, precision: Optional[int] = None):
+    """A rich console that writes no escape codes to a pipe or under NO_COLOR,
+    with the Display (`--full`, `--precision`) its arrays are shown by.
 
-    Off a terminal the width is generous (COLUMNS, else 200): piped tables
-    are read by people and diffs, and wrapping would split numbers.
+    On a terminal, or with COLUMNS given, tables follow the width; other
+    output is PIPE_WIDTH wide and shows arrays by numpy's threshold (piped
+    tables are read by people and diffs, and wrapping would split numbers).
     """
     from rich.console import Console
+
+    from .render_arrays import Display
 
     stream = sys.stdout
     kwargs: dict = {"file": stream, "highlight": False, "emoji": False, "markup": False}
     if os.environ.get("NO_COLOR"):
         kwargs["color_system"] = None
+    fit = True
     if not textin.is_terminal(stream) and not os.environ.get("FORCE_COLOR"):
         kwargs["color_system"] = None
         if not os.environ.get("COLUMNS"):
-            kwargs["width"] = 200
-    return Console(**kwargs)
+            kwargs["width"] = PIPE_WIDTH
+            fit = False
+    console = Console(**kwargs)
+    console.gradcli_display = Display(full=full, precision=precision, fit=fit)
+    return console
 
 
 # ------------------------------------------------------------------ values
@@ -216,10 +244,10 @@ def caption(shape, dtype, grad_fn: Optional[str] = None, requires_grad: bool = F
     return " · ".join(parts)
 
 
-def inline_text(shown) -> str:
+def inline_text(shown, display=None) -> str:
     """A value written as text; a tracked scalar keeps its caption's
     tracking part, as PyTorch's `tensor(6., grad_fn=<SumBackward0>)` does."""
-    text = plain(shown.value)
+    text = plain(shown.value, display)
     if getattr(shown, "grad_fn", None):
         return f"{text} (grad_fn={shown.grad_fn})"
     if getattr(shown, "requires_grad", False):
@@ -233,137 +261,49 @@ def is_inline(shown) -> bool:
     return not (shown.is_array and isinstance(value, np.ndarray) and value.ndim > 0)
 
 
-def array_view(data: np.ndarray, *, name: str = "", grad_fn: Optional[str] = None,
-               boxed: bool = True, requires_grad: bool = False):
-    """A rich renderable for an array of rank >= 1, with its caption."""
-    from rich.console import Group
-    from rich.text import Text
-
-    label = Text(printable(caption(data.shape, data.dtype, grad_fn, requires_grad)),
-                 style="dim", no_wrap=True)
-    if data.size == 0:
-        return Group(Text("(empty)"), label) if boxed else Text("(empty)")
-    if data.ndim <= 2:
-        write = element_format(_shown_part(data))
-        if not boxed:
-            return _grid(data, boxed, write)
-        head = [Text(printable(name), style="bold")] if name else []
-        return Group(*head, _grid(data, boxed, write), label)
-    leads = _capped(_slices(data.shape[:-2]))
-    shown = [lead for lead in leads if lead is not None]
-    write = element_format(np.stack([_shown_part(data[lead]) for lead in shown]))
-    parts = []
-    for lead in leads:
-        if lead is None:
-            parts.append(Text(ROW_GAP))
-            continue
-        index = ", ".join(str(i) for i in lead) + ", :, :"
-        parts.append(Text(printable(f"{name}[{index}]"), style="bold" if boxed else "dim"))
-        parts.append(_grid(data[lead], boxed, write))
-    if boxed:
-        parts.append(label)
-    return Group(*parts)
-
-
-def _slices(lead_shape) -> list:
-    """Leading index tuples of a rank>2 array, with None where elided."""
-    axes = [kept(n, SLICE_LIMIT) for n in lead_shape]
-    out: list = [()]
-    for axis in axes:
-        grown = []
-        for prefix in out:
-            if prefix is None:
-                if grown and grown[-1] is None:
-                    continue
-                grown.append(None)
-                continue
-            for i in axis:
-                if i is None:
-                    if not (grown and grown[-1] is None):
-                        grown.append(None)
-                else:
-                    grown.append(prefix + (i,))
-        out = grown
-    return out
-
-
-def _capped(leads: list) -> list:
-    """At most MAX_SLICES slices, the first and last halves, one gap between."""
-    kept_leads = [lead for lead in leads if lead is not None]
-    if len(kept_leads) <= MAX_SLICES:
-        return leads
-    half = MAX_SLICES // 2
-    return kept_leads[:half] + [None] + kept_leads[-half:]
-
-
-def _shown_part(data: np.ndarray) -> np.ndarray:
-    """The elements an elided view shows (all of a small array)."""
-    limits = [SLICE_LIMIT] * (data.ndim - 2) + [EDGE_LIMIT] * min(data.ndim, 2)
-    axes = [[i for i in kept(n, limit) if i is not None]
-            for n, limit in zip(data.shape, limits)]
-    return data[np.ix_(*axes)] if data.ndim else data
-
-
-def _grid(data: np.ndarray, boxed: bool, write):
-    """A non-empty 2-d (or 1-d, one row) array as a table of right-aligned
-    numbers, elided to its first and last rows and columns when long."""
-    from rich import box
-    from rich.table import Table
-
-    matrix = data.reshape(1, -1) if data.ndim == 1 else data
-    rows = kept(matrix.shape[0])
-    cols = kept(matrix.shape[1])
-    shown_cols = [c for c in cols if c is not None]
-    texts = [write(v) for v in
-             matrix[np.ix_([r for r in rows if r is not None], shown_cols)].ravel()]
-    width = len(shown_cols)
-    if boxed:
-        table = Table(show_header=False, box=box.ROUNDED, padding=(0, 1), pad_edge=True)
-    else:
-        table = Table.grid(padding=(0, 2))
-    for _ in cols:
-        table.add_column(justify="right", no_wrap=True)
-    r_out = 0
-    for r in rows:
-        if r is None:
-            table.add_row(*[ROW_GAP if c is not None else "⋱" for c in cols])
-            continue
-        cells, c_out = [], 0
-        for c in cols:
-            if c is None:
-                cells.append(COL_GAP)
-            else:
-                cells.append(texts[r_out * width + c_out])
-                c_out += 1
-        table.add_row(*cells)
-        r_out += 1
-    return table
-
-
-def value_view(shown, *, name: str = "", boxed: bool = True):
+def value_view(shown, *, name: str = "", display=None):
     """Any shown value: arrays as tables, everything else as plain text."""
     from rich.text import Text
 
+    from .render_arrays import ArrayView
+
     if is_inline(shown):
-        return Text(inline_text(shown))
-    return array_view(shown.value, name=name, grad_fn=shown.grad_fn, boxed=boxed,
-                      requires_grad=getattr(shown, "requires_grad", False))
+        return Text(inline_text(shown, display))
+    return ArrayView(shown.value, name=name, grad_fn=shown.grad_fn,
+                     requires_grad=getattr(shown, "requires_grad", False))
 
 
 def print_values(console, shown_values: list) -> None:
     """One `print(a, b, ...)`: all-scalar prints are one line of text, like
-    Python's; otherwise the values are laid out side by side."""
-    from rich.columns import Columns
+    Python's; otherwise the values are laid out side by side, the texts
+    between the tables joined as Python joins them."""
     from rich.text import Text
 
+    from .render_arrays import SideBySide, display_of
+
+    display = display_of(console)
     # `print(..., sep=, end=)` (api.Printed): sep joins values written as text.
     sep, end = getattr(shown_values, "sep", " "), getattr(shown_values, "end", "\n")
     if all(is_inline(s) for s in shown_values):
-        console.print(Text(sep.join(inline_text(s) for s in shown_values)), soft_wrap=True,
-                      end=end)
+        console.print(Text(sep.join(inline_text(s, display) for s in shown_values)),
+                      soft_wrap=True, end=end)
         return
-    views = [value_view(s) for s in shown_values]
-    console.print(views[0] if len(views) == 1 else Columns(views, padding=(0, 2)))
+    blocks: list = []
+    for shown in shown_values:
+        if is_inline(shown) and blocks and blocks[-1][1]:
+            blocks[-1] = (blocks[-1][0] + sep + inline_text(shown, display), True)
+        elif is_inline(shown):
+            blocks.append((inline_text(shown, display), True))
+        else:
+            blocks.append((value_view(shown), False))
+    views = [Text(view) if is_text else view for view, is_text in blocks]
+    if len(views) == 1:
+        console.print(views[0])
+    elif "\n" in sep:           # each value on lines of its own, as Python's print
+        for view in views:
+            console.print(view)
+    else:
+        console.print(SideBySide(list(zip(views, (t for _, t in blocks))), sep))
     if end != "\n":        # a table ends its own last line; `end` follows it
         console.print(Text(end), soft_wrap=True, end="")
 
@@ -372,10 +312,19 @@ def titled(console, name: str, shown) -> None:
     """A named value: `name = 5`, or a table titled `name`."""
     from rich.text import Text
 
+    from .render_arrays import display_of
+
     if is_inline(shown):
-        console.print(Text(f"{printable(name)} = {plain(shown.value)}"), soft_wrap=True)
+        console.print(Text(f"{printable(name)} = {plain(shown.value, display_of(console))}"),
+                      soft_wrap=True)
     else:
         console.print(value_view(shown, name=name))
+
+
+def fitted(wide, narrow):
+    """`wide` (a table) when it fits the output's width, else `narrow`."""
+    from .render_arrays import Fitted
+    return Fitted(wide, narrow)
 
 
 def pass_counts(passes: dict, values: dict, jacobian: bool) -> str:
@@ -391,32 +340,11 @@ def pass_counts(passes: dict, values: dict, jacobian: bool) -> str:
             f"{sizes}; reverse mode needs {back}")
 
 
-def gradient_table(rows: Iterable[tuple], *, title: Optional[str] = None):
-    """Variables beside their gradients: rows of (name, value, gradient)
-    where value and gradient are ndarrays."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=box.ROUNDED, show_lines=True)
-    table.add_column("name", no_wrap=True)
-    table.add_column("shape", no_wrap=True)
-    table.add_column("value")
-    table.add_column("gradient")
-    for name, value, grad in rows:
-        value, grad = np.asarray(value), np.asarray(grad)
-        table.add_row(Text(printable(name)), shape_str(value.shape), _cell(value, name),
-                      _cell(grad, f"{name}.grad"))
-    return Group(Text(printable(title), style="bold"), table) if title else table
-
-
-def _cell(data: np.ndarray, name: str):
-    from rich.text import Text
-
-    if data.ndim == 0:
-        return Text(format_scalar(data[()]), justify="right")
-    return array_view(data, name=name, boxed=False)
+def gradient_table(rows: Iterable, *, title: Optional[str] = None):
+    """Variables beside their gradients: rows of (name, value, gradient),
+    value and gradient ndarrays, or render_arrays.GradientRow."""
+    from .render_arrays import GradientTable
+    return GradientTable(rows, title)
 
 
 def check_table(result):
@@ -444,12 +372,16 @@ def _verdict_table(count_heading: str, rows: list[tuple]):
                              ("max abs err", "right"), ("max rel err", "right"),
                              ("", "left")):
         table.add_column(heading, justify=justify, no_wrap=True)
+    lines = []
     for name, count, row in rows:
+        verdict = (Text("ok", style="green") if row["ok"]
+                   else Text("MISMATCH", style="bold red"))
         table.add_row(Text(printable(name)), count, _err(row["max_abs_err"]),
-                      _err(row["max_rel_err"]),
-                      Text("ok", style="green") if row["ok"]
-                      else Text("MISMATCH", style="bold red"))
-    return table
+                      _err(row["max_rel_err"]), verdict)
+        lines.append(Text.assemble(
+            printable(name), f": {count_heading} {count}, max abs err {_err(row['max_abs_err'])}"
+            f", max rel err {_err(row['max_rel_err'])}, ", verdict))
+    return fitted(table, lines)
 
 
 def check_worst(result) -> list[str]:
@@ -621,6 +553,7 @@ def report(exc: BaseException, origin: str, source: Optional[str], *, errors=Non
     stream), or in its own JSON text; any other exception as an internal
     error. `debug` writes the traceback first."""
     errors = sys.stderr if errors is None else errors
+    width = terminal_width(errors)
     if debug:
         traceback.print_exception(exc, file=errors)
     if not isinstance(exc, GradcliError):
@@ -630,20 +563,22 @@ def report(exc: BaseException, origin: str, source: Optional[str], *, errors=Non
     elif exc.origin is not None and exc.span is not None:    # in its own text (JSON, --expect)
         span = exc.span
         errors.write(error_report(exc.message, Located(
-            exc.origin, span.line, span.column, span.end_line, span.end_column, exc.line_text)))
+            exc.origin, span.line, span.column, span.end_line, span.end_column, exc.line_text),
+            width=width))
     else:
         where = locate(exc.span, origin, source)
         if where is not None and first_line != 1:
             shift = first_line - 1
             where = replace(where, line=where.line + shift, end_line=where.end_line + shift)
-        errors.write(error_report(exc.message, where))
+        errors.write(error_report(exc.message, where, width=width))
     errors.flush()
 
 
 def say(message: str, kind: Optional[str] = "error", errors=None) -> None:
     """`gradcli: KIND: message` on `errors` (stderr), for what has no place
     in a program to point at."""
-    (sys.stderr if errors is None else errors).write(message_line(message, kind))
+    errors = sys.stderr if errors is None else errors
+    errors.write(message_line(message, kind, terminal_width(errors)))
 
 
 def warn(warnings: Iterable[str], errors=None) -> None:
@@ -651,20 +586,40 @@ def warn(warnings: Iterable[str], errors=None) -> None:
         say(text, "warning", errors)
 
 
-def message_line(message: str, kind: Optional[str] = "error") -> str:
+def message_line(message: str, kind: Optional[str] = "error",
+                 width: Optional[int] = None) -> str:
     """`gradcli: KIND: message`, or `gradcli: message` without a kind;
-    what it quotes from the input escaped."""
-    return f"gradcli: {kind + ': ' if kind else ''}{printable(message)}\n"
+    what it quotes from the input escaped; broken between words to `width`."""
+    text = f"gradcli: {kind + ': ' if kind else ''}{printable(message)}"
+    return "\n".join(wrap_words(text, width, MESSAGE_INDENT)) + "\n"
 
 
-def error_report(message: str, where: Optional[Located], kind: str = "error") -> str:
-    """`FILE:LINE:COL: error: message`, the source line and a caret line; or
-    `gradcli: error: message` when there is no place to point at. Escapes
-    widen the line; the caret and its tildes stay under the span."""
+def terminal_width(stream) -> Optional[int]:
+    """The width messages on `stream` wrap at: a terminal's (COLUMNS when
+    given). None for a pipe or a file, where each message stays one line
+    for the editors and scripts that read `FILE:LINE:COL: error:`."""
+    if not textin.is_terminal(stream):
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def error_report(message: str, where: Optional[Located], kind: str = "error",
+                 width: Optional[int] = None) -> str:
+    """`FILE:LINE:COL: error: message` (broken between words to `width`),
+    the source line and a caret line; or `gradcli: error: message` when
+    there is no place to point at. Escapes widen the line; the caret and
+    its tildes stay under the span."""
     if where is None:
-        return message_line(message, kind)
+        return message_line(message, kind, width)
     message = printable(message)
-    out = [f"{printable(where.origin)}:{where.line}:{where.column}: {kind}: {message}"]
+    head = f"{printable(where.origin)}:{where.line}:{where.column}: {kind}: {message}"
+    out = wrap_words(head, width, MESSAGE_INDENT)
     if where.line_text is not None:
         # Each character as shown; tabs are kept, so that the caret line,
         # made of the same tabs, lines up under any tab width.

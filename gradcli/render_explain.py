@@ -4,20 +4,24 @@ are), or as the JSON of SPEC section 5."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from . import jsonio
 from .render import plain, printable
 
 
-def explanation_lines(e) -> list[str]:
-    """The explanation as lines of text (see `print_explanation`)."""
-    out = [_opening(e)]
+def explanation_lines(e, display=None) -> list[str]:
+    """The explanation as lines of text (see `print_explanation`); arrays
+    as `display` (--full, --precision) has them."""
+    show = partial(plain, display=display)
+    out = [_opening(e, show)]
     if e.steps:
         out.append("each step sends each of its inputs the gradient in times the local "
                    "derivative by that input; a rule with g in it is the gradient sent itself "
                    "(g: the gradient in)")
     for step in e.steps:
         out.append("")
-        out.extend(_step_lines(e, step))
+        out.extend(_step_lines(e, step, show))
     if e.left_out:
         left = sum(e.left_out.values())
         ops = ", ".join(f"{count} {op}" for op, count in
@@ -27,10 +31,10 @@ def explanation_lines(e) -> list[str]:
     if e.leaves:
         out += ["", f"gradients of {e.differentiated} by the inputs, from this pass"]
         for total in e.leaves:
-            out.extend(_total_lines(total))
+            out.extend(_total_lines(total, show))
     if e.chain:
         out += ["", "the chain rule by variable"]
-        out.extend(f"  {_link_text(link)}" for link in e.chain)
+        out.extend(f"  {_link_text(link, show)}" for link in e.chain)
     if e.notes:
         out.append("")
         out.extend(f"note: {note}" for note in e.notes)
@@ -41,14 +45,16 @@ def explanation_lines(e) -> list[str]:
 
 def print_explanation(console, e) -> None:
     from rich.text import Text
-    console.print(Text("\n".join(explanation_lines(e))), soft_wrap=True)
+
+    from .render_arrays import display_of
+    console.print(Text("\n".join(explanation_lines(e, display_of(console)))), soft_wrap=True)
 
 
-def _opening(e) -> str:
+def _opening(e, show) -> str:
     origin = f"the backward pass of {e.origin}" if e.origin else \
         f"the backward pass of {e.result}"
     if e.head is not None:
-        return (f"{origin}, with the head gradient from {e.head_from} {plain(e.head)}: it "
+        return (f"{origin}, with the head gradient from {e.head_from} {show(e.head)}: it "
                 f"differentiates head · {e.result} (a vector–Jacobian product)")
     if e.shape:
         return (f"{origin}: {e.result} is not a single number, so it differentiates "
@@ -56,25 +62,25 @@ def _opening(e) -> str:
     return f"{origin}, starting from a gradient of 1 ({e.result} is a single number)"
 
 
-def _step_lines(e, step) -> list[str]:
+def _step_lines(e, step, show) -> list[str]:
     made = step.source or "?"
     if step.name is not None and step.name != step.source:
         made = f"{step.name} = {made}"
     where = f"  line {step.line}" if step.line is not None else ""
     inside = f"  (its {step.inside!r} step)" if step.inside else ""
     out = [f"step {step.number}  {step.op}{where}  {made}{inside}"]
-    out.append(f"  gradient in  {plain(step.grad_in)}{_received(e, step)}")
+    out.append(f"  gradient in  {show(step.grad_in)}{_received(e, step)}")
     if step.parts_count > 1:
         out.append(f"    the sum of the {step.parts_count} gradients "
                    f"{step.name or 'this value'} received (the multivariable chain rule):")
-        out.extend(_part_lines(step.parts, step.parts_count))
+        out.extend(_part_lines(step.parts, step.parts_count, show))
     targets = [sent.to if sent.written == sent.to else f"{sent.written} ({sent.to})"
                for sent in step.sent]
     width = max((len(target) for target in targets), default=0)
     rules = [sent.rule if sent.rule is not None else "(no rule)" for sent in step.sent]
     rule_width = max((len(rule) for rule in rules), default=0)
     for sent, target, rule in zip(step.sent, targets, rules):
-        out.append(f"  to {target:<{width}}  {rule:<{rule_width}}  →  {plain(sent.grad)}")
+        out.append(f"  to {target:<{width}}  {rule:<{rule_width}}  →  {show(sent.grad)}")
     out.extend(f"  note: {note}" for note in step.notes)
     return out
 
@@ -92,8 +98,8 @@ def _received(e, step) -> str:
     return ""
 
 
-def _part_lines(parts, count) -> list[str]:
-    texts = [plain(p.grad) for p in parts]
+def _part_lines(parts, count, show) -> list[str]:
+    texts = [show(p.grad) for p in parts]
     width = max(len(t) for t in texts)
     out = []
     for k, (part, shown) in enumerate(zip(parts, texts)):
@@ -104,25 +110,25 @@ def _part_lines(parts, count) -> list[str]:
     return out
 
 
-def _total_lines(total) -> list[str]:
-    out = [f"  {total.name} = {plain(total.grad)}"]
+def _total_lines(total, show) -> list[str]:
+    out = [f"  {total.name} = {show(total.grad)}"]
     if total.parts_count > 1:
         out.append(f"    the sum of the {total.parts_count} gradients {total.name} received "
                    "(the multivariable chain rule):")
-        out.extend(_part_lines(total.parts, total.parts_count))
+        out.extend(_part_lines(total.parts, total.parts_count, show))
     elif total.parts:
         out[-1] += f"  (from step {total.parts[0].step})"
     return out
 
 
-def _link_text(link) -> str:
+def _link_text(link, show) -> str:
     text = f"{link.derivative} = {link.formula}"
     if link.expanded:
         text += f" = {link.expanded}"
     if link.sources:
         text += "   (" + ", ".join(f"{term} from {source}" for source, term in link.sources) + ")"
     if link.value is not None:
-        text += f"   = {plain(link.value)}"
+        text += f"   = {show(link.value)}"
     return text
 
 

@@ -3,9 +3,14 @@
 On a terminal, prompt_toolkit edits each input as one multi-line buffer:
 `ag> ` for the first line, `... ` while a block or a bracket is open, a
 blank line to end a block, history in the user's state directory, tab
-completion of names and meta-commands. When stdin is not a terminal the
-same block rules read statements from it without prompts, values go to
-stdout, errors to stderr, and the exit status says whether any failed.
+completion of names and meta-commands. Enter indents the next line as
+the block needs (4 spaces more after a `:`); Backspace in the indentation
+takes 4 spaces back; Up with text typed recalls history starting with it.
+Text that arrives faster than typing (a paste the terminal did not mark
+as one) is one input, blank lines and all; `:paste` takes any text as
+it comes until a line `--`. When stdin is not a terminal the same block
+rules read statements from it without prompts, values go to stdout,
+errors to stderr, and the exit status says whether any failed.
 
 prompt_toolkit is imported only for the terminal, so a scripted session
 starts as fast as the other commands.
@@ -37,6 +42,7 @@ COMMANDS = {                  # name: (arguments, what it does)
     ":graph": ("NAME", "the recorded graph that made NAME"),
     ":explain": ("NAME", "the backward pass from NAME, step by step"),
     ":load": ("FILE", "run a .ag file in this session"),
+    ":paste": ("", "take the lines that follow as one input, until a line -- (or Ctrl-D)"),
     ":reset": ("", "forget every variable"),
     ":quit": ("", "leave (also Ctrl-D)"),
 }
@@ -55,8 +61,10 @@ A block (if/while/for/def/with) continues with '... ' until a blank line.
 Commands:
 {commands}
 
-Keys: Tab completes, Up/Down recall history, Ctrl-C stops a running program
-or clears the line, Ctrl-D leaves."""
+Keys: Tab completes (at the start of a line it indents), Enter indents the
+next line as the block needs, Backspace in the indentation takes 4 spaces
+back, Up/Down recall history (with text typed: the inputs starting with
+it), Ctrl-C stops a running program or clears the line, Ctrl-D leaves."""
 
 _COMPOUND = (A.If, A.While, A.For, A.FuncDef, A.With, A.Try)
 # `sum?`, `torch.ones?`: the help of a name (IPython's spelling).
@@ -65,6 +73,16 @@ _HELP_QUERY = re.compile(r"\s*([^\W\d]\w*(?:\.[^\W\d]\w*)*)\s*\?\s*")
 _CLAUSE = re.compile(r"(elif|else|except|finally)\b")
 # A character no token of the language starts with (see `_reaches_probe`).
 _PROBE = "`"
+
+INDENT = "    "
+# A line after which its block can only end: the next line starts 4 spaces back.
+_LAST_IN_BLOCK = re.compile(r"\s*(return\b.*|pass|break|continue)\s*(#.*)?$")
+# A comment at the end of a line (a '#' with no quote after it).
+_COMMENT = re.compile(r"#[^'\"]*$")
+PASTE, PASTE_END = ":paste", "--"
+# How long the last line of a paste waits for more of it (the terminal
+# hands a long paste over in pieces) before it counts as typed.
+PASTE_SETTLE = 0.15
 
 KEYWORDS = ("if", "elif", "else", "while", "for", "in", "def", "return", "with", "pass",
             "break", "continue", "input", "lambda", "and", "or", "not", "is", "True", "False",
@@ -128,6 +146,28 @@ def is_command(text: str) -> bool:
     return text.lstrip().startswith(":")
 
 
+def next_indentation(line: str) -> str:
+    """The indentation Enter gives the line after `line`: its own; 4
+    spaces more after a line ending in `:` (a block opens); 4 fewer after
+    `return`, `pass`, `break` or `continue` (nothing more can run there)."""
+    indent = line[:len(line) - len(line.lstrip(" \t"))]
+    if _COMMENT.sub("", line).rstrip().endswith(":"):
+        return indent + INDENT
+    if _LAST_IN_BLOCK.match(line):
+        return indent[:max(0, len(indent) - len(INDENT))]
+    return indent
+
+
+def pasted_text(text: str) -> Optional[str]:
+    """The code of a finished `:paste` input (`:paste`, the lines, a line
+    `--`), or None while it goes on."""
+    first, _, rest = text.partition("\n")
+    lines = rest.split("\n")
+    if first.strip() != PASTE or not rest or lines[-1].strip() != PASTE_END:
+        return None
+    return "\n".join(lines[:-1])
+
+
 def ends_block(buffered: list[str], line: str) -> bool:
     """A line read from a stream that starts a new statement after a complete
     compound statement (a dedented line that is not `elif`/`else`/a comment)."""
@@ -158,8 +198,9 @@ class Repl:
     its own, so a test can drive it with strings."""
 
     def __init__(self, options: api.Options | None = None, *, console=None,
-                 errors: TextIO | None = None, debug: bool = False):
-        self.console = console if console is not None else render.make_console()
+                 errors: TextIO | None = None, debug: bool = False, full: bool = False,
+                 precision: Optional[int] = None):
+        self.console = console if console is not None else render.make_console(full, precision)
         self.errors = errors if errors is not None else sys.stderr
         self.debug = debug
         self.session = api.Session(options, on_print=self._printed)
@@ -268,15 +309,18 @@ class Repl:
 
     def _cmd_grad(self, args, rest, line) -> None:
         from rich.text import Text
-        names = args or [row["name"] for row in self.session.variables() if row["has_grad"]]
-        if not names:
+        if args:
+            rows = []
+            for name in args:
+                value, grad = self._about(line, name, self.session.grad)
+                rows.append((name, value.value, grad.value))
+        else:       # each value once, under all its names; None before its backward
+            rows = [(kept.names[0], kept.value, kept.grad, tuple(kept.names[1:]))
+                    for kept in self.session.kept_gradients()]
+        if not rows:
             self.console.print(Text("no variable has a gradient yet: attach_grad(x), "
                                     "compute with x, then call backward"))
             return
-        rows = []
-        for name in names:
-            value, grad = self._about(line, name, self.session.grad)
-            rows.append((name, value.value, grad.value))
         self.console.print(render.gradient_table(rows))
 
     def _cmd_graph(self, args, rest, line) -> None:
@@ -294,6 +338,12 @@ class Repl:
         explained = self._about(line, args[0], self.session.explain)
         self._warn(explained.warnings)
         render_explain.print_explanation(self.console, explained)
+
+    def _cmd_paste(self, args, rest, line) -> None:
+        # The readers (`_Enter`, `run_stream`) take the lines after it; a
+        # `:paste` that reaches here came with nothing after it.
+        raise EvalError(f"{PASTE} takes the lines typed after it, up to a line "
+                        f"'{PASTE_END}': type it alone at the prompt", Span(1, 1, 1, len(line) + 1))
 
     def _cmd_load(self, args, rest, line) -> bool:
         if not rest:
@@ -410,11 +460,15 @@ def vars_table(rows: list[dict]):
     table = Table(box=box.ROUNDED)
     for heading in ("name", "shape", "dtype", "tracked", "has grad"):
         table.add_column(heading, no_wrap=True)
+    lines = []
     for row in rows:
         shape = "-" if row["shape"] is None else shape_str(row["shape"])
+        tracked, has_grad = ("yes" if row[key] else "no" for key in ("tracked", "has_grad"))
         table.add_row(Text(render.printable(row["name"])), shape, Text(row["dtype"]),
-                      "yes" if row["tracked"] else "no", "yes" if row["has_grad"] else "no")
-    return table
+                      tracked, has_grad)
+        lines.append(Text(render.printable(f"{row['name']}: shape {shape}, {row['dtype']}, "
+                                           f"tracked {tracked}, has grad {has_grad}")))
+    return render.fitted(table, lines)     # a narrow terminal: one line a variable
 
 
 # ---------------------------------------------------------- from a stream
@@ -431,6 +485,7 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
     # dedented line that ends the block checks it once, and a syntax error
     # inside the block is reported for the block as a whole.
     in_block = False
+    pasted: Optional[list[str]] = None      # the lines after a `:paste`
 
     def flush() -> None:
         nonlocal in_block
@@ -448,6 +503,16 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
                 in_block = False
                 repl.report(bad, origin, line, first_line=number)
                 repl.failed = True
+                continue
+            if pasted is not None:      # every line up to `--` is one input
+                if line.strip() == PASTE_END:
+                    repl.execute("\n".join(pasted), origin, start)
+                    pasted = None
+                else:
+                    pasted.append(line)
+                continue
+            if not buffered and line.strip() == PASTE:
+                pasted, start = [], number + 1
                 continue
             if in_block and line.strip():
                 if line[0] in " \t\f":
@@ -471,6 +536,8 @@ def run_stream(repl: Repl, lines: Iterable[str], origin: str = STDIN_ORIGIN) -> 
                 break
         else:
             flush()
+            if pasted:          # the end of the stream ends a `:paste`, as Ctrl-D does
+                repl.execute("\n".join(pasted), origin, start)
     except KeyboardInterrupt:
         repl.interrupted(script=True)
         return INTERRUPTED
@@ -504,37 +571,38 @@ def interact(repl: Repl, prompt_session) -> int:
 
 
 def prompt_session(repl: Repl, history=None, input=None, output=None):
-    """A prompt_toolkit PromptSession: one multi-line buffer per input."""
+    """A prompt_toolkit PromptSession: one multi-line buffer per input,
+    Enter and Backspace keeping the indentation (see `_Enter`)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.filters import Condition
     from prompt_toolkit.history import InMemoryHistory
     from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.layout.processors import HighlightMatchingBracketProcessor
 
     keys = KeyBindings()
+    enter = _Enter()
+    keys.add("enter")(enter)
 
-    @keys.add("enter")
-    def _enter(event) -> None:
-        buffer = event.current_buffer
-        state = buffer.complete_state
-        if state is not None and state.current_completion is not None:
-            buffer.apply_completion(state.current_completion)
-            return
-        after = buffer.document.text_after_cursor
-        editing_inside = bool(after.strip()) and "\n" in buffer.text
-        if editing_inside or needs_more(buffer.text):
-            buffer.insert_text("\n")
-        else:
-            buffer.validate_and_handle()
+    def before_cursor() -> str:
+        return _current_buffer().document.current_line_before_cursor
 
-    @Condition
-    def at_indentation() -> bool:
-        from prompt_toolkit.application import get_app
-        before = get_app().current_buffer.document.current_line_before_cursor
-        return not before.strip()
+    at_indentation = Condition(lambda: not before_cursor().strip())
+    # In the indentation, with some of it to take back.
+    in_indentation = Condition(lambda: before_cursor() != "" and not before_cursor().strip(" "))
+    pasting = Condition(lambda: _pasting(_current_buffer().text))
 
     @keys.add("tab", filter=at_indentation)
     def _indent(event) -> None:
-        event.current_buffer.insert_text("    ")
+        event.current_buffer.insert_text(INDENT)
+
+    @keys.add("backspace", filter=in_indentation)
+    def _dedent(event) -> None:
+        before = event.current_buffer.document.current_line_before_cursor
+        event.current_buffer.delete_before_cursor((len(before) - 1) % len(INDENT) + 1)
+
+    @keys.add("c-d", filter=pasting)
+    def _end_paste(event) -> None:
+        enter.submit(event.current_buffer, pasted_text(event.current_buffer.text + "\n--"))
 
     @keys.add("tab", filter=~at_indentation)
     def _complete(event) -> None:
@@ -557,13 +625,100 @@ def prompt_session(repl: Repl, history=None, input=None, output=None):
         multiline=True,
         prompt_continuation=lambda width, line_number, wrap_count: CONTINUATION,
         history=history if history is not None else InMemoryHistory(),
+        # Up and Down with text typed go to the inputs that start with it.
+        enable_history_search=True,
         completer=_completer(repl),
         complete_while_typing=False,
         lexer=_lexer(),
+        input_processors=[HighlightMatchingBracketProcessor()],
         key_bindings=keys,
         input=input,
         output=output,
     )
+
+
+def _current_buffer():
+    from prompt_toolkit.application import get_app
+    return get_app().current_buffer
+
+
+def _pasting(text: str) -> bool:
+    """Is this buffer a `:paste` input still taking lines?"""
+    return text.partition("\n")[0].strip() == PASTE
+
+
+class _Enter:
+    """Enter at the prompt.
+
+    Typed, it runs the input when it is complete (`needs_more`), else
+    opens the next line at the indentation the block needs. Keys that
+    arrived with it in one read are a paste: its Enters are plain line
+    ends, so that a blank line inside a pasted `def` does not end it and
+    the pasted indentation is not indented again. The last Enter of a
+    paste waits PASTE_SETTLE seconds for more (a terminal hands a long
+    paste over in pieces) before it acts as typed. In a `:paste` input
+    every Enter is a line end, until a line `--` runs what came before it.
+    """
+
+    def __init__(self):
+        self.pasting = False       # a paste is arriving (its Enters came with more keys)
+
+    def __call__(self, event) -> None:
+        buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None and state.current_completion is not None:
+            buffer.apply_completion(state.current_completion)
+            return
+        if _more_keys(event.key_processor.input_queue):
+            self.pasting = True
+            buffer.insert_text("\n")
+        elif self.pasting:
+            buffer.insert_text("\n")
+            event.app.create_background_task(self._settle(event.app, buffer, buffer.text))
+        else:
+            self.typed(buffer)
+
+    async def _settle(self, app, buffer, text: str) -> None:
+        import asyncio
+        await asyncio.sleep(PASTE_SETTLE)
+        if app.is_done or buffer.text != text:
+            return                 # more of the paste came, or more was typed
+        self.pasting = False
+        buffer.delete_before_cursor(1)      # the paste's last line end, to act as typed
+        self.typed(buffer)
+        app.invalidate()
+
+    def typed(self, buffer) -> None:
+        text = buffer.text
+        if _pasting(text):
+            code = pasted_text(text)
+            if code is None:
+                buffer.insert_text("\n")
+            else:
+                self.submit(buffer, code)
+            return
+        after = buffer.document.text_after_cursor
+        editing_inside = bool(after.strip()) and "\n" in text
+        if editing_inside or needs_more(text):
+            before = buffer.document.current_line_before_cursor
+            buffer.insert_text("\n" + next_indentation(before))
+        else:
+            # The indentation Enter left on the last line is not part of the input.
+            self.submit(buffer, re.sub(r"\n[ \t]*$", "", text))
+
+    def submit(self, buffer, text: str) -> None:
+        from prompt_toolkit.document import Document
+        self.pasting = False
+        if text != buffer.text:
+            buffer.document = Document(text, len(text))
+        buffer.validate_and_handle()
+
+
+def _more_keys(queue) -> bool:
+    """Are text keys (characters, Enter, Tab) waiting behind this one?"""
+    from prompt_toolkit.keys import Keys
+    return any(type(k.key) is str and len(k.key) == 1
+               or k.key in (Keys.ControlM, Keys.ControlJ, Keys.ControlI) for k in queue)
 
 
 def _completer(repl: Repl):
@@ -612,12 +767,12 @@ def file_history(path: Path, errors: TextIO):
 
 # ------------------------------------------------------------------ main
 
-def main(options: api.Options, debug: bool = False,
-         stdin: Optional[TextIO] = None) -> int:
+def main(options: api.Options, debug: bool = False, stdin: Optional[TextIO] = None,
+         full: bool = False, precision: Optional[int] = None) -> int:
     """`gradcli repl`: interactive on a terminal, else a script from stdin.
     Returns the exit status."""
     stdin = stdin if stdin is not None else sys.stdin
-    repl = Repl(options, debug=debug)
+    repl = Repl(options, debug=debug, full=full, precision=precision)
     if not textin.is_terminal(stdin):
         return run_stream(repl, textin.lines(textin.utf8(stdin)) if stdin else ())
     from prompt_toolkit.output import create_output

@@ -141,14 +141,21 @@ def test_eval_one_dimensional_is_a_row_and_rank_three_is_sliced():
 
 
 def test_eval_long_arrays_are_elided_with_shape_in_caption():
-    result = gradcli("eval", "-e", "print(arange(144).reshape(12, 12))")
+    """Piped, as numpy does: up to 1000 elements show whole, a larger
+    array the first and last 3 of each axis; the caption says so."""
+    result = gradcli("eval", "-e", "print(arange(144).reshape(12, 12)); "
+                                   "print(arange(1600).reshape(40, 40))")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [cell.strip() for cell in lines[1].split("│")[1:-1]] == \
-        ["0", "1", "2", "…", "9", "10", "11"]
-    assert "⋮" in result.stdout and "⋱" in result.stdout
-    assert lines[-1] == "shape (12, 12) · float64"
-    assert len(lines) == 10          # 3 + gap + 3 rows, 2 borders, caption
+    assert [cell.strip() for cell in lines[1].split("│")[1:-1]] == [str(i) for i in range(12)]
+    assert lines[14] == "shape (12, 12) · float64"
+    big = lines[15:]
+    assert [cell.strip() for cell in big[1].split("│")[1:-1]] == \
+        ["0", "1", "2", "…", "37", "38", "39"]
+    assert "⋮" in big[4] and "⋱" in big[4]
+    assert big[-1] == ("shape (40, 40) · float64 · showing 6 of 40 rows, 6 of 40 columns; "
+                       "--full shows all")
+    assert len(big) == 10          # 3 + gap + 3 rows, 2 borders, caption
 
 
 def test_eval_shows_a_final_expression():
@@ -895,7 +902,7 @@ def test_printed_strings_are_escaped_but_keep_line_ends_and_tabs():
 def test_a_string_printed_beside_an_array_is_escaped():
     result = gradcli("eval", "-e", 'print("\x1b[31m", ones(2))')
     assert result.exit_code == 0
-    assert result.stdout.startswith("\\x1b[31m")
+    assert result.stdout.splitlines()[1].startswith("\\x1b[31m │ 1 │")
     assert not raw_controls(result.stdout)
 
 
@@ -935,7 +942,7 @@ def test_rich_markup_in_user_strings_prints_literally(text):
     assert (result.exit_code, result.stderr) == (0, "")
     lines = result.stdout.splitlines()
     assert lines[0] == text and lines[-1] == text
-    assert lines[1].startswith(text)
+    assert lines[2].startswith(text + " │ 1 │")     # beside the numbers
 
 
 CONTROL_TEXT = st.text(st.characters(codec="utf-8", exclude_characters='"\\\n\r')
@@ -1044,7 +1051,8 @@ def test_memory_and_time_limits_reach_the_api(monkeypatch):
 def test_repl_passes_memory_and_time_limits(monkeypatch):
     from gradcli import repl
     seen = []
-    monkeypatch.setattr(repl, "main", lambda options, debug=False: seen.append(options) or 0)
+    monkeypatch.setattr(repl, "main", lambda options, debug=False, **display:
+                        seen.append(options) or 0)
     result = gradcli("repl", "--max-memory", "2G", "--timeout", "3")
     assert result.exit_code == 0
     assert (seen[0].max_memory, seen[0].timeout) == (2 * 2 ** 30, 3.0)
@@ -1061,7 +1069,8 @@ def test_every_command_documents_memory_and_time_limits(command):
 
 
 COMMON_OPTIONS = ["--set", "--json", "--dtype", "--seed", "--max-steps", "--max-elements",
-                  "--max-memory", "--timeout", "--debug", "--detect-nan", "--keep-going"]
+                  "--max-memory", "--timeout", "--debug", "--detect-nan", "--full", "--precision",
+                  "--keep-going"]
 ABOUT_INPUTS = {"--set", "--json", "--keep-going"}         # not for the REPL
 COMMANDS = ["eval", "grad", "check", "graph", "explain", "repl"]
 
@@ -1101,7 +1110,8 @@ def test_a_command_without_options_runs_with_the_api_defaults(command, monkeypat
     from gradcli import repl
     seen = []
     monkeypatch.setattr(api, "configure", seen.append)
-    monkeypatch.setattr(repl, "main", lambda options, debug=False: seen.append(options) or 0)
+    monkeypatch.setattr(repl, "main", lambda options, debug=False, **display:
+                        seen.append(options) or 0)
     result = gradcli(command, *([] if command == "repl" else ["-e", "input x = 1.0\nx * x"]))
     assert (result.exit_code, result.stderr) == (0, ""), result.stderr
     assert seen and all(options == api.Options() for options in seen)

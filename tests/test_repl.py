@@ -385,7 +385,7 @@ def test_rich_markup_in_strings_prints_literally_even_on_a_markup_console(text):
                                      ":vars"])
     assert (status, err) == (0, "")
     lines = out.splitlines()
-    assert lines[:2] == [text, text] and lines[2].startswith(text)
+    assert lines[:2] == [text, text] and lines[3].startswith(text + " │ 1 │")
 
 
 @settings(max_examples=40, deadline=None)
@@ -402,52 +402,68 @@ def test_no_control_character_from_an_input_reaches_the_terminal(text):
 
 # ------------------------------------------------ prompt_toolkit, in process
 
-def drive(keys, session=None, history=None):
-    """Type `keys` into a prompt_toolkit session reading from a pipe."""
+class Typist:
+    """A prompt session whose keys come from a pipe, one read per prompt:
+    `inputs[k]` is sent as prompt k starts (keys that arrive together are
+    a paste; typed inputs come one at a time)."""
+
+    def __init__(self, prompt, pipe, inputs):
+        self.prompt_session, self.pipe, self.inputs = prompt, pipe, list(inputs)
+
+    def prompt(self):
+        if self.inputs:
+            self.pipe.send_text(self.inputs.pop(0))
+        return self.prompt_session.prompt()
+
+
+def drive(inputs, session=None, history=None):
+    """Type `inputs` (each the keys of one prompt) into a prompt_toolkit
+    session reading from a pipe."""
     if session is None:
         session, out, err = make_repl()
     with create_pipe_input() as pipe:
         prompt = repl.prompt_session(session, history, input=pipe, output=DummyOutput())
-        pipe.send_text(keys)
-        status = repl.interact(session, prompt)
+        status = repl.interact(session, Typist(prompt, pipe, inputs))
     return status, session.console.file.getvalue(), session.errors.getvalue()
 
 
 def test_typed_example_1():
-    status, out, err = drive("\r".join(EXAMPLE_1) + "\r\x04")
+    status, out, err = drive(["x = array([[1, 2], [3, 4]])\r", "attach_grad(x)\r",
+                              "with record:\r    z = x * x * x * 2\r\r",   # arrives at once
+                              "z.backward()\r", ":grad x\r", "\x04"])
     assert (status, err) == (0, "")
     assert GRAD_ROWS.search(out), out
 
 
 def test_typed_block_and_tab_completion():
-    keys = ("x = array([1, 2])\r"
-            "attach_g\t(x)\r"                  # Tab completes attach_grad
+    keys = ["x = array([1, 2])\r",
+            "attach_g\t(x)\r",                  # Tab completes attach_grad
             "def f(a):\r"
             "\tb = a * a\r"                    # Tab at the indentation indents
-            "\treturn sum(b)\r\r"
-            "f(x).backward()\r"
-            ":grad x\r"
-            "\x04")
+            "\treturn sum(b)\r\r",
+            "f(x).backward()\r",
+            ":grad x\r",
+            "\x04"]
     status, out, err = drive(keys)
     assert (status, err) == (0, "")
     assert ["x", "(2,)", "1  2", "2  4"] in cells(out)
 
 
 def test_typed_error_keeps_the_session():
-    status, out, err = drive("x = ones(2)\rx @ ones(3)\rx + 1\r\x04")
+    status, out, err = drive(["x = ones(2)\r", "x @ ones(3)\r", "x + 1\r", "\x04"])
     assert status == 0
     assert err.startswith("<input>:1:1: error: ")
     assert "│ 2 │ 2 │" in out
 
 
 def test_ctrl_c_at_the_prompt_clears_the_line():
-    status, out, err = drive("x = 5\rabc\x03x\r\x04")
+    status, out, err = drive(["x = 5\r", "abc\x03", "x\r", "\x04"])
     assert (status, err) == (0, "")
     assert out.endswith("\n5\n")
 
 
 def test_quit_command_leaves():
-    status, out, err = drive(":quit\rx = ?\r")
+    status, out, err = drive([":quit\r", "x = ?\r"])
     assert (status, err) == (0, "")
 
 
@@ -459,9 +475,9 @@ def test_ctrl_c_while_running_keeps_the_session():
             out.hook = None
             signal.raise_signal(signal.SIGINT)   # as Ctrl-C on a terminal would
     out.hook = interrupt
-    keys = ("x = ones(2)\rn = 0\r"
-            "while True:\r    n += 1\r    if n == 3:\r        print(12345)\r\r"
-            "n == 3\rsum(x)\r\x04")
+    keys = ["x = ones(2)\r", "n = 0\r",
+            "while True:\r    n += 1\r    if n == 3:\r        print(12345)\r\r",
+            "n == 3\r", "sum(x)\r", "\x04"]
     status, shown, errors = drive(keys, session)
     assert status == 0
     assert errors == "interrupted\n"
@@ -471,10 +487,11 @@ def test_ctrl_c_while_running_keeps_the_session():
 def test_history_is_shared_between_sessions(tmp_path):
     path = repl.history_path({"XDG_STATE_HOME": str(tmp_path)})
     first, _, err = make_repl()
-    drive("remember = 6 * 7\r\x04", first, repl.file_history(path, err))
+    drive(["remember = 6 * 7\r", "\x04"], first, repl.file_history(path, err))
     assert "remember = 6 * 7" in path.read_text()
     second, _, err = make_repl()
-    status, out, _ = drive("\x1b[A\rremember\r\x04", second, repl.file_history(path, err))
+    status, out, _ = drive(["\x1b[A\r", "remember\r", "\x04"], second,
+                           repl.file_history(path, err))
     assert out.endswith("\n42\n")
 
 
@@ -535,16 +552,17 @@ needs_script = pytest.mark.skipif(pexpect is None or SCRIPT is None,
 # prompting: the mark that the next input may be typed.
 READY = "\x1b[?2004h"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+CONTINUATION, BACKSPACE, UP = "...", "\x7f", "\x1b[A"
 
 
 class Terminal:
-    def __init__(self, state: Path, *args):
+    def __init__(self, state: Path, *args, columns: int = 100):
         env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
         # pexpect does not answer prompt_toolkit's cursor position requests.
         env.update(XDG_STATE_HOME=str(state), TERM="xterm", NO_COLOR="1",
-                   COLUMNS="100", LINES="40", PROMPT_TOOLKIT_NO_CPR="1")
+                   COLUMNS=str(columns), LINES="40", PROMPT_TOOLKIT_NO_CPR="1")
         self.child = pexpect.spawn(SCRIPT, ["repl", *args], env=env, encoding="utf-8",
-                                   timeout=10, dimensions=(40, 100))
+                                   timeout=10, dimensions=(40, columns))
         self.child.expect_exact(READY)
 
     def run(self, *lines: str) -> str:
@@ -552,6 +570,21 @@ class Terminal:
         self.child.send("".join(line + "\r" for line in lines))
         self.child.expect_exact(READY)
         return ANSI.sub("", self.child.before)
+
+    def shows(self, *texts: str) -> None:
+        """Read the output until it shows `texts` in order (the terminal's
+        codes and spaces taken out): the keys sent before were read and
+        drawn, so keys sent next come in a read of their own."""
+        seen = ""
+        pattern = re.compile(".*".join(re.escape(t.replace(" ", "")) for t in texts), re.S)
+        while not pattern.search(ANSI.sub("", seen).replace(" ", "")):
+            seen += self.child.read_nonblocking(4096, timeout=10)
+
+    def line(self, keys: str, text: str | None = None) -> None:
+        """Type one line of a block that goes on (`keys`, then Enter) and
+        wait for the next line's continuation prompt under its text."""
+        self.child.send(keys + "\r")
+        self.shows(keys if text is None else text, CONTINUATION)
 
     def leave(self) -> int:
         self.child.sendcontrol("d")
@@ -607,6 +640,120 @@ def test_terminal_history_survives_the_session(tmp_path):
     second.run("\x1b[A")                      # Up recalls it; Enter runs it again
     assert second.run("remember").strip().endswith("42")
     assert second.leave() == 0
+
+
+@needs_script
+def test_terminal_enter_indents_a_block_and_backspace_takes_the_indentation_back(tmp_path):
+    """Each line is typed without its indentation: Enter gives it."""
+    term = Terminal(tmp_path)
+    term.run("x = array([1, 2])")
+    term.run("attach_grad(x)")
+    term.line("with record:")
+    term.line("y = x * x * 3")          # 4 spaces, from Enter
+    shown = term.run("")                # a line of indentation only ends the block
+    assert "...     y = x * x * 3" in shown and "error" not in shown
+    term.run("y.backward()")
+    assert ["x", "(2,)", "1  2", "6  12"] in cells(term.run(":grad x"))
+    term.line("def g(a):")
+    term.line("b = 0")
+    term.line("if sum(a) > 0:")
+    term.line("b = 1")                  # 8 spaces: the block keeps its indentation
+    term.line(BACKSPACE + "return b + 10", "returnb+10")     # back to 4
+    shown = term.run("")                # after return the block can only end
+    assert "...         b = 1\n...     return b + 10" in shown and "error" not in shown
+    assert term.run("g(x)").strip().endswith("11")
+    assert term.run("g(-x)").strip().endswith("10")
+    assert term.leave() == 0
+
+
+@needs_script
+def test_terminal_up_recalls_the_history_that_starts_with_the_text_typed(tmp_path):
+    term = Terminal(tmp_path)
+    assert term.run("41 + 1").strip().endswith("42")
+    assert term.run("2 + 2").strip().endswith("4")
+    term.child.send("41")
+    term.shows("41")
+    term.child.send(UP)                 # not 2 + 2, the last input, but the last starting 41
+    term.shows("+ 1")                   # drawn after the 41 already there
+    assert term.run("").strip().endswith("42")
+    assert term.leave() == 0
+
+
+@needs_script
+def test_terminal_a_paste_without_bracketed_paste_is_one_input(tmp_path):
+    """The keys of a paste arrive at once: a blank line inside the def does
+    not end it, and its own indentation is not indented again."""
+    term = Terminal(tmp_path)
+    shown = term.run("def h(a):", "    b = a * 2", "", "    return b + 1", "", "h(4)")
+    assert "error" not in shown and shown.strip().endswith("9")
+    term.line(":paste")                 # anything, as it comes, until --
+    term.line("def k(a):")
+    term.child.send("\r")
+    term.shows(CONTINUATION)
+    term.line("    return a * 3")
+    term.child.send("--\r")
+    term.child.expect_exact(READY)
+    assert term.run("k(2)").strip().endswith("6")
+    assert term.leave() == 0
+
+
+@needs_script
+def test_terminal_an_error_wraps_between_words_at_the_terminal_width(tmp_path):
+    term = Terminal(tmp_path, columns=40)
+    shown = term.run("ones(2, 3) @ ones(2, 3)")
+    assert "<input>:1:1: error: '@': shapes (2, 3)\n  and (2, 3) are not aligned" in shown
+    assert term.leave() == 0
+
+
+def test_next_indentation():
+    assert repl.next_indentation("with record:") == "    "
+    assert repl.next_indentation("    if x > 0:  # positive") == "        "
+    assert repl.next_indentation("    y = x") == "    "
+    assert repl.next_indentation("        return y") == "    "
+    assert repl.next_indentation("    pass") == ""
+    assert repl.next_indentation("print('#:')") == ""
+
+
+def test_a_piped_paste_runs_its_lines_as_one_input():
+    status, out, err, _ = run_lines(["x = 2", ":paste", "def f(a):", "    b = a * 3", "",
+                                     "    return b + x", "--", "f(1)", ":paste", "print(7)"])
+    assert (status, err) == (0, "")
+    assert out == "5\n7\n"           # the stream's end ends the last one
+    session, out, err = make_repl()
+    assert session.execute(":paste") is False
+    assert "type it alone at the prompt" in err.getvalue()
+
+
+def test_a_paste_is_one_input_in_process():
+    keys = ["def g(a):\r    c = a\r\r    return c * 10\r\rg(2)\r",       # at once
+            "x = 1\r", "x + 1\r", "\x04"]
+    status, out, err = drive(keys)
+    assert (status, err) == (0, "")
+    assert out.endswith("\n20\n2\n")
+
+
+def test_enter_opens_the_next_line_at_the_indentation_the_block_needs():
+    from prompt_toolkit.buffer import Buffer
+    submitted = []
+    buffer = Buffer(multiline=True, accept_handler=lambda b: submitted.append(b.text))
+    enter = repl._Enter()
+    text = ""
+    for typed, indent in [("def f(a):", "    "), ("b = 0", "    "), ("if a:", "        "),
+                          ("b = 1", "        "), ("return b", "    ")]:
+        buffer.insert_text(typed)
+        enter.typed(buffer)
+        text += typed + "\n" + indent
+        assert buffer.text == text
+    enter.typed(buffer)                   # Enter on a line of indentation only
+    assert submitted == [text.rstrip(" ")[:-1]]
+    buffer.insert_text(":paste")
+    for line in ["def g():", "", "  return 1"]:     # as it comes, no indentation added
+        enter.typed(buffer)
+        buffer.insert_text(line)
+    enter.typed(buffer)
+    buffer.insert_text("--")
+    enter.typed(buffer)
+    assert submitted[1] == "def g():\n\n  return 1"
 
 
 def test_graph_says_when_it_was_cut():
