@@ -1032,9 +1032,10 @@ def repl_command(*, common: Common) -> None:
     """Interactive session: variables persist, values show as tables.
 
     Prompt 'ag> ', '... ' inside a block (a blank line ends it). Meta-commands:
-    :help [NAME] (or NAME?), :vars, :grad NAME, :graph NAME, :load FILE, :reset, :quit. Ctrl-C
-    stops a running program, Ctrl-D leaves. With stdin not a terminal, runs
-    the statements it reads and exits with 1 if any failed.
+    :help [NAME] (or NAME?), :vars, :grad [NAME...], :graph NAME, :explain NAME,
+    :load FILE, :paste, :reset, :quit. Ctrl-C stops a running program, Ctrl-D
+    leaves. With stdin not a terminal, runs the statements it reads and exits
+    with 1 if any failed.
 
     Example:  printf 'x = arange(3)\\nx * 2\\n' | gradcli repl
     """

@@ -788,3 +788,9 @@ def test_a_syntax_error_inside_a_piped_block_is_reported_for_the_block():
     assert status == 1
     assert err.startswith("<stdin>:3:12: error: ")
     assert out == "7\n"
+
+
+def test_repl_help_lists_every_meta_command():
+    from gradcli import cli, repl
+    text = cli.repl_command.__doc__
+    assert [name for name in repl.COMMANDS if name not in text] == []
