@@ -62,6 +62,13 @@ class Hooks:
         """A backward call ran from `output` with `head` (None: ones) and
         wrote the .grad of the leaves in `written`."""
 
+    # Whether the host wants `bound` calls: read when a program is compiled,
+    # so that a run whose host does not pays nothing for them.
+    reports_bindings = False
+
+    def bound(self, name: str, value) -> None:
+        """`name = value` (or `name += ...`, or unpacking) just ran."""
+
     def symbol(self, name: str):
         """The value of MXNet's symbolic input `sym.var(name)`."""
         raise EvalError(f"symbol '{name}' has no value: give one with --set {name}=JSON "
@@ -175,7 +182,8 @@ class Interpreter:
 
             def assign(scope):
                 scope.vars[name] = value(scope)
-            return assign
+            return _reported(assign, (name,), self.hooks) if self.hooks.reports_bindings \
+                else assign
         if type(target) is A.TupleLit:
             return self._unpack(target, value)
         if type(target) is A.Index:
@@ -202,7 +210,7 @@ class Interpreter:
 
         def unpack(scope):
             scope.vars.update(zip(names, _unpacked(value(scope), names)))
-        return unpack
+        return _reported(unpack, names, self.hooks) if self.hooks.reports_bindings else unpack
 
     def _stmt_AugAssign(self, node):
         value = self._expr(node.value)
@@ -219,7 +227,8 @@ class Interpreter:
                     update_in_place(old, opname, new, name)
                 else:
                     scope.vars[name] = binary(opname, old, new)
-            return aug_name
+            return _reported(aug_name, (name,), self.hooks) if self.hooks.reports_bindings \
+                else aug_name
         if type(target) is A.Index:
             load = self._expr(target)
             store = self._index_store(target)
@@ -956,6 +965,19 @@ def _iteration(items, span):
     if not isinstance(items, (range, tuple, list, Generator)):
         raise EvalError(f"cannot loop over {a_type(items)}", span)
     return items
+
+
+def _reported(run, names, hooks):
+    """The statement `run`, which binds `names`, then the host told each
+    binding (Hooks.bound)."""
+    def run_reported(scope):
+        run(scope)
+        for name in names:
+            where = scope
+            while name not in where.vars:    # `x += 1` on a variable of an outer scope
+                where = where.parent
+            hooks.bound(name, where.vars[name])
+    return run_reported
 
 
 def _unpacked(items, names):
