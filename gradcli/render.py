@@ -578,6 +578,13 @@ def graph_tree(root, note: Optional[str] = None):
     return out
 
 
+def print_written(console, path: str, drawn) -> None:
+    """The one line `graph --out` prints: which file, how much is in it."""
+    from rich.text import Text
+    console.print(Text(f"wrote {printable(path)}: {len(drawn.boxes)} nodes, "
+                       f"{len(drawn.edges)} edges"), soft_wrap=True)
+
+
 def graph_dag(root) -> tuple[dict, list]:
     """The tree as the DAG it stands for: each node once by `ident` (where
     it was expanded), and an edge (node, input) per input, in order, so that
