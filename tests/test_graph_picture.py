@@ -418,3 +418,23 @@ def test_out_draws_without_graphviz(tmp_path):
     assert png_header((tmp_path / "graph.png").read_bytes())[0] > 0
     assert "<rect" in (tmp_path / "graph.svg").read_text()
     assert not mark.exists()
+
+
+def test_the_readme_tree_with_names_and_constants_is_real():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    command = "$ gradcli graph -e 'input x = [1, 2]; c = [3, 4]; y = x * x; z = sum(2 * y + c); z'"
+    shown = readme.split(command + "\n", 1)[1].split("```", 1)[0]
+    result = gradcli("graph", "-e", command.split("'")[1])
+    assert (result.exit_code, result.stdout) == (0, shown) == (0, TREE)
+
+
+def test_the_readme_picture_is_what_graph_out_draws(tmp_path):
+    """docs/graph.svg is committed beside the command that made it."""
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    target = tmp_path / "graph.svg"
+    result = gradcli("graph", docs.parent / "samples" / "10_mean_grad_fn.ag", "--out", target)
+    assert result.exit_code == 0, result.stderr
+    assert target.read_text() == (docs / "graph.svg").read_text()
+    readme = (docs.parent / "README.md").read_text()
+    assert "gradcli graph samples/10_mean_grad_fn.ag --out docs/graph.svg" in readme
+    assert "](docs/graph.svg)" in readme
