@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from . import api
-from .core.forward import seed, tangent_of, tangents_on
+from .core.forward import SEED, seed, tangent_of, tangents_on
 from .core.tensor import Tensor, shape_str
 from .errors import DataError, EvalError, LimitError, ShapeError
 from .lang.ast import calls_backward, declared_inputs
@@ -65,7 +65,6 @@ class _Seeding(dict):
         if data.dtype.kind != "f":
             data = data.astype(api.MODE.dtype)
         self.seeded = seed(data, Tensor(self.tangent.reshape(data.shape).astype(data.dtype)))
-        self.version = self.seeded._version
         return self.seeded
 
 
@@ -158,7 +157,10 @@ def _column(program, inputs, options, of, name, at, k, x) -> np.ndarray:
     direction[k] = 1.0
     interp, book, scope = _run(program, inputs, options, name, at, direction)
     final = dict.get(scope, name)
-    if final is not scope.seeded or final._version != scope.version:
+    # A recorded in-place update (`y *= 3`) gives the variable a history of
+    # its own, and reverse mode differentiates by its value after it; a
+    # write under no_grad, or attach_grad, leaves it the variable.
+    if final is not scope.seeded or final.node not in (SEED, None):
         raise EvalError(f"--mode forward: '{name}' is changed in place after it is "
                         "assigned, so forward mode cannot seed it; use reverse mode "
                         "(drop --mode)")

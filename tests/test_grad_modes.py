@@ -133,3 +133,11 @@ def test_order_2_elementwise_needs_one_variable():
     assert result.exit_code == 1
     assert "or a result that is elementwise in its one variable, but this result has " \
            "shape (2,); name a single number" in result.stderr
+
+
+def test_forward_mode_by_an_input_written_under_no_grad():
+    # Found by the program fuzzer: reverse mode differentiates by the leaf
+    # x whatever a no_grad write did to its numbers; forward mode refused.
+    source = "input x = 0.0137\nv1 = 2\nwith no_grad:\n    x += 2\nv1 + x"
+    forward = _json("grad", "-e", source, "--mode", "forward", "--json")
+    assert forward["grads"] == _json("grad", "-e", source, "--json")["grads"] == {"x": 1.0}
