@@ -25,7 +25,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from . import textin
+from . import jsonio, textin
 from .core.tensor import shape_str
 from .errors import GradcliError
 
@@ -581,8 +581,11 @@ def graph_tree(root, note: Optional[str] = None):
 def print_written(console, path: str, drawn) -> None:
     """The one line `graph --out` prints: which file, how much is in it."""
     from rich.text import Text
-    console.print(Text(f"wrote {printable(path)}: {len(drawn.boxes)} nodes, "
-                       f"{len(drawn.edges)} edges"), soft_wrap=True)
+
+    def counted(n, what):
+        return f"{n} {what}" + ("" if n == 1 else "s")
+    console.print(Text(f"wrote {printable(path)}: {counted(len(drawn.boxes), 'node')}, "
+                       f"{counted(len(drawn.edges), 'edge')}"), soft_wrap=True)
 
 
 def graph_dag(root) -> tuple[dict, list]:
@@ -629,8 +632,6 @@ def graph_json(root, cut: bool = False) -> dict:
     """The tree as nested objects: label, kind, shape, names, id, repeat,
     children, and a constant's `value` (null when it has too many numbers);
     at the top `"truncated": true` when the graph was cut."""
-    from . import jsonio
-
     def node_dict(node):
         out = {"label": node.label, "kind": node.kind, "shape": list(node.shape),
                "names": list(node.names), "id": node.ident, "repeat": node.repeat,

@@ -362,6 +362,13 @@ def test_out_writes_an_svg_and_says_so(tmp_path):
     assert ElementTree.fromstring(target.read_text()).tag == f"{SVG_NS}svg"
 
 
+def test_out_of_a_single_value_counts_in_the_singular(tmp_path):
+    target = tmp_path / "x.svg"
+    result = gradcli("graph", "-e", "input x = [1, 2]\nx", "--out", target)
+    assert result.stdout == f"wrote {target}: 1 node, 0 edges\n"
+    assert target.read_text().count("<rect") == 1
+
+
 def test_out_with_an_upper_case_suffix_writes_that_format(tmp_path):
     target = tmp_path / "graph.PNG"
     assert gradcli("graph", "-e", PROGRAM, "--out", target).exit_code == 0

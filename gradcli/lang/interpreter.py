@@ -182,8 +182,7 @@ class Interpreter:
 
             def assign(scope):
                 scope.vars[name] = value(scope)
-            return _reported(assign, (name,), self.hooks) if self.hooks.reports_bindings \
-                else assign
+            return self._binding(assign, (name,))
         if type(target) is A.TupleLit:
             return self._unpack(target, value)
         if type(target) is A.Index:
@@ -210,7 +209,7 @@ class Interpreter:
 
         def unpack(scope):
             scope.vars.update(zip(names, _unpacked(value(scope), names)))
-        return _reported(unpack, names, self.hooks) if self.hooks.reports_bindings else unpack
+        return self._binding(unpack, names)
 
     def _stmt_AugAssign(self, node):
         value = self._expr(node.value)
@@ -227,8 +226,7 @@ class Interpreter:
                     update_in_place(old, opname, new, name)
                 else:
                     scope.vars[name] = binary(opname, old, new)
-            return _reported(aug_name, (name,), self.hooks) if self.hooks.reports_bindings \
-                else aug_name
+            return self._binding(aug_name, (name,))
         if type(target) is A.Index:
             load = self._expr(target)
             store = self._index_store(target)
@@ -242,6 +240,11 @@ class Interpreter:
                 return store(scope, binary(opname, load(scope), value(scope)))
             return aug_index
         raise EvalError("cannot assign to this expression", target.span)
+
+    def _binding(self, run, names):
+        """The statement `run`, which binds `names`, telling the host each
+        binding (Hooks.bound) only when it asks: others pay nothing."""
+        return _reported(run, names, self.hooks) if self.hooks.reports_bindings else run
 
     def _index_store(self, target):
         obj = self._expr(target.obj)
