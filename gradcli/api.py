@@ -18,7 +18,9 @@ from .core.tensor import (MODE, NOTED_NUMBERS, Node, Tensor, check_size, noting_
                           physical_memory, shape_str, watching_floating_point)
 from .errors import DataError, EvalError, GradError, NumericError, ShapeError
 from .lang import ast as A
-from .lang.builtins import BUILTINS, NAMESPACES
+from .lang import help as lang_help
+from .lang import strings
+from .lang.builtins import BUILTINS, HOOKED, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
 from .lang.interpreter import ATTRIBUTE_NAMES, Hooks, Interpreter
 from .lang.modules import top_level as importable_modules
@@ -112,7 +114,18 @@ class GraphNode:
 def builtin_names() -> list[str]:
     """Every built-in function, context and namespace name, and the modules
     a program may import (for completion)."""
-    return sorted(set(BUILTINS) | NAMESPACES | set(importable_modules()))
+    return sorted(set(BUILTINS) | set(HOOKED) | NAMESPACES | set(importable_modules()))
+
+
+def help_entry(name: str) -> list[str]:
+    """`gradcli help NAME`: the lines of a built-in's help (lang/help.py);
+    an unknown name is an EvalError that suggests the closest one."""
+    return lang_help.lines(lang_help.lookup(name))
+
+
+def help_groups() -> list[tuple[str, list[list[str]], str]]:
+    """The built-ins by group: (group, the names of each built-in, note)."""
+    return lang_help.grouped()
 
 
 def method_names() -> list[str]:
@@ -158,7 +171,7 @@ def snapshot(value) -> Shown:
     if isinstance(value, tuple):     # likewise: `print((2, sum(x)))` shows numbers
         return Shown(tuple(_list_item(v) for v in value))
     if callable(value) and not isinstance(value, (str, bool, int, float, tuple)):
-        return Shown(f"<{type_name(value)}>")
+        return Shown(strings.text(value))      # <built-in sum>, <function f(a, b=2)>
     return Shown(value)
 
 
@@ -211,8 +224,9 @@ class Bookkeeping(Hooks):
     the program's own backward calls."""
 
     def __init__(self, given: dict, track=(), on_print=None, keep_call=None,
-                 placeholders=False, note_names=False):
+                 placeholders=False, observer=None, note_names=False):
         self.given = given                  # input values from outside, by name
+        self.observer = observer            # explain: call number -> its observer
         self.placeholders = placeholders    # graph: symbols without values are 0
         # graph: each value's variable names go into its node's notes
         # (under core.tensor.noting_inputs, which gives nodes notes)
@@ -272,12 +286,18 @@ class Bookkeeping(Hooks):
         for leaf in written:
             self.leaf_call[id(leaf)] = k
 
+    def backward_observer(self):
+        return None if self.observer is None else self.observer(self.backward_count)
+
 
 def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
-             placeholders=False, record_everywhere=None, note_names=False):
+             placeholders=False, record_everywhere=None, observer=None,
+             note_names=False):
     """A fresh interpreter for one run, and the bookkeeping it reports to.
     `record_everywhere` (default: when tracking) records outside record
-    blocks too; `note_names`: see Bookkeeping."""
+    blocks too; with `observer` (explain) the run keeps each node's
+    expression, and `observer(k)` gives the observer of its backward call k
+    (from 0); `note_names`: see Bookkeeping."""
     configure(options)
     declared = declared_inputs(program)
     given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
@@ -286,15 +306,17 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
         if unknown:
             raise DataError(f"unknown input '{unknown[0]}': the program declares "
                             f"{_names(declared)}")
-        book = Bookkeeping(given, track, on_print, keep_call, placeholders, note_names)
+        book = Bookkeeping(given, track, on_print, keep_call, placeholders, observer,
+                           note_names)
     else:       # no `input` lines: given values are plain variables
-        book = Bookkeeping({}, (), on_print, keep_call, note_names=note_names)
+        book = Bookkeeping({}, (), on_print, keep_call, observer=observer,
+                           note_names=note_names)
     # Tracking inputs, the api differentiates the result itself: the
     # program's whole computation is recorded, record blocks or not.
     if record_everywhere is None:
         record_everywhere = bool(track)
     interp = Interpreter(max_steps=options.max_steps, hooks=book,
-                         record_everywhere=record_everywhere)
+                         record_everywhere=record_everywhere, explain=observer is not None)
     if not declared:
         for name, value in given.items():
             interp.globals.vars[name] = value.attach_grad() if name in track else value
@@ -452,6 +474,10 @@ def gradient(program: A.Program, inputs=None, options: Options | None = None,
                       grads, None if head_t is None else head_t.data, _warnings())
 
 
+NOTHING_TO_DIFFERENTIATE = ("nothing to differentiate with respect to: declare an input "
+                            "(`input x`), bind one with --set, or name one with --wrt")
+
+
 def _targets(interp, book, names, result, explicit=True) -> dict:
     """The variables to differentiate by, each checked to be tracked. Not
     `explicit` (every declared input by default), a boolean or integer
@@ -464,6 +490,8 @@ def _targets(interp, book, names, result, explicit=True) -> dict:
                 raise GradError(f"cannot differentiate with respect to '{name}': it holds "
                                 f"{kind}, which have no gradient")
             del targets[name]
+    if not targets:
+        raise EvalError(NOTHING_TO_DIFFERENTIATE)
     if result is None:
         raise EvalError("nothing to differentiate: the program ends without an expression; "
                         "end it with the value to differentiate or name it with --of")
@@ -833,10 +861,18 @@ class Session:
         self.reset()
 
     def reset(self) -> None:
+        from .explain import Recorder      # explain builds on this module
+
         configure(self.options)
-        # `:graph` names values and shows constants as `gradcli graph` does
-        self.book = Bookkeeping({}, (), self.on_print, note_names=True)
-        self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book)
+        # `:explain` may be asked about any value, after its backward too:
+        # the session keeps each node's expression and watches its backward
+        # calls (interactive work, where that costs nothing noticeable);
+        # `:graph` names values and shows constants as `gradcli graph` does.
+        self.recorder = Recorder(defaults.EXPLAIN_STEPS)
+        self.book = Bookkeeping({}, (), self.on_print, observer=self.recorder.start,
+                                note_names=True)
+        self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book,
+                                  explain=True)
 
     def execute(self, source: str) -> Optional[Shown]:
         """Run `source`; return the value of a final expression, if any."""
@@ -887,3 +923,13 @@ class Session:
 
     def graph(self, name, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
         return graph_of(self._tensor(name), self.interp.globals.vars, max_nodes)
+
+    def help(self, name) -> list[str]:
+        """`:help NAME`: what help(NAME) says, NAME being a variable holding a
+        function or a module, or a built-in."""
+        return lang_help.describe(name, self.interp.globals.vars).splitlines()
+
+    def explain(self, name):
+        """`:explain NAME` (see explain.explain_value)."""
+        from .explain import explain_value
+        return explain_value(self, name, self.recorder.limit)

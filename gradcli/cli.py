@@ -37,12 +37,63 @@ USAGE, FAILURE, INTERRUPTED = 2, 1, 130
 # 128 + SIGPIPE: the status the shell reports for `seq 100000 | head -1`.
 BROKEN_PIPE = 141
 
+
+class _ExamplesApart:
+    """--help with the docstring's `Example:` paragraphs shown last, each
+    command on a line of its own and never wrapped: a narrow terminal would
+    break a command in the middle, and a copied line must run as it is.
+    The other paragraphs are reflowed (typer keeps a docstring's line breaks,
+    so a wrapped help text came out ragged)."""
+
+    def format_help(self, ctx, formatter) -> None:
+        original = self.help
+        text, examples = _examples_apart(original or "")
+        self.help = text
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.help = original
+        if examples:
+            _print_examples(examples)
+
+
+def _examples_apart(help_text: str) -> tuple[str, list[str]]:
+    """(the help text without its examples, reflowed; the examples)."""
+    text, examples = [], []
+    for paragraph in inspect.cleandoc(help_text).split("\n\n"):
+        if paragraph.startswith("Example:"):
+            examples.append(" ".join(paragraph[len("Example:"):].split()))
+        elif paragraph.strip():
+            text.append(" ".join(paragraph.split()))
+    return "\n\n".join(text), examples
+
+
+def _print_examples(examples: list[str]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print(Text(" Example:"))
+    for example in examples:
+        console.print(Text("   " + example), soft_wrap=True)    # soft: no wrapping, no cropping
+    console.print()
+
+
+class _Command(_ExamplesApart, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_ExamplesApart, typer.core.TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="gradcli",
+    cls=_Group,
     help="A command-line gradient calculator: run small MXNet/PyTorch-style array "
          "programs and see values, gradients and vector-Jacobian products.\n\n"
-         "Example:  gradcli grad -e 'input x = [1, 2, 3]; sum(x * x)'",
-    no_args_is_help=True,
+         "Example:  gradcli grad -e 'input x = [1, 2, 3]; sum(x * x)'\n\n"
+         "Example:  gradcli help sum",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -517,16 +568,20 @@ def _show_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option(
-        "--version", is_eager=True, callback=_show_version,
+        "--version", "-V", is_eager=True, callback=_show_version,
         help="Show the version and exit.")] = False,
 ) -> None:
     """A command-line gradient calculator."""
+    if ctx.invoked_subcommand is None:      # `gradcli` alone: its help, and success
+        sys.stdout.write(ctx.get_help())
+        raise typer.Exit(0)
 
 
-@app.command("eval")
+@app.command("eval", cls=_Command)
 @common_options()
 def eval_command(
     file: FileArg = None,
@@ -576,7 +631,7 @@ def _eval_once(session: Session, program, inputs) -> None:
     render.warn(result.warnings)
 
 
-@app.command("grad")
+@app.command("grad", cls=_Command)
 @common_options()
 def grad_command(
     file: FileArg = None,
@@ -736,7 +791,7 @@ RandomOpt = Annotated[int, typer.Option(
          "only holds at one point is caught.")]
 
 
-@app.command("check")
+@app.command("check", cls=_Command)
 @common_options()
 def check_command(
     file: FileArg = None,
@@ -876,7 +931,7 @@ def _expect_row_json(row: dict) -> dict:
     return out
 
 
-@app.command("graph")
+@app.command("graph", cls=_Command)
 @common_options()
 def graph_command(
     file: FileArg = None,
@@ -938,13 +993,52 @@ def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes
         render.warn([note])        # DOT and JSON are read by programs, a picture is a file
 
 
-@app.command("repl")
+@app.command("explain", cls=_Command)
+@common_options()
+def explain_command(
+    file: FileArg = None,
+    expr: ExprOpt = None,
+    wrt: WrtOpt = None, of: OfOpt = None, head: HeadOpt = None,
+    max_nodes: Annotated[int, typer.Option(
+        "--max-nodes", metavar="N", min=1,
+        help="Show this many steps in full; the rest are counted by operation.")
+    ] = defaults.EXPLAIN_STEPS,
+    *, common: Common,
+) -> None:
+    """Show the backward pass step by step, in the order it runs.
+
+    Per step: the operation, its line and expression, the gradient in, the
+    local rule of each input (d(a*b)/da = b) and the gradient sent to it;
+    gradients that add up from several uses of a value are shown summed.
+    A program that runs its own backward is explained from it.
+
+    Example:  gradcli explain -e 'input x = [1, 2]; y = x**2; sum(y**2 + y)'
+    """
+    session = Session(common, _read_source(file, expr, "explain"))
+    names = _names(wrt)
+    session.run(lambda program, inputs: _explain_once(session, program, inputs, names, of,
+                                                      head, max_nodes))
+
+
+def _explain_once(session: Session, program, inputs, wrt, of, head_text, max_nodes) -> None:
+    from . import explain, jsonio, render, render_explain
+
+    head = None if head_text is None else jsonio.parse_text(head_text, "--head")
+    result = explain.explain(program, inputs, session.options(), wrt, of, head, max_nodes)
+    render.warn(result.warnings)
+    if session.common.json:
+        session.emit_json(render_explain.explanation_json(result))
+    else:
+        render_explain.print_explanation(session.console, result)
+
+
+@app.command("repl", cls=_Command)
 @common_options(inputs=False)
 def repl_command(*, common: Common) -> None:
     """Interactive session: variables persist, values show as tables.
 
     Prompt 'ag> ', '... ' inside a block (a blank line ends it). Meta-commands:
-    :help, :vars, :grad NAME, :graph NAME, :load FILE, :reset, :quit. Ctrl-C
+    :help [NAME] (or NAME?), :vars, :grad NAME, :graph NAME, :load FILE, :reset, :quit. Ctrl-C
     stops a running program, Ctrl-D leaves. With stdin not a terminal, runs
     the statements it reads and exits with 1 if any failed.
 
@@ -953,6 +1047,62 @@ def repl_command(*, common: Common) -> None:
     from . import repl          # prompt_toolkit loads only for a terminal
 
     raise typer.Exit(repl.main(common.options(), debug=common.debug))
+
+
+@app.command("help", cls=_Command)
+def help_command(
+    name: Annotated[Optional[str], typer.Argument(
+        metavar="NAME", show_default=False,
+        help="A built-in (sum, torch.ones, autograd.grad) or a command.")] = None,
+) -> None:
+    """Show a built-in's help: signature, what it computes, derivative, example.
+
+    The entry also gives the PyTorch and numpy keyword spellings the built-in
+    takes, its convention at non-differentiable points and the arguments it
+    carries no gradient to. Without NAME: the commands and every built-in by
+    group. A program can ask too: help(sum); the REPL: sum? or :help sum.
+
+    Example:  gradcli help sum
+    """
+    from . import api, render, render_help
+    from .errors import EvalError
+
+    console = render.make_console()
+    if name is None:
+        render_help.print_overview(console, _commands(), api.help_groups())
+        return
+    try:
+        lines = api.help_entry(name)
+    except EvalError as exc:
+        if name in _command_names():
+            _command_help(name)
+            return
+        render.say(exc.message)
+        raise typer.Exit(FAILURE) from None
+    render_help.print_entry(console, lines)
+    if name in _command_names():        # `grad`: a built-in and a command
+        console.print()
+        render.say(f"'{name}' is also a command: gradcli {name} --help", kind="note",
+                   errors=sys.stdout)
+
+
+def _command_names() -> list[str]:
+    return [command.name for command in app.registered_commands]
+
+
+def _commands() -> list[tuple[str, str]]:
+    """Each command with the first line of its help."""
+    return [(command.name, " ".join(inspect.cleandoc(command.callback.__doc__ or "")
+                                    .split("\n\n")[0].split()))
+            for command in app.registered_commands]
+
+
+def _command_help(name: str) -> None:
+    """`gradcli help eval`: what `gradcli eval --help` shows."""
+    try:
+        _app_for([name])(args=[name, "--help"], prog_name="gradcli")
+    except SystemExit:
+        pass
 
 
 # ----------------------------------------------------------------- streams

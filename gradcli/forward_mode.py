@@ -68,9 +68,11 @@ class _Seeding(dict):
         return self.seeded
 
 
-def _run(program, inputs, options, name, at=0, tangent=None):
+def _run(program, inputs, options, of, name, at=0, tangent=None):
     """One run with `name`'s `at`-th binding seeded (at 0: none, a plain
-    run that counts bindings); returns (interp, book, globals)."""
+    run that counts bindings); returns (interp, book, globals, output, head).
+    The output is found with tangents still on: making it may compute (a
+    list result is stacked into an array)."""
     # Tangents flow where reverse mode would record: everywhere, unless the
     # program runs its own backward (then inside its record blocks, MXNet).
     everywhere = not calls_backward(program)
@@ -79,7 +81,8 @@ def _run(program, inputs, options, name, at=0, tangent=None):
     interp.globals.vars = scope
     with tangents_on():
         interp.run(program)
-    return interp, book, scope
+        output, head = _output(interp, book, of)
+    return interp, book, scope, output, head
 
 
 def _output(interp, book, of):
@@ -106,14 +109,12 @@ def gradient(program, inputs=None, options: api.Options | None = None, wrt=None,
     options = options or api.Options()
     names = api._wrt_names(declared_inputs(program), inputs, wrt)
     if not names:
-        raise DataError("nothing to differentiate with respect to: the program declares no "
-                        "inputs; name a variable with --wrt")
+        raise EvalError(api.NOTHING_TO_DIFFERENTIATE)
     counts, values = {}, {}
     for name in names:      # a plain run per name counts its bindings
-        interp, book, scope = _run(program, inputs, options, name)
+        interp, book, scope, output, program_head = _run(program, inputs, options, of, name)
         if not values:
-            result, program_head = _output(interp, book, of)
-            head_data = _head(head, program_head, result)
+            result, head_data = output, _head(head, program_head, output)
         if scope.count == 0:
             raise DataError(f"--wrt: the program has no variable or input '{name}'")
         value = scope[name]
@@ -121,10 +122,13 @@ def gradient(program, inputs=None, options: api.Options | None = None, wrt=None,
             raise DataError(f"--wrt: '{name}' is {a_type(value)}, not an array")
         data = to_tensor(value).data
         if data.dtype.kind in "biu":     # a mask or an index: as reverse mode decides
-            api._targets(interp, book, [name], result, explicit=bool(wrt))
+            if wrt:
+                api._targets(interp, book, [name], result)      # says why it cannot
             continue
         counts[name] = scope.count
         values[name] = np.array(data, dtype=float)
+    if not values:
+        raise EvalError(api.NOTHING_TO_DIFFERENTIATE)
     total = sum(v.size for v in values.values())
     if total > MAX_PASSES:
         raise LimitError(f"--mode forward needs one pass per input element: {total:,} passes, "
@@ -155,7 +159,7 @@ def _column(program, inputs, options, of, name, at, k, x) -> np.ndarray:
     """∂result/∂x_k: the result's tangent in a pass seeded with e_k."""
     direction = np.zeros(x.size)
     direction[k] = 1.0
-    interp, book, scope = _run(program, inputs, options, name, at, direction)
+    _, _, scope, output, _ = _run(program, inputs, options, of, name, at, direction)
     final = dict.get(scope, name)
     # A recorded in-place update (`y *= 3`) gives the variable a history of
     # its own, and reverse mode differentiates by its value after it; a
@@ -164,7 +168,6 @@ def _column(program, inputs, options, of, name, at, k, x) -> np.ndarray:
         raise EvalError(f"--mode forward: '{name}' is changed in place after it is "
                         "assigned, so forward mode cannot seed it; use reverse mode "
                         "(drop --mode)")
-    output, _ = _output(interp, book, of)
     tangent = tangent_of(output)
     if tangent is None:
         return np.zeros(output.shape)

@@ -31,10 +31,11 @@ INPUT_ORIGIN, STDIN_ORIGIN = "<input>", "<stdin>"
 OK, FAILURE, INTERRUPTED = 0, 1, 130
 
 COMMANDS = {                  # name: (arguments, what it does)
-    ":help": ("", "this help"),
+    ":help": ("[NAME]", "this help; with NAME, a built-in's help (also NAME?)"),
     ":vars": ("", "variables: name, shape, dtype, tracked, has grad"),
     ":grad": ("[NAME...]", "value and gradient of each NAME (without NAME: all)"),
     ":graph": ("NAME", "the recorded graph that made NAME"),
+    ":explain": ("NAME", "the backward pass from NAME, step by step"),
     ":load": ("FILE", "run a .ag file in this session"),
     ":reset": ("", "forget every variable"),
     ":quit": ("", "leave (also Ctrl-D)"),
@@ -48,6 +49,8 @@ A block (if/while/for/def/with) continues with '... ' until a blank line.
   attach_grad(x)         track x; then, after backward, :grad x
   with record:           record the operations inside (MXNet style)
   y.backward()           fill the .grad of every tracked leaf y depends on
+  sum?                   a built-in's signature, derivative and example
+                         (also :help sum, help(sum); help() lists them all)
 
 Commands:
 {commands}
@@ -56,6 +59,8 @@ Keys: Tab completes, Up/Down recall history, Ctrl-C stops a running program
 or clears the line, Ctrl-D leaves."""
 
 _COMPOUND = (A.If, A.While, A.For, A.FuncDef, A.With, A.Try)
+# `sum?`, `torch.ones?`: the help of a name (IPython's spelling).
+_HELP_QUERY = re.compile(r"\s*([^\W\d]\w*(?:\.[^\W\d]\w*)*)\s*\?\s*")
 # Lines that continue a compound statement although they are not indented.
 _CLAUSE = re.compile(r"(elif|else|except|finally)\b")
 # A character no token of the language starts with (see `_reaches_probe`).
@@ -173,7 +178,10 @@ class Repl:
         input, in a script the whole run."""
         if not text.strip():
             return True
-        if is_command(text):
+        query = _HELP_QUERY.fullmatch(text)
+        if query:
+            ok = self.help_query(query.group(1), text.strip(), origin, first_line)
+        elif is_command(text):
             ok = self.command(text.strip(), origin, first_line)
         else:
             ok = self.run_code(text, origin, first_line)
@@ -212,8 +220,33 @@ class Repl:
 
     # --------------------------------------------------------- commands
 
+    def help_query(self, name: str, line: str, origin: str = INPUT_ORIGIN,
+                   first_line: int = 1) -> bool:
+        """`NAME?`: as `:help NAME`."""
+        try:
+            self._show_help(name, line)
+        except Exception as exc:      # noqa: BLE001 - the edge: report and go on
+            self.report(exc, origin, line, first_line)
+            return False
+        return True
+
+    def _show_help(self, name: str, line: str) -> None:
+        """What help(NAME) says (of a built-in, or of a function or module a
+        variable holds), or a meta-command's line; an unknown name is an
+        error pointing at it, with the closest built-in."""
+        from . import render_help
+        if is_command(name):
+            render_help.print_entry(self.console, [self._about(line, name, _command_usage)])
+            return
+        render_help.print_entry(self.console, self._about(line, name, self.session.help))
+
     def _cmd_help(self, args, rest, line) -> None:
         from rich.text import Text
+        if len(args) > 1:
+            raise EvalError("usage: :help [NAME]", _argument_span(line, rest))
+        if args:
+            self._show_help(args[0], line)
+            return
         usages = {name: f"{name} {args}".strip() for name, (args, _) in COMMANDS.items()}
         width = max(len(u) for u in usages.values())
         commands = "\n".join(f"  {usages[name]:<{width}}  {text}"
@@ -253,6 +286,14 @@ class Repl:
         root = self._about(line, args[0], lambda name: self.session.graph(name, max_nodes=nodes))
         cut = render.graph_cut(root, nodes)
         render.print_graph(self.console, root, render.cut_note(nodes) if cut else None)
+
+    def _cmd_explain(self, args, rest, line) -> None:
+        from . import render_explain
+        if len(args) != 1:
+            raise EvalError("usage: :explain NAME", _argument_span(line, rest))
+        explained = self._about(line, args[0], self.session.explain)
+        self._warn(explained.warnings)
+        render_explain.print_explanation(self.console, explained)
 
     def _cmd_load(self, args, rest, line) -> bool:
         if not rest:
@@ -312,7 +353,7 @@ class Repl:
         word = word_before(before)
         if is_command(word):
             return [n for n in COMMANDS if n.startswith(word)]
-        argument = re.fullmatch(r"\s*:(grad|graph)\s+(?:\w+\s+)*(\w*)", before)
+        argument = re.fullmatch(r"\s*:(grad|graph|explain)\s+(?:\w+\s+)*(\w*)", before)
         if argument:
             arrays = [row["name"] for row in self.session.variables() if row["shape"] is not None]
             return [n for n in arrays if n.startswith(argument.group(2))]
@@ -329,6 +370,18 @@ class Repl:
             if name.startswith(word) and not name.startswith("_"):
                 seen.setdefault(name)
         return sorted(seen, key=lambda n: (n.lower(), n))
+
+
+def _command_usage(name: str) -> str:
+    """`:grad [NAME...]  value and gradient of each NAME`, or the error for
+    a meta-command there is none of."""
+    name = ALIASES.get(name, name)
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        raise EvalError(f"unknown command '{name}'" + (f"; did you mean '{close[0]}'?"
+                                                       if close else ""))
+    arguments, what = COMMANDS[name]
+    return f"{name} {arguments}".strip() + f"  {what}"
 
 
 def word_before(before: str) -> str:

@@ -1063,7 +1063,7 @@ def test_every_command_documents_memory_and_time_limits(command):
 COMMON_OPTIONS = ["--set", "--json", "--dtype", "--seed", "--max-steps", "--max-elements",
                   "--max-memory", "--timeout", "--debug", "--detect-nan", "--keep-going"]
 ABOUT_INPUTS = {"--set", "--json", "--keep-going"}         # not for the REPL
-COMMANDS = ["eval", "grad", "check", "graph", "repl"]
+COMMANDS = ["eval", "grad", "check", "graph", "explain", "repl"]
 
 
 def common_params(command: str) -> dict:
@@ -1102,7 +1102,7 @@ def test_a_command_without_options_runs_with_the_api_defaults(command, monkeypat
     seen = []
     monkeypatch.setattr(api, "configure", seen.append)
     monkeypatch.setattr(repl, "main", lambda options, debug=False: seen.append(options) or 0)
-    result = gradcli(command, *([] if command == "repl" else ["-e", "1"]))
+    result = gradcli(command, *([] if command == "repl" else ["-e", "input x = 1.0\nx * x"]))
     assert (result.exit_code, result.stderr) == (0, ""), result.stderr
     assert seen and all(options == api.Options() for options in seen)
 

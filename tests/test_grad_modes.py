@@ -141,3 +141,21 @@ def test_forward_mode_by_an_input_written_under_no_grad():
     source = "input x = 0.0137\nv1 = 2\nwith no_grad:\n    x += 2\nv1 + x"
     forward = _json("grad", "-e", source, "--mode", "forward", "--json")
     assert forward["grads"] == _json("grad", "-e", source, "--json")["grads"] == {"x": 1.0}
+
+
+@pytest.mark.parametrize("extra", [[], ["--mode", "forward"], ["--jacobian"], ["--order", "2"]])
+def test_grad_of_a_program_with_nothing_to_differentiate_says_so(extra):
+    # SPEC 4: "say so and exit 1 rather than print an empty table"
+    result = gradcli("grad", "-e", "x = 2\nx * 3", *extra)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == ("gradcli: error: nothing to differentiate with respect to: declare "
+                             "an input (`input x`), bind one with --set, or name one with --wrt\n")
+
+
+def test_forward_mode_of_a_list_result():
+    # Found by the program fuzzer (seed 51002): the list result was stacked
+    # into an array after the tangents were off, so its tangent was lost.
+    source = "input x = 0.0137\n[broadcast_to(x, (3,))]"
+    assert _json("grad", "-e", source, "--mode", "forward", "--json")["grads"] == \
+        _json("grad", "-e", source, "--json")["grads"] == {"x": 3.0}

@@ -14,9 +14,12 @@ ALLOWED = {
     "errors": ({"errors"}, TERMINAL | {"numpy", "lark"}),
     "core": ({"errors", "core"}, TERMINAL | {"lark"}),
     "lang": ({"errors", "core", "lang"}, TERMINAL),
-    "api": ({"errors", "core", "lang", "api"}, TERMINAL),
+    "api": ({"errors", "core", "lang", "api", "explain"}, TERMINAL),
     "expect": ({"errors", "core", "lang", "api"}, TERMINAL),     # check --expect, on the api
+    "forward_mode": ({"errors", "core", "lang", "api"}, TERMINAL),   # grad --mode forward
 }
+# explain.py and symbolic.py are the api layer too (gradcli explain's logic).
+ALLOWED["explain"] = ALLOWED["symbolic"] = (ALLOWED["api"][0] | {"symbolic"}, TERMINAL)
 
 
 def imports_of(path: Path):

@@ -193,4 +193,5 @@ def test_numpy_spellings_cut_the_graph():
 def test_a_printed_list_of_other_values_reads_like_python():
     from gradcli.render import plain
     (line,) = run("print([exp, 'a', None, True, lambda t: t, (1, 2)])").printed
-    assert plain(line[0].value) == "[<function>, 'a', None, True, <function>, (1, 2)]"
+    assert plain(line[0].value) == ("[<built-in exp>, 'a', None, True, <function <lambda>(t)>, "
+                                     "(1, 2)]")

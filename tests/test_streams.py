@@ -42,6 +42,8 @@ WRITERS = {
     "repl": (["repl"], "x = 1\nx + 1\n"),
     "--version": (["--version"], None),
     "--help": (["eval", "--help"], None),
+    "help": (["help"], None),
+    "help NAME": (["help", "sum"], None),
 }
 
 

@@ -18,7 +18,8 @@ from .ops import (_single_axis, broadcast_to, flatten, getitem, mean, norm, norm
 from .tensor import check_size, shape_str
 
 
-@public("square")
+@public("square", rules={"x": "2*{x}"}, help="x * x, element by element.",
+        example="square([1, -2, 3])\n# [1, 4, 9]")
 def square(x):
     return power(x, 2.0)
 
@@ -37,7 +38,12 @@ def _ddof(ddof, unbiased):
     return ddof
 
 
-@public("var")
+@public("var", rules={"x": "2*({x} - mean({x}))/(N - ddof) (N: the number of elements "
+                              "averaged)"},
+        help="The variance of x: the mean squared deviation from the mean, over all elements "
+             "or along axis, divided by N - ddof (ddof=0, as numpy; PyTorch's default is "
+             "ddof=1: write ddof=1, correction=1 or unbiased=True).",
+        example="x = [1, 2, 3, 4]\nprint(var(x), var(x, ddof=1))\n# 1.25 1.6666666666666667")
 def var(x, axis=None, *, ddof=0, keepdims=False, unbiased=None):
     """numpy's variance: the mean squared deviation, divided by N - ddof
     (ddof=0 by default, as numpy; PyTorch's default is ddof=1)."""
@@ -45,7 +51,14 @@ def var(x, axis=None, *, ddof=0, keepdims=False, unbiased=None):
     return sum_(d * d, axis=axes, keepdims=keepdims) / float(dof)
 
 
-@public("std")
+@public("std", rules={"x": "({x} - mean({x}))/((N - ddof)*std({x})) (N: the number of "
+                              "elements averaged)"},
+        convention="where the deviations are all 0 (equal elements, a single element) the "
+                   "gradient is 0 (PyTorch)",
+        help="The standard deviation of x, sqrt(var(x)): over all elements or along axis, "
+             "dividing by N - ddof (ddof=0, as numpy; PyTorch's default is ddof=1).",
+        example="x = [1, 2, 3, 4]\nprint(std(x), std(x, unbiased=True))\n"
+                "# 1.118033988749895 1.2909944487358058")
 def std(x, axis=None, *, ddof=0, keepdims=False, unbiased=None):
     """sqrt(var), as the L2 norm of the deviations: where they are all 0
     (one element, equal elements) the gradient is 0, as PyTorch's."""
@@ -53,7 +66,9 @@ def std(x, axis=None, *, ddof=0, keepdims=False, unbiased=None):
     return norm(d, axis=axes, keepdims=keepdims) / math.sqrt(dof)
 
 
-@public("swapaxes")
+@public("swapaxes", rules={"x": "{g} with the two axes swapped back"},
+        help="x with axis1 and axis2 exchanged (PyTorch's transpose(x, d0, d1)).",
+        example="print(swapaxes(ones(2, 3, 4), 0, 2).shape)\n# (4, 3, 2)")
 def swapaxes(x, axis1, axis2):
     """x with two axes exchanged (numpy's swapaxes, PyTorch's transpose(d0, d1))."""
     x = operand(x)
@@ -63,7 +78,9 @@ def swapaxes(x, axis1, axis2):
     return transpose(x, tuple(axes))
 
 
-@public("flip")
+@public("flip", rules={"x": "{g} flipped back"},
+        help="x in reverse order along axis (every axis by default; PyTorch's dims=).",
+        example="flip([[1, 2], [3, 4]], axis=1)\n# [[2, 1], [4, 3]]")
 def flip(x, axis=None):
     """The elements in reverse order along `axis` (every axis by default)."""
     x = operand(x)
@@ -86,7 +103,13 @@ def _whole_indices(indices, what):
 AN_INDEX = "whole numbers that say where: an index, piecewise constant"
 
 
-@public("take", nondiff={1: AN_INDEX})
+@public("take", nondiff={1: AN_INDEX},
+        rules={"x": "{g} put back at the indices (repeated indices add up)"},
+        help="The slices of x at indices along axis (the first by default, as MXNet's take; "
+             "axis=None indexes the flattened x, as numpy's and PyTorch's).",
+        example="x = [[1, 2], [3, 4], [5, 6]]\n"
+                "print(take(x, [2, 0]), take(x, [1, 2], axis=None))\n"
+                "# [[5, 6], [1, 2]] [2, 3]")
 def take(x, indices, axis=0):
     """MXNet's take: whole slices at `indices` along `axis` (by default the
     first, as D2L's `features.take(j)` expects); `axis=None` is numpy's and
@@ -107,7 +130,11 @@ def _diagonal_index(rows, cols, k):
     return i + max(0, -k), i + max(0, k)
 
 
-@public("diag")
+@public("diag", rules={"x": "the k-th diagonal of {g} (x a vector), or {g} on the k-th "
+                               "diagonal (x a matrix)"},
+        help="Of a vector, the square matrix with it on the k-th diagonal; of a matrix, its "
+             "k-th diagonal (numpy's diag).",
+        example="print(diag([1, 2]), diag([[1, 2], [3, 4]]))\n# [[1, 0], [0, 2]] [1, 4]")
 def diag(x, k=0):
     """numpy's diag: of a 1-d value, the square matrix with it on the k-th
     diagonal; of a 2-d value, its k-th diagonal."""
@@ -122,7 +149,7 @@ def diag(x, k=0):
     raise ShapeError(f"diag: needs a 1-d or 2-d value, got shape {shape_str(x.shape)}")
 
 
-def _triangle(name, keep):
+def _triangle(name, keep, shows):
     def triangle(x, k=0):
         x = operand(x)
         if x.ndim < 2:
@@ -131,16 +158,25 @@ def _triangle(name, keep):
         mask = keep(np.ones(x.shape[-2:], dtype=bool), int(k))
         return where(mask, x, 0.0)
     triangle.__name__ = name
-    triangle.__doc__ = (f"x with the elements {'below' if name == 'triu' else 'above'} "
-                        "the k-th diagonal of its last two axes set to 0 (numpy).")
-    return public(name)(triangle)
+    part = "below" if name == "triu" else "above"
+    triangle.__doc__ = (f"x with the elements {part} the k-th diagonal of its last two axes "
+                        "set to 0 (numpy).")
+    kept = "on and above" if name == "triu" else "on and below"
+    return public(name, rules={"x": f"1 {kept} the k-th diagonal, 0 elsewhere"},
+                  help=triangle.__doc__,
+                  example=f"{name}([[1, 2], [3, 4]])\n# {shows}")(triangle)
 
 
-triu = _triangle("triu", np.triu)
-tril = _triangle("tril", np.tril)
+triu = _triangle("triu", np.triu, "[[1, 2], [0, 4]]")
+tril = _triangle("tril", np.tril, "[[1, 0], [3, 4]]")
 
 
-@public("repeat", nondiff={1: AN_INDEX})
+@public("repeat", nondiff={1: AN_INDEX},
+        rules={"x": "{g} summed over the copies of each element"},
+        help="Each element of x (flattened, or each slice along axis) repeated `repeats` "
+             "times: one count for all, or one per element (numpy's repeat, PyTorch's "
+             "repeat_interleave; PyTorch's x.repeat(2, 3) is tile).",
+        example="print(repeat([1, 2], 2), repeat([1, 2], [1, 3]))\n# [1, 1, 2, 2] [1, 2, 2, 2]")
 def repeat(x, repeats, axis=None):
     """numpy's repeat: each element (of the flattened value, or each slice
     along `axis`) `repeats` times, one count for all or one per element.
@@ -162,7 +198,9 @@ def repeat(x, repeats, axis=None):
     return getitem(x, (slice(None),) * axis + (np.repeat(np.arange(n), counts),))
 
 
-@public("tile")
+@public("tile", rules={"x": "{g} summed over the tiles"},
+        help="x repeated reps[i] times along axis i, as numpy's tile (PyTorch's x.repeat).",
+        example="tile([1, 2], 2, 2)\n# [[1, 2, 1, 2], [1, 2, 1, 2]]")
 def tile(x, *reps):
     """numpy's tile: x repeated reps[i] times along axis i (reps or x's
     shape padded with leading 1s to the same length)."""

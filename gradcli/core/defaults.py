@@ -12,3 +12,4 @@ MAX_ELEMENTS = 100_000_000      # numbers in any one array
 MAX_MEMORY = None               # bytes; None: a quarter of physical memory
 TIMEOUT = None                  # seconds of wall clock; None: no limit
 GRAPH_NODES = 500               # nodes `gradcli graph` and `:graph` expand
+EXPLAIN_STEPS = 40              # steps `gradcli explain` and `:explain` show in full

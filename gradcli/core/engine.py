@@ -67,12 +67,15 @@ def _start(output: Tensor, head):
 
 
 def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
-                 inputs=None):
+                 inputs=None, observe=None):
     """Propagate `heads` from `outputs` back through the graph.
 
     With `inputs` (tensors), return their gradients and leave `.grad`
     alone; without, accumulate into every reached leaf's `.grad` and return
-    the leaves written.
+    the leaves written. `observe(node, grad, sent)`, when given, is called
+    once per node, in the order the walk runs, with copies of the gradient
+    that reached it and of what it sent: (input index, gradient) pairs
+    (`gradcli explain`); the node's saved values are still there then.
     """
     grads: dict = {}
     owned: set = set()      # keys whose gradient this pass made (buffers.py)
@@ -112,7 +115,11 @@ def run_backward(outputs, heads, *, retain_graph=False, create_graph=False,
                 MODE.backward_node = node
                 if node.versions is not None:
                     check_versions(node)
-                _propagate(node, grad, grads, owned, useful, create_graph, consumable)
+                if observe is None:
+                    _propagate(node, grad, grads, owned, useful, create_graph, consumable)
+                else:
+                    _observed(observe, node, grad, grads, owned, useful, create_graph,
+                              consumable)
                 if not retain_graph and _holds_values(node):
                     # A node that saved no values has nothing to free: a
                     # later backward may run through it again (PyTorch).
@@ -208,6 +215,42 @@ def _propagate(node, grad, grads, owned, useful, create_graph, consumable):
         else:
             made = (g is grad and i == last) or is_new(g, grad, ans, saved)
         accumulate(grads, owned, parent, summed, made)
+
+
+class _ByInput:
+    """A node as `_propagate` reads it, but with a token of its own in place
+    of each parent: what it sends then lands under one key per input, so
+    the gradients to each input are seen apart (x * x sends two to x)."""
+
+    def __init__(self, node, tokens):
+        self.node, self.parents = node, tokens
+
+    def __getattr__(self, name):
+        return getattr(self.node, name)
+
+
+def _observed(observe, node, grad, grads, owned, useful, create_graph, consumable):
+    """`_propagate`, telling `observe` what the node received and sent. The
+    sends are handed on to the parents in the order `_propagate` makes
+    them, with the same ownership, so the numbers are those of a pass
+    without an observer."""
+    received = _copy(grad)          # a VJP may write into grad
+    tokens = tuple(None if p is None else object() for p in node.parents)
+    if useful is not None:
+        useful = {id(t) for t, p in zip(tokens, node.parents) if t is not None and id(p) in useful}
+    sent, made = {}, set()
+    _propagate(_ByInput(node, tokens), grad, sent, made, useful, create_graph, consumable)
+    pairs = []
+    for i, token in enumerate(tokens):
+        if token in sent:
+            g = sent[token]
+            pairs.append((i, _copy(g)))     # a later sum may be written into g
+            accumulate(grads, owned, node.parents[i], g, token in made)
+    observe(node, received, pairs)
+
+
+def _copy(g) -> np.ndarray:
+    return np.array(g.data if type(g) is Tensor else g)
 
 
 def _last_reader(node, useful) -> int:

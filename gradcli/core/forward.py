@@ -63,15 +63,9 @@ def dual(op, args, params, out) -> Tensor:
     """The output of `op` on `args` (its numbers `out`) with its tangent,
     and its node when reverse mode records this op."""
     tangents = [tangent_of(a) for a in args]
-    historic = False
-    for a in args:
-        if a.requires_grad and a.node is not TANGENT_ONLY and a.node is not SEED:
-            historic = True
-            break
     node = None
-    if historic:
-        parents_args = [a if has_history(a) else _untracked(a) for a in args]
-        node = record(op, parents_args, params, out)
+    if any(has_history(a) for a in args):    # reverse mode records this op too
+        node = record(op, [a if has_history(a) else _untracked(a) for a in args], params, out)
     if op.jvp is None or all(t is None for t in tangents):
         return Tensor(out, node) if node is not None else Tensor(out)
     tangent = _tangent(op, args, tangents, params, out, node)
@@ -84,6 +78,7 @@ def dual(op, args, params, out) -> Tensor:
 
 
 def _untracked(a: Tensor) -> Tensor:
+    """A tangent-only operand as reverse mode sees it: a constant."""
     if not a.requires_grad:
         return a
     plain = Tensor(a.data)

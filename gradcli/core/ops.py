@@ -40,15 +40,16 @@ from .tensor import MODE, Tensor, apply, check_size, lift, shape_str
 class Op:
     __slots__ = ("name", "label", "forward", "vjps", "partials", "saves", "saves_values",
                  "saves_ans", "variadic", "elementwise", "reads", "numeric", "prepare",
-                 "inputs", "rules", "jvp")
+                 "inputs", "rules", "jvp", "convention")
 
     def __init__(self, name, label, forward, vjps, saves, ans, variadic, reads,
                  numeric, elementwise=False, prepare=None, partials=None, rules=None,
-                 jvp=None):
+                 jvp=None, convention=None):
         self.name, self.label, self.forward = name, label, forward
         self.vjps, self.partials = vjps, partials
         self.inputs = _input_names(partials or vjps or (), variadic)
         self.rules = rules      # per input: the local derivative, for `explain`
+        self.convention = convention    # what the gradient is where none exists (SPEC 2.3)
         self.jvp = jvp          # forward mode: (tangents, ans, inputs, params) -> tangent
         self.saves, self.saves_ans = saves, ans
         self.saves_values = not variadic and any(k is not None for k in saves)
@@ -78,12 +79,28 @@ class Public:
     language names (the first is the main one), the function, and the
     argument positions it carries no gradient to, each with the reason.
     lang/builtins.py builds the built-in table from these, adapting the
-    language's arguments by the function's parameter names."""
+    language's arguments by the function's parameter names.
 
-    __slots__ = ("names", "fn", "nondiff", "op")
+    What `help(name)` says of it is registered here too, so that it cannot
+    drift from the function: `help`, one or two sentences of what it
+    computes; `example`, lines of .ag code and then, as `# ` comments, what
+    they print (a test runs each one); `op`, the op whose rules give its
+    derivative; `rules`, {parameter: rule} for a function whose derivative
+    no single op states (a composite), in the op table's notation (see
+    `rule_text`); `convention`, its value at non-differentiable points when
+    its op does not say; `usage`, the call as text, for a function whose
+    Python signature (`*args, **kwargs`) does not show it, and `keywords`,
+    {other spelling: parameter} of the keywords such a function takes.
+    lang/builtins.py makes these records for its own built-ins too."""
 
-    def __init__(self, names, fn, nondiff=None, op=None):
+    __slots__ = ("names", "fn", "nondiff", "op", "help", "example", "rules", "convention",
+                 "usage", "keywords")
+
+    def __init__(self, names, fn, nondiff=None, op=None, *, help=None, example=None,
+                 rules=None, convention=None, usage=None, keywords=None):
         self.names, self.fn, self.nondiff, self.op = names, fn, nondiff or {}, op
+        self.help, self.example, self.rules = help, example, rules
+        self.convention, self.usage, self.keywords = convention, usage, keywords
 
     def signature(self) -> inspect.Signature:
         fn = self.fn
@@ -223,17 +240,19 @@ def _reduced(x, axis, keepdims, **_):
     return axis, keepdims
 
 
-def public(*names, nondiff=None):
-    """Offer the decorated function to the language under `names`."""
+def public(*names, nondiff=None, op=None, **doc):
+    """Offer the decorated function to the language under `names`; `op`,
+    the one op it applies (for an op itself, the op), and `doc` (help=,
+    example=...) as `Public` has them."""
     def register(fn):
-        PUBLIC.append(Public(names, fn, nondiff, fn if isinstance(fn, Op) else None))
+        PUBLIC.append(Public(names, fn, nondiff, fn if isinstance(fn, Op) else op, **doc))
         return fn
     return register
 
 
 def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, variadic=False,
           reads=None, numeric=True, elementwise=False, builtin=(), prepare=None, nondiff=None,
-          rules=None, linear=False, jvps=None):
+          rules=None, linear=False, jvps=None, convention=None, **doc):
     """Register a primitive and return it; the op is its own public
     function (`call` it with arrays or tensors).
 
@@ -260,10 +279,14 @@ def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, varia
     {position: why} for a built-in that carries no gradient there
     (default for an op without VJPs: every position, piecewise constant).
     `rules`: per input, the local derivative in plain notation (see
-    `rule_text`); `explain` shows it. Forward mode: an op given by
+    `rule_text`); `explain` shows it. `convention`: its gradient where the
+    derivative does not exist (a kink, a tie), as PyTorch has it; `help`
+    shows it. Forward mode: an op given by
     partials needs nothing more; `linear=True` (jointly linear in its
     differentiable inputs) or "each" (linear in each, as products) derives
-    the JVP from the forward; otherwise `jvps` gives one share per input."""
+    the JVP from the forward; otherwise `jvps` gives one share per input.
+    `doc`: for a built-in, what `help` says of it (help=, example=, see
+    `Public`)."""
     if partials is not None:
         vjps = tuple(None if p is None else _times_partial(p) for p in partials)
     if variadic:
@@ -271,7 +294,7 @@ def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, varia
     elif not saves:
         saves = (None,) * len(vjps)
     op = Op(name, label, forward, vjps or None, saves, ans, variadic, reads, numeric,
-            elementwise, prepare, partials, rules)
+            elementwise, prepare, partials, rules, convention=convention)
     if partials is not None:
         op.jvp = _jvp_from_partials(partials)
     elif linear == "each":
@@ -285,7 +308,7 @@ def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, varia
         names = (builtin,) if isinstance(builtin, str) else tuple(builtin)
         if nondiff is None and not vjps:
             nondiff = {0: PIECEWISE_CONSTANT}
-        PUBLIC.append(Public(names, op, nondiff, op))
+        PUBLIC.append(Public(names, op, nondiff, op, **doc))
     return op
 
 
@@ -466,7 +489,10 @@ def _pow_base_rule(texts):
 POW = defop("PowBackward", "'**'", np.power,
             partials=(_pow_base_partial, _pow_exponent_partial),
             saves=("value", "value"), ans=True, elementwise=True,
-            rules=(_pow_base_rule, "{x}**{y}*log({x})"))
+            rules=(_pow_base_rule, "{x}**{y}*log({x})"),
+            convention="by x: 0 where y = 0, even at x = 0 (x ** 0 is 1); inf at x = 0 for "
+                       "0 < y < 1. By y: at x = 0, 0 for y >= 0 and -inf for y < 0; NaN for "
+                       "x < 0 (PyTorch)")
 
 
 def _share(x, y):
@@ -476,16 +502,20 @@ def _share(x, y):
     return where(x == y, 0.5, where(x < y, 0.0, 1.0))
 
 
+_AT_A_TIE = ("at a tie (x = y) each gets half of the gradient; where either is NaN, each "
+             "gets all of it (PyTorch)")
 MAXIMUM = defop("MaximumBackward", "maximum", np.maximum,
                 partials=(lambda ans, x, y: _share(x, y), lambda ans, x, y: _share(y, x)),
                 saves=("value", "value"), elementwise=True,
                 rules=("1 where {x} > {y}, 0 where {x} < {y}, 1/2 at a tie",
-                       "1 where {y} > {x}, 0 where {y} < {x}, 1/2 at a tie"))
+                       "1 where {y} > {x}, 0 where {y} < {x}, 1/2 at a tie"),
+                convention=_AT_A_TIE)
 MINIMUM = defop("MinimumBackward", "minimum", np.minimum,
                 partials=(lambda ans, x, y: _share(y, x), lambda ans, x, y: _share(x, y)),
                 saves=("value", "value"), elementwise=True,
                 rules=("1 where {x} < {y}, 0 where {x} > {y}, 1/2 at a tie",
-                       "1 where {y} < {x}, 0 where {y} > {x}, 1/2 at a tie"))
+                       "1 where {y} < {x}, 0 where {y} > {x}, 1/2 at a tie"),
+                convention=_AT_A_TIE)
 
 # Not differentiable (no VJPs): their results are never tracked.
 FLOORDIV = defop("FloorDivide", "'//'", np.floor_divide, elementwise=True)
@@ -495,7 +525,9 @@ GREATER = defop("Greater", "'>'", np.greater, numeric=False, elementwise=True)
 GREATER_EQUAL = defop("GreaterEqual", "'>='", np.greater_equal, numeric=False, elementwise=True)
 EQUAL = defop("Equal", "'=='", np.equal, numeric=False, elementwise=True)
 NOT_EQUAL = defop("NotEqual", "'!='", np.not_equal, numeric=False, elementwise=True)
-SIGN = defop("Sign", "sign", np.sign, elementwise=True, builtin="sign")
+SIGN = defop("Sign", "sign", np.sign, elementwise=True, builtin="sign",
+             help="The sign of each element: -1, 0 or 1 (0 at 0).",
+             example="sign([-2, 0, 3])\n# [-1, 0, 1]")
 
 # a % b = a - b * floor(a / b), with floor's derivative 0 (as PyTorch).
 MOD = defop("RemainderBackward", "'%'", np.mod,
@@ -505,9 +537,14 @@ MOD = defop("RemainderBackward", "'%'", np.mod,
 
 
 add, sub, mul, div, neg, power, sign = ADD, SUB, MUL, DIV, NEG, POW, SIGN
-maximum = public("maximum")(MAXIMUM)
-minimum = public("minimum")(MINIMUM)
-public("pow", "power")(POW)
+maximum = public("maximum", help="The larger of x and y, element by element (they broadcast).",
+                 example="x = [1, 2]\nprint(maximum(x, 1.5))\n"
+                         "print(grad(lambda t: sum(maximum(t, 1)))(x))\n# [1.5, 2]\n# [0.5, 1]")(MAXIMUM)
+minimum = public("minimum", help="The smaller of x and y, element by element (they broadcast).",
+                 example="x = [1, 2]\nprint(minimum(x, 1.5))\n"
+                         "print(grad(lambda t: sum(minimum(t, 2)))(x))\n# [1, 1.5]\n# [1, 0.5]")(MINIMUM)
+public("pow", "power", help="x to the power y, element by element: x ** y (they broadcast).",
+       example="pow([1, 2, 3], 2)\n# [1, 4, 9]")(POW)
 
 
 def _binary(op):
@@ -537,42 +574,71 @@ def _clip(x, low, high):
 
 
 EXP = defop("ExpBackward", "exp", np.exp, partials=(lambda ans, x: ans,), ans=True,
-            elementwise=True, builtin="exp", rules=("exp({x})",))
+            elementwise=True, builtin="exp", rules=("exp({x})",),
+            help="e to the power x, element by element.", example="exp([0, 1])\n"
+                                                                  "# [1, 2.718281828459045]")
 LOG = defop("LogBackward", "log", np.log, lambda g, ans, x: g / x, saves=("value",),
             elementwise=True, builtin="log", rules=("1/{x}",),
-            jvps=(lambda t, ans, x: t / x,))
+            jvps=(lambda t, ans, x: t / x,),
+            help="The natural logarithm of each element (-inf at 0, NaN below 0).",
+            example="log([1, 2.718281828459045])\n# [0, 1]")
 LOG1P = defop("Log1PBackward", "log1p", np.log1p,
               lambda g, ans, x: g / (x + 1.0), saves=("value",), elementwise=True, builtin="log1p",
-              rules=("1/(1+{x})",), jvps=(lambda t, ans, x: t / (x + 1.0),))
+              rules=("1/(1+{x})",), jvps=(lambda t, ans, x: t / (x + 1.0),),
+              help="log(1 + x) of each element, exact also where x is tiny (where 1 + x "
+                   "would round to 1).",
+              example="print(log1p(1e-20), log(1 + 1e-20))\n# 1e-20 0")
 SQRT = defop("SqrtBackward", "sqrt", np.sqrt, lambda g, ans, x: g / (ans * 2.0), ans=True,
              elementwise=True, builtin="sqrt", rules=("1/(2*sqrt({x}))",),
-             jvps=(lambda t, ans, x: t / (ans * 2.0),))
+             jvps=(lambda t, ans, x: t / (ans * 2.0),), convention="sqrt'(0) = inf (PyTorch)",
+             help="The square root of each element (NaN below 0).",
+             example="sqrt([4, 9, 2])\n# [2, 3, 1.4142135623730951]")
 ABS = defop("AbsBackward", "abs", np.abs, partials=(lambda ans, x: sign(x),),
-            saves=("value",), elementwise=True, builtin="abs", rules=("sign({x})",))
+            saves=("value",), elementwise=True, builtin="abs", rules=("sign({x})",),
+            convention="abs'(0) = 0 (PyTorch)", help="The absolute value of each element.",
+            example="x = [-2, 0, 3]\nprint(abs(x), grad(lambda t: sum(abs(t)))(x))\n"
+                    "# [2, 0, 3] [-1, 0, 1]")
 SIN = defop("SinBackward", "sin", np.sin, partials=(lambda ans, x: cos(x),),
-            saves=("value",), elementwise=True, builtin="sin", rules=("cos({x})",))
+            saves=("value",), elementwise=True, builtin="sin", rules=("cos({x})",),
+            help="The sine of each element (in radians).", example="sin([0, 0.5])\n"
+                                                                   "# [0, 0.479425538604203]")
 COS = defop("CosBackward", "cos", np.cos, partials=(lambda ans, x: neg(sin(x)),),
-            saves=("value",), elementwise=True, builtin="cos", rules=("-sin({x})",))
+            saves=("value",), elementwise=True, builtin="cos", rules=("-sin({x})",),
+            help="The cosine of each element (in radians).", example="cos([0, 0.5])\n"
+                                                                     "# [1, 0.8775825618903728]")
 TAN = defop("TanBackward", "tan", np.tan,
             partials=(lambda ans, x: ans * ans + 1.0,), ans=True,
-            elementwise=True, builtin="tan", rules=("1+tan({x})**2",))
+            elementwise=True, builtin="tan", rules=("1+tan({x})**2",),
+            help="The tangent of each element (in radians).", example="tan([0, 0.5])\n"
+                                                                      "# [0, 0.5463024898437905]")
 TANH = defop("TanhBackward", "tanh", np.tanh,
              partials=(lambda ans, x: 1.0 - ans * ans,), ans=True,
-             elementwise=True, builtin="tanh", rules=("1-tanh({x})**2",))
+             elementwise=True, builtin="tanh", rules=("1-tanh({x})**2",),
+             help="The hyperbolic tangent of each element, from -1 to 1.",
+             example="tanh([0, 0.5])\n# [0, 0.46211715726000974]")
 SIGMOID = defop("SigmoidBackward", "sigmoid", _sigmoid,
                 partials=(lambda ans, x: ans * (1.0 - ans),), ans=True,
                 elementwise=True, builtin="sigmoid",
-                rules=("sigmoid({x})*(1-sigmoid({x}))",))
+                rules=("sigmoid({x})*(1-sigmoid({x}))",),
+                help="The logistic function 1 / (1 + exp(-x)) of each element, from 0 to 1.",
+                example="sigmoid([0, 2])\n# [0.5, 0.8807970779778823]")
 RELU = defop("ReluBackward", "relu", lambda x: np.maximum(x, 0),
              partials=(lambda ans, x: ans > 0,), ans=True,
              elementwise=True, builtin="relu",
-             rules=("1 where {x} > 0, else 0",))   # relu'(0) = 0
+             rules=("1 where {x} > 0, else 0",), convention="relu'(0) = 0 (PyTorch)",
+             help="max(x, 0) of each element: the rectified linear unit.",
+             example="x = [-1, 0, 2]\nprint(relu(x), grad(lambda t: sum(relu(t)))(x))\n"
+                     "# [0, 0, 2] [0, 0, 1]")
 SOFTPLUS = defop("SoftplusBackward", "softplus", lambda x: np.logaddexp(0, x),
                  partials=(lambda ans, x: sigmoid(x),), saves=("value",),
-                 elementwise=True, builtin="softplus", rules=("sigmoid({x})",))
+                 elementwise=True, builtin="softplus", rules=("sigmoid({x})",),
+                 help="log(1 + exp(x)) of each element: a smooth relu.",
+                 example="softplus([0, 50])\n# [0.6931471805599453, 50]")
 CLIP = defop("ClampBackward", "clip", _clip,
              partials=(lambda ans, x, low, high: _inside(x, low, high),), saves=("value",),
-             rules=("1 where low <= {x} <= high, else 0",))
+             rules=("1 where low <= {x} <= high, else 0",),
+             convention="at x = low or x = high the gradient goes to x (the boundary counts "
+                        "as inside); a tracked bound gets it where x is beyond that bound")
 
 
 def _inside(x, low, high):
@@ -598,37 +664,60 @@ _TWO_OVER_ROOT_PI = 2.0 / math.sqrt(math.pi)
 erf = defop("ErfBackward", "erf", _erf,
             partials=(lambda ans, x: exp(neg(x * x)) * _TWO_OVER_ROOT_PI,),
             saves=("value",), elementwise=True, builtin="erf",
-            rules=("2/sqrt(pi)*exp(-{x}**2)",))
+            rules=("2/sqrt(pi)*exp(-{x}**2)",),
+            help="The error function of each element, from -1 to 1.",
+            example="erf([0, 1])\n# [0, 0.8427007929497149]")
 expm1 = defop("Expm1Backward", "expm1", np.expm1, partials=(lambda ans, x: ans + 1.0,), ans=True,
-              elementwise=True, builtin="expm1", rules=("exp({x})",))
+              elementwise=True, builtin="expm1", rules=("exp({x})",),
+              help="exp(x) - 1 of each element, exact also where x is tiny.",
+              example="print(expm1(1e-20), exp(1e-20) - 1)\n# 1e-20 0")
 log2 = defop("Log2Backward", "log2", np.log2, lambda g, ans, x: g / (x * math.log(2.0)),
              saves=("value",), elementwise=True, builtin="log2", rules=("1/({x}*log(2))",),
-             jvps=(lambda t, ans, x: t / (x * math.log(2.0)),))
+             jvps=(lambda t, ans, x: t / (x * math.log(2.0)),),
+             help="The base-2 logarithm of each element.", example="log2([1, 8])\n# [0, 3]")
 log10 = defop("Log10Backward", "log10", np.log10, lambda g, ans, x: g / (x * math.log(10.0)),
               saves=("value",), elementwise=True, builtin="log10", rules=("1/({x}*log(10))",),
-              jvps=(lambda t, ans, x: t / (x * math.log(10.0)),))
+              jvps=(lambda t, ans, x: t / (x * math.log(10.0)),),
+              help="The base-10 logarithm of each element.", example="log10([1, 1000])\n# [0, 3]")
 # arcsin' and arccos' are infinite at ±1 (as in PyTorch), NaN beyond.
+_INFINITE_AT_ONE = "infinite at x = ±1, NaN beyond (where the function is NaN), as PyTorch"
 arcsin = defop("AsinBackward", "arcsin", np.arcsin,
                lambda g, ans, x: g / sqrt(1.0 - x * x),
                saves=("value",), elementwise=True, builtin=("arcsin", "asin"),
-               rules=("1/sqrt(1-{x}**2)",), jvps=(lambda t, ans, x: t / sqrt(1.0 - x * x),))
+               rules=("1/sqrt(1-{x}**2)",), jvps=(lambda t, ans, x: t / sqrt(1.0 - x * x),),
+               convention=_INFINITE_AT_ONE,
+               help="The inverse sine of each element, in radians (NaN outside -1..1).",
+               example="arcsin([0, 1])\n# [0, 1.5707963267948966]")
 arccos = defop("AcosBackward", "arccos", np.arccos,
                lambda g, ans, x: neg(g) / sqrt(1.0 - x * x),
                saves=("value",), elementwise=True, builtin=("arccos", "acos"),
                rules=("-1/sqrt(1-{x}**2)",),
-               jvps=(lambda t, ans, x: neg(t) / sqrt(1.0 - x * x),))
+               jvps=(lambda t, ans, x: neg(t) / sqrt(1.0 - x * x),),
+               convention=_INFINITE_AT_ONE,
+               help="The inverse cosine of each element, in radians (NaN outside -1..1).",
+               example="arccos([1, 0])\n# [0, 1.5707963267948966]")
 arctan = defop("AtanBackward", "arctan", np.arctan, lambda g, ans, x: g / (x * x + 1.0),
                saves=("value",), elementwise=True, builtin=("arctan", "atan"),
-               rules=("1/(1+{x}**2)",), jvps=(lambda t, ans, x: t / (x * x + 1.0),))
+               rules=("1/(1+{x}**2)",), jvps=(lambda t, ans, x: t / (x * x + 1.0),),
+               help="The inverse tangent of each element, in radians.",
+               example="arctan([0, 1])\n# [0, 0.7853981633974483]")
 sinh = defop("SinhBackward", "sinh", np.sinh, partials=(lambda ans, x: cosh(x),),
-             saves=("value",), elementwise=True, builtin="sinh", rules=("cosh({x})",))
+             saves=("value",), elementwise=True, builtin="sinh", rules=("cosh({x})",),
+             help="The hyperbolic sine of each element.", example="sinh([0, 1])\n"
+                                                                  "# [0, 1.1752011936438014]")
 cosh = defop("CoshBackward", "cosh", np.cosh, partials=(lambda ans, x: sinh(x),),
-             saves=("value",), elementwise=True, builtin="cosh", rules=("sinh({x})",))
+             saves=("value",), elementwise=True, builtin="cosh", rules=("sinh({x})",),
+             help="The hyperbolic cosine of each element.", example="cosh([0, 1])\n"
+                                                                    "# [1, 1.5430806348152437]")
 # log(e^x + e^y): each side's share is its softmax weight, exp(x - ans).
 logaddexp = defop("LogaddexpBackward", "logaddexp", np.logaddexp,
                   partials=(lambda ans, x, y: exp(x - ans), lambda ans, x, y: exp(y - ans)),
                   saves=("value", "value"), ans=True, elementwise=True, builtin="logaddexp",
-                  rules=("exp({x}-logaddexp({x},{y}))", "exp({y}-logaddexp({x},{y}))"))
+                  rules=("exp({x}-logaddexp({x},{y}))", "exp({y}-logaddexp({x},{y}))"),
+                  help="log(exp(x) + exp(y)) element by element, without overflow where x "
+                       "or y is large.",
+                  example="logaddexp([0, 1000], [0, 1000])\n"
+                          "# [0.6931471805599453, 1000.6931471805599]")
 
 
 def clip(x, low=None, high=None):
@@ -651,7 +740,10 @@ def _not_chosen(g, ans, c, x, y):
 
 WHERE = defop("WhereBackward", "where", _where_forward, None, _chosen, _not_chosen,
               saves=("value", None, None), linear=True,
-              rules=(None, "1 where {c}, 0 elsewhere", "0 where {c}, 1 elsewhere"))
+              rules=(None, "1 where {c}, 0 elsewhere", "0 where {c}, 1 elsewhere"),
+              convention="exactly 0 gradient goes to the branch not taken, even where it "
+                         "holds NaN or inf (but what that branch computed for itself still "
+                         "runs its own backward: keep the unsafe input away from the kink)")
 # `x[i] = v` while recording: the written elements from v, the rest from
 # the old x (PyTorch's name for it).
 COPY_SLICES = defop("CopySlices", "indexed assignment", _where_forward,
@@ -667,7 +759,10 @@ def where(cond, x, y, op=WHERE):
     return run(op, [cond, operand(x), operand(y)])
 
 
-@public("where", nondiff={0: "the condition selects; it is not differentiated"})
+@public("where", nondiff={0: "the condition selects; it is not differentiated"}, op=WHERE,
+        help="x where cond is true, y where it is false, element by element (the three "
+             "broadcast).",
+        example="x = [-1, 2]\nwhere(x > 0, x, 0)\n# [0, 2]")
 def select(cond, x, y):
     return where(cond, x, y)
 
@@ -796,25 +891,32 @@ SUM = defop("SumBackward", "sum", _sum,
 MEAN = defop("MeanBackward", "mean", _mean,
              lambda g, ans, x, axis, keepdims:
                  unreduce(g, x.shape, axis, keepdims) / float(_count(x.shape, axis)),
-             saves=("shape",), linear=True, rules=("1/n, n the number of elements averaged",))
+             saves=("shape",), linear=True, rules=("1/n (n: the number of elements averaged)",))
 PROD = defop("ProdBackward", "prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
              _prod_vjp, saves=("value",), ans=True,
              rules=("the product of the other factors (prod({x})/{x} where {x} is not 0)",),
-             jvps=(_through_gradient(_prod_vjp, _reduced),))
+             jvps=(_through_gradient(_prod_vjp, _reduced),),
+             convention="where x holds zeros, each element's gradient is still the product "
+                        "of the others")
+_TIES = ("tied elements share the gradient evenly; where a slice holds NaN the result is "
+         "NaN and the NaNs share it (PyTorch)")
 MAX = defop("MaxBackward", "max",
             lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis, keepdims=keepdims),
             _extreme_vjp, saves=("value",), ans=True,
             rules=("1 at the maximum, 0 elsewhere (ties share it evenly)",),
-            jvps=(_through_gradient(_extreme_vjp, _reduced),))
+            jvps=(_through_gradient(_extreme_vjp, _reduced),), convention=_TIES)
 MIN = defop("MinBackward", "min",
             lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis, keepdims=keepdims),
             _extreme_vjp, saves=("value",), ans=True,
             rules=("1 at the minimum, 0 elsewhere (ties share it evenly)",),
-            jvps=(_through_gradient(_extreme_vjp, _reduced),))
+            jvps=(_through_gradient(_extreme_vjp, _reduced),), convention=_TIES)
 NORM = defop("NormBackward", "norm", _norm_forward, _norm_vjp, saves=("value",), ans=True,
              rules=("{x}/norm({x}) for ord=2; sign({x})*|{x}|**(p-1)/norm({x})**(p-1) "
                     "for ord=p",),
-             jvps=(_through_gradient(_norm_vjp, _reduced),))
+             jvps=(_through_gradient(_norm_vjp, _reduced),),
+             convention="0 where the norm is 0, for every ord (and for ord < 1 also at each "
+                        "zero element); ord=inf and -inf split ties of the largest (smallest) "
+                        "|x| evenly; ord=0 (a count) has gradient 0")
 LOGSUMEXP = defop("LogsumexpBackward", "logsumexp", _logsumexp_forward, _logsumexp_vjp,
                   saves=("value",), ans=True, rules=("softmax({x})",),
                   jvps=(_through_gradient(_logsumexp_vjp, _reduced),))
@@ -845,15 +947,38 @@ def _reduction(op):
     return reduce
 
 
-sum_ = public("sum")(_reduction(SUM))
-mean = public("mean")(_reduction(MEAN))
-prod = public("prod")(_reduction(PROD))
-max_ = public("max")(_reduction(MAX))
-min_ = public("min")(_reduction(MIN))
-logsumexp = public("logsumexp")(_reduction(LOGSUMEXP))
+_MATRIX = "x = [[1, 2], [3, 4]]\n"
+sum_ = public("sum", op=SUM, help="The sum of the elements of x: all of them, or along axis "
+                                  "(a tuple of axes too); keepdims=True keeps the summed axes "
+                                  "with length 1.",
+              example=_MATRIX + "print(sum(x), sum(x, axis=0), x.sum(dim=1, keepdim=True))\n"
+                                "# 10 [4, 6] [[3], [7]]")(_reduction(SUM))
+mean = public("mean", op=MEAN, help="The mean of the elements of x: all of them, or along axis.",
+              example=_MATRIX + "print(mean(x), mean(x, axis=0))\n# 2.5 [2, 3]")(_reduction(MEAN))
+prod = public("prod", op=PROD, help="The product of the elements of x: all of them, or along "
+                                    "axis.",
+              example=_MATRIX + "print(prod(x), prod(x, axis=1))\n# 24 [2, 12]")(_reduction(PROD))
+max_ = public("max", op=MAX, help="The largest element of x: of all of them, or along axis. "
+                                  "Of two or more single numbers, max(a, b) is Python's: the "
+                                  "larger argument itself.",
+              example=_MATRIX + "print(max(x), max(x, axis=0), max(3, 5))\n"
+                                "print(grad(lambda t: max(t))([1, 3, 3]))\n"
+                                "# 4 [3, 4] 5\n# [0, 0.5, 0.5]")(_reduction(MAX))
+min_ = public("min", op=MIN, help="The smallest element of x: of all of them, or along axis. "
+                                  "Of two or more single numbers, min(a, b) is Python's: the "
+                                  "smaller argument itself.",
+              example=_MATRIX + "print(min(x), min(x, axis=0), min(3, 5))\n"
+                                "# 1 [1, 2] 3")(_reduction(MIN))
+logsumexp = public("logsumexp", op=LOGSUMEXP,
+                   help="log(sum(exp(x))) over all elements or along axis, without overflow.",
+                   example="logsumexp([1000, 1000])\n# 1000.6931471805599")(_reduction(LOGSUMEXP))
 
 
-@public("norm")
+@public("norm", op=NORM, help="The vector p-norm of x, (sum |x|**ord)**(1/ord), over all its "
+                             "elements or along axis: ord=2 by default, any number, inf or -inf "
+                             "(the largest or smallest |x|), 0 (the count of nonzeros).",
+        example="import math\nx = [3, -4]\nprint(norm(x), norm(x, 1), norm(x, math.inf))\n"
+                "# 5 7 4")
 def norm(x, ord=2, axis=None, keepdims=False):
     """The vector p-norm over `axis` (all elements by default, as PyTorch's
     torch.norm): ord any number, inf or -inf (largest, smallest |x|), 0
@@ -875,13 +1000,17 @@ def _single_axis(x, axis):
     return axes[0]
 
 
-@public("softmax")
+@public("softmax", op=SOFTMAX, help="exp(x) / sum(exp(x)) along axis (the last by default): "
+                                   "positive numbers that sum to 1.",
+        example="softmax([0, 0, 0, 0])\n# [0.25, 0.25, 0.25, 0.25]")
 def softmax(x, axis=-1):
     x = operand(x)
     return run(SOFTMAX, [x], {"axis": _single_axis(x, axis)})
 
 
-@public("log_softmax")
+@public("log_softmax", op=LOG_SOFTMAX, help="log(softmax(x)) along axis (the last by default), "
+                                           "computed without overflow.",
+        example="log_softmax([0, 0])\n# [-0.6931471805599453, -0.6931471805599453]")
 def log_softmax(x, axis=-1):
     x = operand(x)
     return run(LOG_SOFTMAX, [x], {"axis": _single_axis(x, axis)})
@@ -905,20 +1034,27 @@ cumsum = defop("CumsumBackward", "cumsum", lambda x, axis: np.cumsum(x, axis=axi
                lambda g, ans, x, axis: _reversed_along(cumsum(_reversed_along(g, axis), axis),
                                                        axis),
                builtin="cumsum", prepare=_cumsum_args, linear=True,
-               rules=("{g} summed from the end backwards (a reversed cumsum)",))
+               rules=("{g} summed from the end backwards (a reversed cumsum)",),
+               help="The running sums of x along axis; without an axis, of its elements in "
+                    "order (flattened, as numpy).",
+               example="cumsum([1, 2, 3, 4])\n# [1, 3, 6, 10]")
 
 
 AN_INDEX = {0: "an index: piecewise constant"}
 
 
-@public("argmax", nondiff=AN_INDEX)
+@public("argmax", nondiff=AN_INDEX, help="The index of the largest element (of the flattened x, "
+                                         "or along axis): an integer, usable as an index.",
+        example="x = [[1, 5], [7, 2]]\nprint(argmax(x), argmax(x, axis=1))\n# 2 [1, 0]")
 def argmax(x, axis=None, keepdims=False):
     x = operand(x)
     return run(ARGMAX, [x], {"axis": None if axis is None else _single_axis(x, axis),
                              "keepdims": bool(keepdims)})
 
 
-@public("argmin", nondiff=AN_INDEX)
+@public("argmin", nondiff=AN_INDEX, help="The index of the smallest element (of the flattened "
+                                         "x, or along axis): an integer, usable as an index.",
+        example="x = [[1, 5], [7, 2]]\nprint(argmin(x), argmin(x, axis=1))\n# 0 [0, 1]")
 def argmin(x, axis=None, keepdims=False):
     x = operand(x)
     return run(ARGMIN, [x], {"axis": None if axis is None else _single_axis(x, axis),
@@ -991,7 +1127,11 @@ def identity(x):
     return run(IDENTITY, [x])
 
 
-@public("flatten", "ravel")
+@public("flatten", "ravel", op=RESHAPE,
+        help="x with the axes start_dim to end_dim (all by default) merged into one "
+             "(PyTorch's flatten).",
+        example="x = ones(2, 3, 4)\nprint(flatten(x).shape, flatten(x, start_dim=1).shape)\n"
+                "# (24,) (2, 12)")
 def flatten(x, start_dim=0, end_dim=-1):
     """The axes start_dim..end_dim (all by default) merged into one (PyTorch)."""
     x = operand(x)
@@ -1005,7 +1145,8 @@ def flatten(x, start_dim=0, end_dim=-1):
     return reshape(x, x.shape[:first] + (merged,) + x.shape[last + 1:])
 
 
-@public("squeeze")
+@public("squeeze", op=RESHAPE, help="x without its axes of length 1 (or only the ones given).",
+        example="print(squeeze(ones(1, 3, 1)).shape)\n# (3,)")
 def squeeze(x, axis=None):
     x = operand(x)
     axes = norm_axis(axis, x.ndim)
@@ -1018,7 +1159,10 @@ def squeeze(x, axis=None):
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
-@public("expand_dims", "unsqueeze")
+@public("expand_dims", "unsqueeze", op=RESHAPE,
+        help="x with a new axis of length 1 at position axis.",
+        example="x = [1, 2, 3]\nprint(expand_dims(x, 0).shape, unsqueeze(x, -1).shape)\n"
+                "# (1, 3) (3, 1)")
 def expand_dims(x, axis):
     x = operand(x)
     ndim = x.ndim + 1
@@ -1235,7 +1379,8 @@ def _dot_forward(a, b):
     return np.dot(a, b)
 
 
-_PRODUCT_RULES = ("{g} @ {b}.T", "{a}.T @ {g}")
+_PRODUCT_RULES = ("{g} @ {b}.T (outer({g}, {b}) if {b} is a vector; {g}*{b} if both are)",
+                  "{a}.T @ {g} (outer({a}, {g}) if {a} is a vector; {g}*{a} if both are)")
 MATMUL = defop("MmBackward", "'@'", _matmul_forward, _matmul_vjp_a, _matmul_vjp_b,
                saves=("value", "value"), reads=((1,), (0,)), linear="each", rules=_PRODUCT_RULES)
 DOT = defop("DotBackward", "dot", _dot_forward, _matmul_vjp_a, _matmul_vjp_b,
@@ -1247,7 +1392,11 @@ OUTER = defop("OuterBackward", "outer", np.outer,
               rules=("{g} @ {b}", "{g}.T @ {a}"))
 
 
-@public("matmul", "mm")
+@public("matmul", "mm", op=MATMUL,
+        help="The matrix product a @ b, with numpy's meaning for vectors (a 1-d operand is a "
+             "row or a column) and for stacks of matrices (the leading axes broadcast).",
+        example="a = [[1, 2], [3, 4]]\nprint(matmul(a, [1, 1]), a @ a)\n"
+                "# [3, 7] [[7, 10], [15, 22]]")
 def matmul(a, b):
     a, b = operand(a), operand(b)
     if a.ndim == 0 or b.ndim == 0:
@@ -1256,7 +1405,10 @@ def matmul(a, b):
     return run(MATMUL, [a, b])
 
 
-@public("dot")
+@public("dot", op=DOT, help="numpy's dot: the inner product of two vectors, the matrix "
+                           "product of matrices; for N-d values the sum over a's last axis and "
+                           "b's second-to-last.",
+        example="print(dot([1, 2, 3], [4, 5, 6]))\n# 32")
 def dot(a, b):
     """numpy's dot: for N-d values, the sum over a's last axis and b's
     second-to-last (b's only axis when it is 1-d)."""
@@ -1280,7 +1432,8 @@ def dot(a, b):
     return reshape(matmul(rows, cols), a.shape[:-1] + b.shape[:-2] + b.shape[-1:])
 
 
-@public("outer")
+@public("outer", op=OUTER, help="The outer product: the matrix of a[i] * b[j] (both flattened).",
+        example="outer([1, 2], [1, 10, 100])\n# [[1, 10, 100], [2, 20, 200]]")
 def outer(a, b):
     a, b = operand(a), operand(b)
     check_size(a.size * b.size, "the result of outer")
@@ -1387,7 +1540,12 @@ LOGABSDET = defop("SlogdetBackward", "slogdet",
                   jvps=(_through_gradient(_logabsdet_vjp, _matrix_block),))
 
 
-@public("slogdet")
+@public("slogdet", op=LOGABSDET,
+        help="(sign, logabsdet): the sign of the determinant of a square matrix and the "
+             "logarithm of its absolute value (numpy, PyTorch). The sign has no gradient.",
+        convention="at a singular matrix (logabsdet = -inf) the gradient is an error",
+        example="sign, logdet = slogdet([[2, 0], [0, 3]])\nprint(sign, logdet)\n"
+                "# 1 1.791759469228055")
 def slogdet(a):
     """(sign, log|det a|), numpy's and PyTorch's: the sign is a constant
     (piecewise constant, no gradient); the gradient flows through the log."""
@@ -1397,21 +1555,28 @@ def slogdet(a):
     return (Tensor(sign) if type(a) is Tensor else sign), run(LOGABSDET, [a])
 
 
-@public("inv")
+@public("inv", op=INV, help="The inverse of a square matrix (of each one, for a stack); a "
+                           "singular matrix is an error.",
+        example="inv([[2, 0], [0, 4]])\n# [[0.5, 0], [0, 0.25]]")
 def inv(a):
     a = operand(a)
     _square_matrix("inv", a)
     return run(INV, [a])
 
 
-@public("det")
+@public("det", op=DET, help="The determinant of a square matrix (of each one, for a stack).",
+        convention="at a singular matrix the gradient is still the matrix of cofactors "
+                   "(PyTorch)",
+        example="det([[1, 2], [3, 4]])\n# -2.0000000000000004")
 def det(a):
     a = operand(a)
     _square_matrix("det", a)
     return run(DET, [a])
 
 
-@public("solve")
+@public("solve", op=SOLVE, help="x such that a @ x = b, for a square matrix a: faster and more "
+                               "exact than inv(a) @ b.",
+        example="solve([[2, 0], [0, 4]], [2, 2])\n# [1, 0.5]")
 def solve(a, b):
     a, b = operand(a), operand(b)
     _square_matrix("solve", a)
@@ -1421,7 +1586,9 @@ def solve(a, b):
     return run(SOLVE, [a, b])
 
 
-@public("trace")
+@public("trace", op=TRACE, help="The sum of the diagonal of a matrix; for N-d values numpy's: "
+                               "of the diagonals along the first two axes.",
+        example="trace([[1, 2], [3, 4]])\n# 5")
 def trace(a):
     """The sum of the diagonal; for N-d values numpy's meaning: the
     diagonals of the 2-d slices along the first two axes, shape a.shape[2:]."""

@@ -16,6 +16,7 @@ import inspect
 import numpy as np
 
 from ..core import autodiff, composites, creation, ops
+from ..core.engine import run_backward
 from ..core.tensor import MODE, Tensor, apply, constant, shape_str
 from ..errors import EvalError, GradError
 from . import strings
@@ -26,20 +27,34 @@ from .values import (Builtin, Context, a_type, to_axis, to_int, to_number, to_sh
 BUILTINS: dict[str, object] = {}
 
 
-def _register(name, fn, on_temporary=None, nondiff=None):
+def _register(name, fn, on_temporary=None, nondiff=None, public=None):
     if name in BUILTINS:     # the core's registry and this file must not both define it
         raise AssertionError(f"built-in {name!r} is defined twice")
-    BUILTINS[name] = Builtin(name, fn, on_temporary, nondiff)
+    BUILTINS[name] = Builtin(name, fn, on_temporary, nondiff, public)
 
 
-def builtin(*names, nondiff=None):
+def builtin(*names, nondiff=None, op=None, **doc):
     """Register `fn` under each name. `nondiff`: {argument position: why
-    the result carries no gradient to it}."""
+    the result carries no gradient to it}; `op`, the op whose rules are its
+    derivative; `doc`, what `help` says of it (help=, example=, rules=,
+    convention=, usage=, keywords=: see core.ops.Public)."""
     def register(fn):
+        public = ops.Public(names, fn, nondiff, op, **doc)
         for name in names:
-            _register(name, fn, nondiff=nondiff)
+            _register(name, fn, nondiff=nondiff, public=public)
         return fn
     return register
+
+
+# Built-ins that report to the host (print, help): the interpreter makes
+# their functions with its hooks for each run; their records are here.
+HOOKED: dict[str, ops.Public] = {}
+
+
+def hooked(name, **doc):
+    """Record what `help` says of the hooked built-in `name`."""
+    HOOKED[name] = ops.Public((name,), None, **doc)
+    return HOOKED[name]
 
 
 # Reasons shared by several built-ins.
@@ -66,7 +81,7 @@ def _no_more(name, kwargs):
 
 # ------------------------------------------------------------------ creation
 
-def creating(*names, nondiff=None):
+def creating(*names, nondiff=None, op=None, **doc):
     """Register a creation built-in, accepting PyTorch's keywords:
     `requires_grad=True` marks the result (attach_grad), and `dtype=` may
     name the run's dtype (the whole run has one: --dtype)."""
@@ -82,8 +97,9 @@ def creating(*names, nondiff=None):
                 out.requires_grad_()
             return out
         create.__signature__ = _with_creation_keywords(inspect.signature(fn))
+        public = ops.Public(names, create, nondiff, op, **doc)
         for name in names:
-            _register(name, create, nondiff=nondiff)
+            _register(name, create, nondiff=nondiff, public=public)
         return fn
     return register
 
@@ -100,6 +116,9 @@ def _with_creation_keywords(signature):
     return signature.replace(parameters=params + extra + rest)
 
 
+_SHAPE_KEYWORDS = {"shape": "*shape", "size": "*shape"}
+
+
 def _shape_of(args, kwargs, name):
     """`f(2, 3)`, `f((2, 3))`, `f(shape=(2, 3))` or `f(size=(2, 3))`."""
     shape = args or (_pick(kwargs, "shape", "size", default=()),)
@@ -107,7 +126,10 @@ def _shape_of(args, kwargs, name):
     return to_shape(shape)
 
 
-@creating("array", "tensor", "asarray")
+@creating("array", "tensor", "asarray", op=ops.IDENTITY,
+          help="An array from nested lists of numbers (or of arrays, stacked; tracked ones "
+               "stay tracked), in the run's dtype. requires_grad=True marks it (PyTorch).",
+          example="x = array([[1, 2], [3, 4]])\nprint(x, x.shape)\n# [[1, 2], [3, 4]] (2, 2)")
 def _array(value):
     # Tracked values stay tracked: array([x, 2 * x]) stacks them, and
     # array(x) is a copy that gradients pass through (SPEC 2.5).
@@ -117,17 +139,26 @@ def _array(value):
     return Tensor(value.data.astype(MODE.dtype))
 
 
-@creating("zeros")
+@creating("zeros", keywords=_SHAPE_KEYWORDS,
+          help="An array of zeros of the given shape: zeros(2, 3), zeros((2, 3)) or "
+               "zeros(shape=(2, 3)).",
+          example="print(zeros(2, 3).shape, zeros(2), zeros(size=(1, 2)))\n"
+                  "# (2, 3) [0, 0] [[0, 0]]")
 def _zeros(*shape, **kwargs):
     return creation.zeros(_shape_of(shape, kwargs, "zeros"))
 
 
-@creating("ones")
+@creating("ones", keywords=_SHAPE_KEYWORDS,
+          help="An array of ones of the given shape: ones(2, 3), ones((2, 3)) or "
+               "ones(shape=(2, 3)).",
+          example="print(ones(2, 2), ones((3,)).shape)\n# [[1, 1], [1, 1]] (3,)")
 def _ones(*shape, **kwargs):
     return creation.ones(_shape_of(shape, kwargs, "ones"))
 
 
-@creating("full")
+@creating("full", rules={"value": "the sum of {g} (every element is the value)"},
+          help="An array of the given shape with every element equal to value.",
+          example="full((2, 3), 7)\n# [[7, 7, 7], [7, 7, 7]]")
 def _full(shape, value):
     shape = to_shape((shape,))
     value = to_tensor(value, "full value")
@@ -139,47 +170,67 @@ def _full(shape, value):
     return creation.full(shape, float(value.data.reshape(())))
 
 
-@creating("zeros_like", nondiff={0: SHAPE_ONLY})
+@creating("zeros_like", nondiff={0: SHAPE_ONLY},
+          help="An array of zeros of x's shape.", example="zeros_like([[1, 2]])\n# [[0, 0]]")
 def _zeros_like(x):
     return creation.zeros(to_tensor(x).shape)
 
 
-@creating("ones_like", nondiff={0: SHAPE_ONLY})
+@creating("ones_like", nondiff={0: SHAPE_ONLY},
+          help="An array of ones of x's shape.", example="ones_like([[1, 2]])\n# [[1, 1]]")
 def _ones_like(x):
     return creation.ones(to_tensor(x).shape)
 
 
-@creating("eye")
+@creating("eye", help="The n x n identity matrix (n x m with m given).",
+          example="print(eye(2), eye(2, 3).shape)\n# [[1, 0], [0, 1]] (2, 3)")
 def _eye(n, m=None):
     return creation.eye(to_int(n, "eye size"), None if m is None else to_int(m, "eye size"))
 
 
 @creating("arange", nondiff=dict.fromkeys(
     (0, 1, 2), "its bounds are numbers, as in numpy and PyTorch (use linspace "
-               "for differentiable ends)"))
+               "for differentiable ends)"),
+          help="The numbers from start (0 by default) up to stop, not included, step apart, "
+               "as numpy's arange: arange(4), arange(1, 2, 0.25).",
+          example="print(arange(4), arange(1, 2, 0.25))\n# [0, 1, 2, 3] [1, 1.25, 1.5, 1.75]")
 def _arange(start, stop=None, step=1.0):
     return creation.arange(to_number(start, "arange start"),
                            None if stop is None else to_number(stop, "arange stop"),
                            to_number(step, "arange step"))
 
 
-@creating("linspace")
+@creating("linspace", op=ops.LINSPACE,
+          help="num evenly spaced numbers from start to stop, both included.",
+          example="linspace(0, 1, 5)\n# [0, 0.25, 0.5, 0.75, 1]")
 def _linspace(start, stop, num=50):
     return ops.linspace(to_tensor(start, "linspace start"), to_tensor(stop, "linspace stop"),
                         to_int(num, "linspace num"))
 
 
-@creating("randn")
+@creating("randn", keywords=_SHAPE_KEYWORDS,
+          help="An array of the given shape drawn from the standard normal distribution, "
+               "from the run's seeded generator (seed(n), --seed).",
+          example="print(randn(2, 3).shape)\n# (2, 3)")
 def _randn(*shape, **kwargs):
     return creation.normal(0.0, 1.0, _shape_of(shape, kwargs, "randn"))
 
 
-@creating("rand")
+@creating("rand", keywords=_SHAPE_KEYWORDS,
+          help="An array of the given shape drawn uniformly from [0, 1), from the run's seeded "
+               "generator.",
+          example="x = rand(100)\nprint(x.shape, min(x) >= 0, max(x) < 1)\n# (100,) True True")
 def _rand(*shape, **kwargs):
     return creation.uniform(0.0, 1.0, _shape_of(shape, kwargs, "rand"))
 
 
-@creating("normal", nondiff={0: RANDOM, 1: RANDOM})
+@creating("normal", nondiff={0: RANDOM, 1: RANDOM},
+          usage="normal(mean=0, std=1, shape=(), requires_grad=False, dtype=None)",
+          keywords={"loc": "mean", "scale": "std", "size": "shape"},
+          help="An array of the given shape drawn from the normal distribution, from the "
+               "run's seeded generator (MXNet's and numpy's normal(loc, scale, size) too).",
+          example="x = normal(10, 0.1, (1000,))\nprint(x.shape, abs(mean(x) - 10) < 0.05)\n"
+                  "# (1000,) True")
 def _normal(*args, **kwargs):
     mean = _pick(kwargs, "mean", "loc", default=args[0] if len(args) > 0 else 0.0)
     std = _pick(kwargs, "std", "scale", default=args[1] if len(args) > 1 else 1.0)
@@ -188,7 +239,12 @@ def _normal(*args, **kwargs):
     return creation.normal(to_number(mean, "mean"), to_number(std, "std"), to_shape((shape,)))
 
 
-@creating("uniform", nondiff={0: RANDOM, 1: RANDOM})
+@creating("uniform", nondiff={0: RANDOM, 1: RANDOM},
+          usage="uniform(low=0, high=1, shape=(), requires_grad=False, dtype=None)",
+          keywords={"size": "shape"},
+          help="An array of the given shape drawn uniformly from [low, high), from the run's "
+               "seeded generator.",
+          example="x = uniform(-1, 1, (100,))\nprint(min(x) >= -1, max(x) < 1)\n# True True")
 def _uniform(*args, **kwargs):
     low = _pick(kwargs, "low", default=args[0] if len(args) > 0 else 0.0)
     high = _pick(kwargs, "high", default=args[1] if len(args) > 1 else 1.0)
@@ -197,17 +253,26 @@ def _uniform(*args, **kwargs):
     return creation.uniform(to_number(low, "low"), to_number(high, "high"), to_shape((shape,)))
 
 
-@builtin("seed")
+@builtin("seed", help="Restart the run's random generator from the seed n, so that the draws "
+                      "that follow repeat (every run starts from seed 0, or from --seed).",
+         example="seed(3)\na = randn(2)\nseed(3)\nprint(randn(2) == a)\n# [True, True]")
 def _seed(n):
     creation.seed(to_int(n, "seed"))
 
 
-@builtin("permutation", "randperm")
+@builtin("permutation", "randperm",
+         help="The whole numbers 0 to n - 1 in a random order, from the run's seeded "
+              "generator: an index array (x[permutation(len(x))] shuffles the rows of x).",
+         example="x = [10, 20, 30, 40]\nidx = permutation(4)\nprint(idx, x[idx])\n"
+                 "# [2, 0, 1, 3] [30, 10, 20, 40]")
 def _permutation(n):
     return creation.permutation(to_int(n, "permutation size"))
 
 
-@builtin("range")
+@builtin("range", usage="range(stop) or range(start, stop, step=1)",
+         help="Python's range of whole numbers from start (0) up to stop, not included: for "
+              "loops, list(range(n)), len(range(...)).",
+         example="list(range(1, 7, 2))\n# [1, 3, 5]")
 def _range(*args):
     if not 1 <= len(args) <= 3:
         raise EvalError(f"range() takes 1 to 3 arguments, got {len(args)}")
@@ -219,7 +284,12 @@ def _range(*args):
 
 # --------------------------------------------------------------------- shape
 
-@builtin("reshape", "view")
+@builtin("reshape", "view", op=ops.RESHAPE, usage="reshape(x, *shape)",
+         keywords={"shape": "*shape", "newshape": "*shape"},
+         help="x's elements in a new shape with as many elements: reshape(x, 2, 3) or "
+              "reshape(x, (2, 3)); one dimension may be -1 (worked out).",
+         example="x = arange(6)\nprint(reshape(x, 2, 3), x.view(-1, 2).shape)\n"
+                 "# [[0, 1, 2], [3, 4, 5]] (3, 2)")
 def _reshape(x, *shape, **kwargs):
     shape = shape or (_pick(kwargs, "shape", "newshape"),)
     if shape == (None,):
@@ -227,7 +297,13 @@ def _reshape(x, *shape, **kwargs):
     return ops.reshape(to_tensor(x), to_shape(shape))
 
 
-@builtin("transpose")
+@builtin("transpose", op=ops.TRANSPOSE, usage="transpose(x, *axes)",
+         keywords={"axes": "*axes", "dims": "*axes"},
+         help="x with its axes reversed (x.T), or permuted by axes (numpy); two separate "
+              "axes transpose(x, d0, d1) are swapped (PyTorch).",
+         example="x = [[1, 2, 3], [4, 5, 6]]\n"
+                 "print(transpose(x), ones(2, 3, 4).transpose(0, 2).shape)\n"
+                 "# [[1, 4], [2, 5], [3, 6]] (4, 3, 2)")
 def _transpose(x, *axes, **kwargs):
     """numpy's transpose(x, axes) permutes; two separate axes are PyTorch's
     transpose(x, d0, d1), which swaps them (also on a matrix: x.transpose(0, 1)
@@ -237,7 +313,10 @@ def _transpose(x, *axes, **kwargs):
     return _permute(x, *axes, **kwargs)
 
 
-@builtin("permute")
+@builtin("permute", op=ops.TRANSPOSE, usage="permute(x, *axes)",
+         keywords={"axes": "*axes", "dims": "*axes"},
+         help="x with its axes in the order given (negative axes count from the end).",
+         example="print(permute(ones(2, 3, 4), 2, 0, 1).shape)\n# (4, 2, 3)")
 def _permute(x, *axes, **kwargs):
     axes = axes or (_pick(kwargs, "axes", "dims"),)
     _no_more("transpose", kwargs)
@@ -248,7 +327,11 @@ def _permute(x, *axes, **kwargs):
     return ops.transpose(to_tensor(x), to_axis(tuple(axes), "axes"))
 
 
-@builtin("broadcast_to", "expand")
+@builtin("broadcast_to", "expand", op=ops.BROADCAST_TO, usage="broadcast_to(x, *shape)",
+         keywords={"shape": "*shape"},
+         help="x repeated along new or length-1 axes to the given shape, as broadcasting "
+              "does.",
+         example="broadcast_to([1, 2], 3, 2)\n# [[1, 2], [1, 2], [1, 2]]")
 def _broadcast_to(x, *shape, **kwargs):
     shape = shape or (_pick(kwargs, "shape"),)
     if shape == (None,):
@@ -289,27 +372,40 @@ def _is_single(value) -> bool:
         isinstance(value, Tensor) and value.ndim == 0)
 
 
-@builtin("concat", "concatenate", "cat")
+@builtin("concat", "concatenate", "cat", op=ops.CONCAT, usage="concat(arrays, axis=0)",
+         keywords={"dim": "axis"},
+         help="The arrays joined along an existing axis: concat([a, b]), concat((a, b), 1), "
+              "or a.concat(b).",
+         example="a = [[1, 2]]\nprint(concat([a, a]), cat((a, a), dim=1))\n"
+                 "# [[1, 2], [1, 2]] [[1, 2, 1, 2]]")
 def _concat(*items, **kwargs):
     return ops.concat(*_sequence(items, kwargs, "concat"))
 
 
-@builtin("stack")
+@builtin("stack", op=ops.STACK, usage="stack(arrays, axis=0)", keywords={"dim": "axis"},
+         help="The arrays (of one shape) joined along a new axis.",
+         example="a = [1, 2]\nb = [3, 4]\nprint(stack([a, b]), stack([a, b], axis=1))\n"
+                 "# [[1, 2], [3, 4]] [[1, 3], [2, 4]]")
 def _stack(*items, **kwargs):
     return ops.stack(*_sequence(items, kwargs, "stack"))
 
 
-@builtin("shape", nondiff={0: SHAPE_ONLY})
+@builtin("shape", nondiff={0: SHAPE_ONLY}, help="The shape of x, a tuple (also x.shape).",
+         example="shape(ones(2, 3))\n# (2, 3)")
 def _shape(x):
     return tuple(to_tensor(x).shape)
 
 
-@builtin("size", "numel", nondiff={0: SHAPE_ONLY})
+@builtin("size", "numel", nondiff={0: SHAPE_ONLY},
+         help="The number of elements of x (also x.size).", example="size(ones(2, 3))\n# 6")
 def _size(x):
     return int(to_tensor(x).size)
 
 
-@builtin("len", nondiff={0: SHAPE_ONLY})
+@builtin("len", nondiff={0: SHAPE_ONLY},
+         help="The length of x's first axis; of a list, tuple, string or range, its number "
+              "of items.",
+         example="print(len(ones(4, 2)), len('abc'), len(range(5)))\n# 4 3 5")
 def _len(x):
     if isinstance(x, (tuple, list, str, range)):
         return len(x)
@@ -418,12 +514,19 @@ for _public in ops.PUBLIC:
                     and isinstance(_op.forward, np.ufunc) and _op.forward.nin == 1)
     _temporary = _on_temporary(_op, _fn) if _unary_ufunc else None
     for _name in _public.names:
-        _register(_name, _fn, _temporary, _public.nondiff)
+        _register(_name, _fn, _temporary, _public.nondiff, _public)
 
 
 # --------------------------------------------------------------- elementwise
 
-@builtin("clip", "clamp")
+@builtin("clip", "clamp", op=ops.CLIP, usage="clip(x, low=None, high=None)",
+         keywords={"min": "low", "a_min": "low", "max": "high", "a_max": "high"},
+         rules={"x": "1 where {low} <= {x} <= {high}, else 0",
+                "low": "1 where {x} < {low}, else 0 (a tracked bound)",
+                "high": "1 where {x} > {high}, else 0 (a tracked bound)"},
+         help="x with each element limited to low..high (either may be left out); the bounds "
+              "may be numbers or tracked arrays.",
+         example="print(clip([-2, 0.5, 3], 0, 1), clamp([-2, 3], min=0))\n# [0, 0.5, 1] [0, 3]")
 def _clip(x, low=None, high=None, **kwargs):
     low = _pick(kwargs, "min", "a_min", default=low)
     high = _pick(kwargs, "max", "a_max", default=high)
@@ -448,12 +551,16 @@ def _clip(x, low=None, high=None, **kwargs):
 A_TRUTH = "a truth value: piecewise constant"
 
 
-@builtin("any", nondiff={0: A_TRUTH})
+@builtin("any", nondiff={0: A_TRUTH},
+         help="1 if any element of x is nonzero (True), else 0.",
+         example="x = [0, 1]\nprint(any(x > 0), any(x > 1))\n# 1 0")
 def _any(x):
     return constant(float(np.any(to_tensor(x).data)))
 
 
-@builtin("all", nondiff={0: A_TRUTH})
+@builtin("all", nondiff={0: A_TRUTH},
+         help="1 if every element of x is nonzero (True), else 0.",
+         example="x = [0, 1]\nprint(all(x >= 0), all(x > 0))\n# 1 0")
 def _all(x):
     return constant(float(np.all(to_tensor(x).data)))
 
@@ -466,18 +573,30 @@ def _tensor_arg(x, name) -> Tensor:
     return x
 
 
-@builtin("attach_grad", nondiff={0: NEW_LEAF})
+@builtin("attach_grad", nondiff={0: NEW_LEAF},
+         help="Track x (MXNet): x.grad becomes zeros, and each backward overwrites it "
+              "(grad_req='add' accumulates instead). On a computed value, a fresh leaf.",
+         example="x = array([1, 2, 3])\nattach_grad(x)\nwith record:\n    y = sum(x * x)\n"
+                 "y.backward()\nprint(x.grad)\n# [2, 4, 6]")
 def _attach_grad(x, grad_req="write"):
     _tensor_arg(x, "attach_grad").attach_grad(str(grad_req))    # MXNet returns None
 
 
-@builtin("requires_grad_", nondiff={0: NEW_LEAF})
+@builtin("requires_grad_", nondiff={0: NEW_LEAF},
+         help="Track x (PyTorch): x.grad is None until the first backward reaches x, then "
+              "gradients add up across backward calls. Returns x.",
+         example="x = array([1, 2, 3]).requires_grad_()\nprint(x.grad)\n"
+                 "sum(x * x).backward()\nsum(x).backward()\nprint(x.grad)\n# None\n# [3, 5, 7]")
 def _requires_grad_(x, requires_grad=True):
     x = _tensor_arg(x, "requires_grad_")   # PyTorch returns the tensor itself
     return x.requires_grad_() if requires_grad else x     # and accumulates
 
 
-@builtin("retain_grad", nondiff={0: "marks the value; returns nothing"})
+@builtin("retain_grad", nondiff={0: "marks the value; returns nothing"},
+         help="Keep the gradient of a computed value y in y.grad (PyTorch keeps only the "
+              "leaves' by default).",
+         example="x = array([1, 2]).requires_grad_()\ny = x * x\ny.retain_grad()\n"
+                 "sum(3 * y).backward()\nprint(y.grad, x.grad)\n# [3, 3] [6, 12]")
 def _retain_grad(x):
     _tensor_arg(x, "retain_grad").retain_grad()
 
@@ -485,32 +604,60 @@ def _retain_grad(x):
 def backward_into_grads(y, head=None, retain_graph=False, create_graph=False, **kwargs):
     """`y.backward(head)` with MXNet's and PyTorch's keywords; returns the
     leaves whose .grad it wrote (the interpreter tells its host)."""
+    return observed_backward(None, y, head, retain_graph, create_graph, **kwargs)
+
+
+def observed_backward(observe, y, head=None, retain_graph=False, create_graph=False, **kwargs):
+    """`backward_into_grads`, with `observe` (None, or the callable that
+    `gradcli explain` gives engine.run_backward) told each step."""
     head = _pick(kwargs, "out_grad", "gradient", "head_grads", default=head)
     _no_more("backward", kwargs)
-    return autodiff.backward(_tensor_arg(y, "backward"),
-                             None if head is None else to_tensor(head, "head"),
-                             retain_graph=bool(retain_graph), create_graph=bool(create_graph))
+    y = _tensor_arg(y, "backward")
+    head = None if head is None else to_tensor(head, "head")
+    if observe is None:
+        return autodiff.backward(y, head, retain_graph=bool(retain_graph),
+                                 create_graph=bool(create_graph))
+    # autodiff.backward, with the observer passed on
+    return run_backward([y], [head], retain_graph=bool(retain_graph or create_graph),
+                        create_graph=bool(create_graph), observe=observe)
 
 
 @builtin("backward", nondiff=dict.fromkeys(
-    (0, 1), "runs the backward pass into .grad and returns nothing"))
+    (0, 1), "runs the backward pass into .grad and returns nothing"),
+    usage="backward(y, head=None, retain_graph=False, create_graph=False)",
+    keywords={"gradient": "head", "out_grad": "head", "head_grads": "head"},
+    help="Differentiate y by every tracked leaf it depends on, into their .grad: of sum(y) "
+         "for a non-scalar y (MXNet), or head · y with a head of y's shape (a "
+         "vector-Jacobian product). It frees the graph unless retain_graph=True.",
+    example="x = array([1, 2]).requires_grad_()\ny = x * x\ny.backward(array([1, 0.5]))\n"
+            "print(x.grad)\n# [2, 2]")
 @functools.wraps(backward_into_grads)
 def _backward(*args, **kwargs):
     backward_into_grads(*args, **kwargs)
 
 
-@builtin("detach", nondiff={0: "its meaning: the same numbers, cut from the graph"})
+@builtin("detach", nondiff={0: "its meaning: the same numbers, cut from the graph"},
+         help="The same numbers as x, cut from the graph: a constant to backward.",
+         example="x = array([1, 2]).requires_grad_()\nu = detach(x * x)\n"
+                 "sum(u * x).backward()\nprint(x.grad)\n# [1, 4]")
 def _detach(x):
     return to_tensor(x).detach()
 
 
-@builtin("copy", "clone")
+@builtin("copy", "clone", op=ops.IDENTITY,
+         help="A copy of x (a new value: writing into one does not change the other); "
+              "gradients pass through it.",
+         example="x = array([1, 2]).requires_grad_()\ny = copy(x)\nsum(3 * y).backward()\n"
+                 "print(x.grad)\n# [3, 3]")
 def _copy(x):
     x = to_tensor(x)
     return ops.identity(x) if x.requires_grad else Tensor(x.data)
 
 
-@builtin("zero_grad", nondiff={0: "resets .grad and returns nothing"})
+@builtin("zero_grad", nondiff={0: "resets .grad and returns nothing"},
+         help="Set x.grad to zeros (before the next accumulating backward).",
+         example="x = array([1, 2]).requires_grad_()\nsum(x).backward()\nsum(x).backward()\n"
+                 "print(x.grad)\nzero_grad(x)\nprint(x.grad)\n# [2, 2]\n# [0, 0]")
 def _zero_grad(x):
     x = _tensor_arg(x, "zero_grad")
     if x.grad is None and not x.keeps_grad:
@@ -518,7 +665,10 @@ def _zero_grad(x):
     x.zero_grad()
 
 
-@builtin("zero_", nondiff={0: "sets the value to zeros, in place"})
+@builtin("zero_", nondiff={0: "sets the value to zeros, in place"},
+         help="Set every element of x to 0, in place (PyTorch's x.grad.zero_()); returns x.",
+         example="x = array([1, 2]).requires_grad_()\nsum(x).backward()\nx.grad.zero_()\n"
+                 "print(x.grad)\n# [0, 0]")
 def _zero_(x):
     _tensor_arg(x, "zero_").zero_()
     return x
@@ -537,7 +687,13 @@ def _derived(name, f, argnum, make):
     return Builtin(f"{name}({getattr(f, 'name', None) or 'f'})", make(f, argnum))
 
 
-@builtin("grad")
+@builtin("grad", rules="grad(f)(x) is differentiable again: grad(grad(f)) and hessian nest",
+         help="The gradient function of f, whose value is a single number: grad(f)(x) is "
+              "df/dx. grad(f, 1) differentiates by the second argument; grad(f, (0, 1)) "
+              "gives a tuple of gradients.",
+         example="f = lambda x: sum(x ** 3)\n"
+                 "print(grad(f)([1, 2]), grad(grad(lambda t: t ** 3))(2))\n"
+                 "# [3, 12] 12")
 def _grad(f, argnum=0):
     """grad(f, (0, 1)): a tuple of gradients, one per argument named (JAX)."""
     if isinstance(argnum, tuple):
@@ -549,35 +705,55 @@ def _grad(f, argnum=0):
     return _derived("grad", f, argnum, autodiff.grad)
 
 
-@builtin("jacobian")
+@builtin("jacobian", rules="jacobian(f)(x) is differentiable again (hessian is "
+                           "jacobian(grad(f)))",
+         help="The Jacobian function of f: jacobian(f)(x) has shape f(x).shape + x.shape.",
+         example="jacobian(lambda x: x * x)([1, 2])\n# [[2, 0], [0, 4]]")
 def _jacobian(f, argnum=0):
     return _derived("jacobian", f, to_int(argnum, "argnum"), autodiff.jacobian)
 
 
-@builtin("hessian")
+@builtin("hessian", rules="hessian(f)(x) is differentiable again",
+         help="The Hessian function of f (a single number): hessian(f)(x) is "
+              "jacobian(grad(f))(x), of shape x.shape + x.shape.",
+         example="hessian(lambda x: sum(x ** 3))([1, 2])\n# [[6, 0], [0, 12]]")
 def _hessian(f, argnum=0):
     return _derived("hessian", f, to_int(argnum, "argnum"), autodiff.hessian)
 
 
-@builtin("jvp")
+@builtin("jvp", rules="the tangent J·v is differentiable again (jvp(grad(f), x, v) is the "
+                      "Hessian times v)",
+         help="(f(x), J·v) by forward mode: the derivative of f at x in the direction v, "
+              "carried forward op by op beside the values, with no tape.",
+         example="value, tangent = jvp(lambda x: x ** 2, [1, 2], [1, 0])\nprint(value, tangent)\n"
+                 "# [1, 4] [2, 0]")
 def _jvp(f, x, v):
     return autodiff.jvp(_function_arg(f, "jvp"), to_tensor(x, "jvp point"),
                         to_tensor(v, "jvp tangent"))
 
 
-@builtin("is_training")
+@builtin("is_training", help="True inside `with record:` (MXNet's autograd.is_training()), "
+                             "else False.",
+         example="print(is_training())\nwith record:\n    print(is_training())\n# False\n# True")
 def _is_training():
     return MODE.training
 
 
-@builtin("grad_fn", nondiff={0: "the name of the node that made the value"})
+@builtin("grad_fn", nondiff={0: "the name of the node that made the value"},
+         help="The name of the recorded operation that made y (PyTorch's y.grad_fn), None "
+              "for a leaf or an untracked value.",
+         example="x = ones(2).requires_grad_()\n"
+                 "print(grad_fn(x + 2), grad_fn(sum(x)), grad_fn(x))\n"
+                 "# AddBackward SumBackward None")
 def _grad_fn(y):
     return _tensor_arg(y, "grad_fn").grad_fn
 
 
 # ------------------------------------------------------------------- scalars
 
-@builtin("asscalar", "item", nondiff={0: PLAIN_NUMBER})
+@builtin("asscalar", "item", nondiff={0: PLAIN_NUMBER},
+         help="The one element of x as a plain number (x must hold exactly one).",
+         example="print(item(sum([1, 2])), array([[2.5]]).item())\n# 3 2.5")
 def _item(x):
     x = to_tensor(x)
     if x.size != 1:
@@ -585,12 +761,16 @@ def _item(x):
     return x.data.reshape(()).item()
 
 
-@builtin("float", nondiff={0: PLAIN_NUMBER})
+@builtin("float", nondiff={0: PLAIN_NUMBER},
+         help="The single number x as a plain float (as Python's float).",
+         example="print(float([2.5]), float(3))\n# 2.5 3")
 def _float(x):
     return float(to_number(x, "float"))
 
 
-@builtin("int", nondiff={0: PLAIN_NUMBER})
+@builtin("int", nondiff={0: PLAIN_NUMBER},
+         help="The single number x as a whole number, rounded toward 0 (as Python's int).",
+         example="print(int(2.7), int(-2.7))\n# 2 -2")
 def _int(x):
     number = to_number(x, "int")
     if not -2.0 ** 63 <= number < 2.0 ** 63:    # also NaN
@@ -601,16 +781,31 @@ def _int(x):
 
 # --------------------------------------------------- lists (lang/pylist.py)
 
-builtin("list")(pylist.make_list)
-builtin("enumerate")(pylist.enumerate_)
-builtin("zip")(pylist.zip_)
-builtin("shuffle", nondiff={0: "reorders a list in place and returns nothing"})(pylist.shuffle)
+_ITEMS = "the items themselves: their gradients flow through unchanged"
+builtin("list", rules=_ITEMS,
+        help="A list of the items of a list, tuple, range or generator, or of the rows of "
+             "an array.",
+        example="print(list(range(3)), len(list(ones(4, 2))))\n# [0, 1, 2] 4")(pylist.make_list)
+builtin("enumerate", rules=_ITEMS,
+        help="A list of (index, item) tuples, counting from start (0).",
+        example="list(enumerate(['a', 'b'], 1))\n# [(1, 'a'), (2, 'b')]")(pylist.enumerate_)
+builtin("zip", rules=_ITEMS,
+        help="A list of tuples of the items at each position, as long as the shortest.",
+        example="list(zip([1, 2], ['a', 'b']))\n# [(1, 'a'), (2, 'b')]")(pylist.zip_)
+builtin("shuffle", nondiff={0: "reorders a list in place and returns nothing"},
+        help="Reorder the list in place, from the run's seeded generator (also "
+             "random.shuffle); returns None.",
+        example="xs = list(range(4))\nshuffle(xs)\nprint(xs)\n# [2, 0, 1, 3]")(pylist.shuffle)
 
 
 # ------------------------------------------------- numpy views of an array
 
 @builtin("numpy", "asnumpy", nondiff={
-    0: "its meaning: the same numbers as a numpy array, cut from the graph"})
+    0: "its meaning: the same numbers as a numpy array, cut from the graph"},
+    help="The same numbers as x, cut from the graph (x.numpy(), x.asnumpy(), as x.data "
+         "and x.detach().numpy()): there is no separate numpy type.",
+    example="x = array([1, 2]).requires_grad_()\ny = (x * 2).numpy()\nprint(y, y.requires_grad)\n"
+            "# [2, 4] False")
 def _numpy(x):
     return to_tensor(x).detach()
 
@@ -618,12 +813,31 @@ def _numpy(x):
 # dtype names, for `dtype=torch.float32` and the like
 BUILTINS["float32"], BUILTINS["float64"] = "float32", "float64"
 
-BUILTINS["record"] = Context("record")
-BUILTINS["train_mode"] = Context("record")
-BUILTINS["no_grad"] = Context("no_grad")
-BUILTINS["pause"] = Context("no_grad")
-BUILTINS["predict_mode"] = Context("no_grad")
-BUILTINS["enable_grad"] = Context("enable_grad")
+# The recording scopes, `with record:`: kind -> what help says of them.
+CONTEXTS: dict[str, ops.Public] = {}
+
+
+def _context(kind, *names, **doc):
+    CONTEXTS[kind] = ops.Public(names, None, **doc)
+    for name in names:
+        BUILTINS[name] = Context(kind)
+
+
+_context("record", "record", "train_mode", usage="with record:",
+         help="Record the operations inside the block for backward (MXNet's "
+              "autograd.record(); is_training() is True inside). A program that uses record "
+              "records only inside such blocks.",
+         example="x = array([1, 2])\nattach_grad(x)\nwith record:\n    y = x * x\n"
+                 "y.backward()\nprint(x.grad)\n# [2, 4]")
+_context("no_grad", "no_grad", "pause", "predict_mode", usage="with no_grad:",
+         help="Record nothing inside the block (PyTorch's torch.no_grad(), MXNet's "
+              "autograd.pause()): the place for an SGD step on tracked parameters.",
+         example="w = array([1, 2]).requires_grad_()\nsum(w * w).backward()\n"
+                 "with no_grad:\n    w -= 0.25 * w.grad\nprint(w, grad_fn(w))\n# [0.5, 1] None")
+_context("enable_grad", "enable_grad", usage="with enable_grad:",
+         help="Record again inside a no_grad block (PyTorch's torch.enable_grad()).",
+         example="x = array([1, 2]).requires_grad_()\nwith no_grad:\n"
+                 "    with enable_grad:\n        y = x * 2\nprint(grad_fn(y))\n# MulBackward")
 
 # Prefixes of pasted MXNet / PyTorch / numpy code, all leading to BUILTINS.
 NAMESPACES = frozenset({"np", "nd", "mx", "torch", "autograd", "random", "linalg",
@@ -632,12 +846,23 @@ NAMESPACES = frozenset({"np", "nd", "mx", "torch", "autograd", "random", "linalg
 
 # ------------------------------------------------------ text; Python's min/max
 
-@builtin("str", nondiff={0: "text, not a number"})
+hooked("print", usage="print(*values, sep=' ', end='\\n')",
+       help="Show the values: numbers and strings as text joined by sep, arrays as tables "
+            "(eval --json lists them under \"printed\").",
+       example="print('loss', 0.25, sep=': ')\n# loss: 0.25")
+
+
+@builtin("str", nondiff={0: "text, not a number"},
+         help="The text of a value, as print writes it: a number without a needless point, "
+              "an array as nested brackets.",
+         example="str([1, 2.5]) + '!'\n# [1, 2.5]!")
 def _str(value=""):
     return strings.text(value)
 
 
-@builtin("repr", nondiff={0: "text, not a number"})
+@builtin("repr", nondiff={0: "text, not a number"},
+         help="The text of a value with a string quoted (Python's repr).",
+         example="print(repr('a'), repr(2))\n# 'a' 2")
 def _repr(value):
     return strings.representation(value)
 
@@ -654,7 +879,8 @@ def _python_extreme(name, pick):
         if len(args) >= 2 and not kwargs and all(_is_single(a) for a in args):
             return pick(args, key=lambda a: to_number(a, name))
         return reduction.fn(*args, **kwargs)
-    BUILTINS[name] = Builtin(name, extreme, reduction.on_temporary, reduction.nondiff)
+    BUILTINS[name] = Builtin(name, extreme, reduction.on_temporary, reduction.nondiff,
+                             reduction.public)
 
 
 _python_extreme("max", max)

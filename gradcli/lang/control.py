@@ -75,7 +75,16 @@ def next_(generator, default=_NO_DEFAULT):
                         "(StopIteration)") from None
 
 
-BUILTINS = {"iter": Builtin("iter", iter_), "next": Builtin("next", next_)}
+BUILTINS = {
+    "iter": Builtin("iter", iter_, public=ops.Public(
+        ("iter",), iter_, help="A generator over a list, tuple, range or the rows of an "
+                                "array (a generator itself for a generator).",
+        example="g = iter([1, 2])\nprint(next(g), next(g))\n# 1 2")),
+    "next": Builtin("next", next_, public=ops.Public(
+        ("next",), next_, help="The generator's next value; once it has none, default, or "
+                                "without one an error that `except StopIteration:` catches.",
+        example="g = iter([1])\nprint(next(g), next(g, 'done'))\n# 1 done")),
+}
 
 
 class GeneratorFunction(UserFunction):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,11 +19,11 @@ from ..core import ops
 from ..core.defaults import MAX_STEPS
 from ..core.tensor import (MODE, Tensor, apply, check_memory, check_time, grad_mode,
                            watching_floating_point)
-from ..errors import EvalError, GradcliError, GradError, LimitError, SyntaxProblem
+from ..errors import EvalError, GradcliError, GradError, LimitError, Span, SyntaxProblem
 from . import ast as A
 from . import modules
 from . import pylist
-from .builtins import BUILTINS, NAMESPACES, backward_into_grads
+from .builtins import BUILTINS, HOOKED, NAMESPACES, backward_into_grads, observed_backward
 from .operations import (BINARY_OPS, COMPARISONS, index_value, tensor_index,
                          update_in_place, write_index)
 from .strings import binary, formatted, text
@@ -30,6 +31,7 @@ from .control import BUILTINS as CONTROL_BUILTINS
 from .control import (CaughtError, Generator, GeneratorFunction, python_names,
                       unknown_exception_name)
 from .environment import BREAK, CONTINUE, MISSING, RETURN, CallDepth, Scope, UserFunction
+from .help import help_builtin
 from .parser import parse
 from .provenance import UNTRACKED, named_untracked, sources
 from .suggest import hint
@@ -69,6 +71,11 @@ class Hooks:
     def bound(self, name: str, value) -> None:
         """`name = value` (or `name += ...`, or unpacking) just ran."""
 
+    def backward_observer(self):
+        """Asked as a backward call starts: None, or a callable to tell
+        each step of it (engine.run_backward's `observe`; explain)."""
+        return None
+
     def symbol(self, name: str):
         """The value of MXNet's symbolic input `sym.var(name)`."""
         raise EvalError(f"symbol '{name}' has no value: give one with --set {name}=JSON "
@@ -79,7 +86,7 @@ class Interpreter:
     """One program's state: globals persist across `run` calls (the REPL)."""
 
     def __init__(self, *, max_steps=MAX_STEPS, hooks: Hooks | None = None,
-                 record_everywhere=False):
+                 record_everywhere=False, explain=False):
         self.globals = Scope({})
         self.max_steps = max_steps
         self.steps = 0
@@ -95,13 +102,19 @@ class Interpreter:
         self._preludes: dict = {}        # d2l edition -> its helpers, once run
         self._symbol_var = Builtin("sym.var", _symbol_var(self.hooks))
         self.record_everywhere = record_everywhere
+        # For `gradcli explain`: each operator, call, index and statement
+        # sets MODE.site to a `Site` of its own while it runs, so that every
+        # recorded node knows the expression that made it. Chosen when the
+        # closures are compiled: a run without it pays nothing.
+        self.explain = explain
         # The built-ins, with the two that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
         self.builtins = {**BUILTINS, **CONTROL_BUILTINS,
-                         "print": Builtin("print", _printer(self.hooks)),
+                         "print": Builtin("print", _printer(self.hooks), public=HOOKED["print"]),
+                         "help": Builtin("help", help_builtin(self.hooks), public=HOOKED["help"]),
                          "backward": Builtin("backward", self._backward_builtin(),
-                                             nondiff=_BACKWARD.nondiff)}
+                                             nondiff=_BACKWARD.nondiff, public=_BACKWARD.public)}
 
     # ------------------------------------------------------------ running
 
@@ -160,7 +173,8 @@ class Interpreter:
 
     def _stmt(self, node, top):
         method = getattr(self, "_stmt_" + type(node).__name__)
-        return method(node, top) if type(node) is A.ExprStmt else method(node)
+        code = method(node, top) if type(node) is A.ExprStmt else method(node)
+        return _sited(code, node) if self.explain else code
 
     def _stmt_ExprStmt(self, node, top):
         expr = self._expr(node.expr)
@@ -307,8 +321,14 @@ class Interpreter:
     def _run_prelude(self, path):
         program = parse(modules.prelude_source(path))
         scope = Scope({})
-        with A.collector_paused():
-            code = self._block(program.body)
+        # Explained, a helper's steps belong to the program's call of it:
+        # its own lines are not the program's.
+        explain, self.explain = self.explain, False
+        try:
+            with A.collector_paused():
+                code = self._block(program.body)
+        finally:
+            self.explain = explain
         code(scope)
         members = {name: _helper(fn, f"d2l.{name}") for name, fn in scope.vars.items()
                    if isinstance(fn, UserFunction)}
@@ -598,7 +618,8 @@ class Interpreter:
     # --------------------------------------------------------- expressions
 
     def _expr(self, node):
-        return getattr(self, "_expr_" + type(node).__name__)(node)
+        code = getattr(self, "_expr_" + type(node).__name__)(node)
+        return _sited(code, node) if self.explain and type(node) in _SITED else code
 
     def _expr_Num(self, node):
         # errstate only where a literal can overflow: entering it costs more
@@ -651,7 +672,7 @@ class Interpreter:
 
         @functools.wraps(backward_into_grads)     # its signature, for call errors
         def backward(*args, **kwargs):
-            written = backward_into_grads(*args, **kwargs)
+            written = observed_backward(hooks.backward_observer(), *args, **kwargs)
             head = args[1] if len(args) > 1 else kwargs.get("head")
             hooks.backward(args[0] if args else None, head, written)
         return backward
@@ -1138,6 +1159,35 @@ def _rows(array):
     """The slices of an array along its first axis, one at a time."""
     for i in range(array.shape[0]):
         yield ops.getitem(array, (i,))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Site(Span):
+    """Where a recorded node was made, in an explained run: the span of the
+    expression (or statement) and the syntax node itself. A Span, so that
+    messages and errors that name a node's place read it as one."""
+
+    node: A.Node
+
+
+# What can record a node: operators, calls, indexing, `x.T`, a list of
+# tracked values stacked.
+_SITED = frozenset({A.BinOp, A.UnaryOp, A.Call, A.Index, A.Attribute, A.ListLit})
+
+
+def _sited(code, node):
+    """`code` run with MODE.site set to `node`'s Site (explain)."""
+    span = node.span
+    site = Site(span.line, span.column, span.end_line, span.end_column, node)
+
+    def run(scope):
+        outer = MODE.site
+        MODE.site = site
+        try:
+            return code(scope)
+        finally:
+            MODE.site = outer
+    return run
 
 
 def _stamped(fn, span):

@@ -11,6 +11,7 @@ these modules' short names (`autograd`, `npx`) finds its members too.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -143,7 +144,13 @@ def _math_function(name, fn, builtin):
             return fn(*numbers)
         except (ValueError, OverflowError) as exc:
             raise EvalError(f"math.{name}: {exc}") from None
-    return Builtin(f"math.{name}", call)
+    inputs = _MATH_INPUTS.get(name, "x")
+    gradient = (f"on a tracked number, the built-in {builtin}(x) of the same meaning (its "
+                "gradient)" if builtin else "no gradient (a plain number)")
+    return Builtin(f"math.{name}", call, public=ops.Public(
+        (f"math.{name}",), call, usage=f"math.{name}({inputs})",
+        help=f"Python's math.{name} of single numbers, giving a plain number; {gradient}. "
+             "An array is an error.", example=_MATH_EXAMPLE))
 
 
 # math's functions, with the built-in that differentiates each (None: none).
@@ -156,6 +163,11 @@ _MATH_FUNCTIONS = {
     "hypot": None, "atan2": None, "factorial": None,
 }
 
+_MATH_EXAMPLE = ("import math\nprint(math.floor(2.5), math.sqrt(4), math.pi)\n"
+                 "# 2 2 3.141592653589793")
+_MATH_INPUTS = {"pow": "x, y", "atan2": "y, x", "hypot": "x, y", "factorial": "n"}
+
+
 def _legacy_reduction(name):
     """MXNet's legacy `nd.sum(x)` (no axis) has shape (1,), not (): in a
     program that imports mxnet's nd, `nd.NAME` of the whole array gives
@@ -167,17 +179,45 @@ def _legacy_reduction(name):
         if isinstance(out, Tensor) and out.ndim == 0:
             return ops.reshape(out, (1,))
         return out
-    return Builtin(f"nd.{name}", reduce)
+    base = builtin.public
+    return Builtin(f"nd.{name}", reduce, public=ops.Public(
+        (f"nd.{name}",), reduce, base.nondiff, base.op, rules=base.rules,
+        usage=f"nd.{name}{inspect.signature(builtin.fn)}",
+        convention=base.convention,
+        help=f"MXNet's legacy nd.{name} (after `from mxnet import nd`): {name}, except that "
+             "a result of shape () has shape (1,), as MXNet's NDArray prints it "
+             f"(help({name}) for the rest).",
+        example=f"from mxnet import nd\nprint(nd.{name}(nd.array([1, 2])), {name}([1, 2]))\n"
+                f"# [{_LEGACY_SHOWS[name]}] {_LEGACY_SHOWS[name]}"))
 
 
 _LEGACY_REDUCTIONS = ("sum", "mean", "max", "min", "prod", "norm")
+# What each gives of [1, 2], for its help's example.
+_LEGACY_SHOWS = {"sum": "3", "mean": "1.5", "max": "2", "min": "1", "prod": "2",
+                 "norm": "2.23606797749979"}
+
+_SET_UP = ops.Public(
+    ("npx.set_np", "npx.reset_np"), _set_up,
+    help="MXNet's set-up calls: accepted, and they do nothing (gradcli is always in numpy "
+         "mode).",
+    example="from mxnet import npx\nnpx.set_np()\nprint('ready')\n# ready")
+_FRAMEWORK_GRAD = ops.Public(
+    ("autograd.grad", "torch.autograd.grad"), framework_grad,
+    keywords={"grad_outputs": "head_grads"},
+    help="The gradients of an already computed heads by each of variables, as a list, "
+         "leaving every .grad alone (MXNet's autograd.grad, PyTorch's torch.autograd.grad; "
+         "create_graph=True records them for a further backward). Of a function, the "
+         "transform grad(f).",
+    example="import torch\nx = torch.tensor([1., 2.], requires_grad=True)\n"
+            "g = torch.autograd.grad(sum(x * x), [x])\nprint(g, x.grad)\n# [[2, 4]] None")
 
 EXTRAS: dict[str, dict[str, object]] = {
     "mxnet.ndarray": {name: _legacy_reduction(name) for name in _LEGACY_REDUCTIONS},
-    "mxnet.npx": {"set_np": Builtin("npx.set_np", _set_up),
-                  "reset_np": Builtin("npx.reset_np", _set_up)},
-    "mxnet.autograd": {"grad": Builtin("autograd.grad", framework_grad)},
-    "torch.autograd": {"grad": Builtin("torch.autograd.grad", framework_grad)},
+    "mxnet.npx": {"set_np": Builtin("npx.set_np", _set_up, public=_SET_UP),
+                  "reset_np": Builtin("npx.reset_np", _set_up, public=_SET_UP)},
+    "mxnet.autograd": {"grad": Builtin("autograd.grad", framework_grad, public=_FRAMEWORK_GRAD)},
+    "torch.autograd": {"grad": Builtin("torch.autograd.grad", framework_grad,
+                                       public=_FRAMEWORK_GRAD)},
     "torch": {"manual_seed": BUILTINS["seed"]},
     "math": {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf, "nan": math.nan,
              **{name: _math_function(name, getattr(math, name),

@@ -15,10 +15,11 @@ import numpy as np
 
 from ..core.tensor import Tensor
 from ..errors import EvalError
+from .environment import MISSING, UserFunction
 from .operations import binary as _numeric_binary
-from .values import a_type, to_int, type_name
+from .values import Builtin, Context, a_type, to_int, type_name
 
-__all__ = ["text", "representation", "formatted", "percent", "binary"]
+__all__ = ["text", "representation", "function_text", "formatted", "percent", "binary"]
 
 ELIDE_OVER = 1000      # more elements than this: '...' in the middle, as numpy
 EDGE = 3               # items kept at each end of an elided axis
@@ -41,7 +42,21 @@ def text(value) -> str:
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):
         return "[" + ", ".join(representation(v) for v in value) + "]"
+    if isinstance(value, Builtin):
+        return f"<built-in {value.name}>"
+    if isinstance(value, UserFunction):
+        return function_text(value)
+    if isinstance(value, Context):
+        return repr(value)
     return f"<{type_name(value)}>"
+
+
+def function_text(fn: UserFunction) -> str:
+    """`<function f(a, b=2)>`: a function of the program, as it is printed
+    (with its defaults, as Python's inspect shows them)."""
+    params = [name if default is MISSING else f"{name}={representation(default)}"
+              for name, default in zip(fn.params, fn.defaults)]
+    return f"<function {fn.name}({', '.join(params)})>"
 
 
 def representation(value) -> str:

@@ -20,9 +20,9 @@ class Builtin:
     """A named built-in function. Every one is also a method: `x.f(a)` is
     `f(x, a)` (SPEC section 1)."""
 
-    __slots__ = ("name", "fn", "on_temporary", "nondiff")
+    __slots__ = ("name", "fn", "on_temporary", "nondiff", "public")
 
-    def __init__(self, name, fn, on_temporary=None, nondiff=None):
+    def __init__(self, name, fn, on_temporary=None, nondiff=None, public=None):
         self.name, self.fn = name, fn
         # Optional: the same function for one argument that is a temporary
         # (an operator's fresh result), which it may overwrite.
@@ -30,6 +30,8 @@ class Builtin:
         # Argument positions the result does not carry a gradient to, each
         # with the reason (SPEC 2.5); docs/language.md lists them too.
         self.nondiff = nondiff or {}
+        # The registry's record of it (core.ops.Public): what `help` says.
+        self.public = public
 
     def __call__(self, *args, **kwargs):
         try:
