@@ -14,8 +14,8 @@ from typing import Callable, Optional
 import numpy as np
 
 from .core import autodiff, creation, defaults, engine
-from .core.tensor import (MODE, Node, Tensor, check_size, physical_memory, shape_str,
-                          watching_floating_point)
+from .core.tensor import (MODE, NOTED_NUMBERS, Node, Tensor, check_size, noting_inputs,
+                          physical_memory, shape_str, watching_floating_point)
 from .errors import DataError, EvalError, GradError, NumericError, ShapeError
 from .lang import ast as A
 from .lang import help as lang_help
@@ -115,11 +115,14 @@ class CheckResult:
 
 @dataclass
 class GraphNode:
-    label: str                    # op name (MulBackward) or variable name
+    label: str                    # op name (MulBackward), leaf's variable name, or "const"
     shape: tuple
     children: list["GraphNode"]
     ident: int                    # stable id within one graph
     repeat: bool = False          # already shown elsewhere in the tree
+    kind: str = "op"              # "op", "leaf" (tracked, no history), "constant" (untracked)
+    names: tuple = ()             # the program's variable names for this value
+    value: Optional[np.ndarray] = None    # a constant's numbers, when it has few
 
 
 def builtin_names() -> list[str]:
@@ -235,10 +238,13 @@ class Bookkeeping(Hooks):
     the program's own backward calls."""
 
     def __init__(self, given: dict, track=(), on_print=None, keep_call=None,
-                 placeholders=False, observer=None):
+                 placeholders=False, observer=None, note_names=False):
         self.given = given                  # input values from outside, by name
         self.observer = observer            # explain: call number -> its observer
         self.placeholders = placeholders    # graph: symbols without values are 0
+        # graph: each value's variable names go into its node's notes
+        # (under core.tensor.noting_inputs, which gives nodes notes)
+        self.reports_bindings = note_names
         self.track = set(track)             # inputs to make leaves with a gradient
         self.on_print = on_print
         self.input_values: dict = {}        # the input tensors, as declared
@@ -273,6 +279,11 @@ class Bookkeeping(Hooks):
         self.input_data[name] = data
         return value
 
+    def bound(self, name, value):
+        notes = getattr(value.node, "notes", None) if isinstance(value, Tensor) else None
+        if notes is not None and name not in notes.names:
+            notes.names.append(name)
+
     def symbol(self, name):
         if name not in self.given and self.placeholders:
             return self.input(name, lambda: 0.0)
@@ -294,12 +305,13 @@ class Bookkeeping(Hooks):
 
 
 def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
-             placeholders=False, record_everywhere=None, observer=None):
+             placeholders=False, record_everywhere=None, observer=None,
+             note_names=False):
     """A fresh interpreter for one run, and the bookkeeping it reports to.
     `record_everywhere` (default: when tracking) records outside record
     blocks too; with `observer` (explain) the run keeps each node's
     expression, and `observer(k)` gives the observer of its backward call k
-    (from 0)."""
+    (from 0); `note_names`: see Bookkeeping."""
     configure(options)
     declared = declared_inputs(program)
     given = {name: input_array(name, value) for name, value in (inputs or {}).items()}
@@ -308,9 +320,11 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
         if unknown:
             raise DataError(f"unknown input '{unknown[0]}': the program declares "
                             f"{_names(declared)}")
-        book = Bookkeeping(given, track, on_print, keep_call, placeholders, observer)
+        book = Bookkeeping(given, track, on_print, keep_call, placeholders, observer,
+                           note_names)
     else:       # no `input` lines: given values are plain variables
-        book = Bookkeeping({}, (), on_print, keep_call, observer=observer)
+        book = Bookkeeping({}, (), on_print, keep_call, observer=observer,
+                           note_names=note_names)
     # Tracking inputs, the api differentiates the result itself: the
     # program's whole computation is recorded, record blocks or not.
     if record_everywhere is None:
@@ -766,8 +780,10 @@ def graph(program: A.Program, inputs=None, options: Options | None = None,
     """
     options = options or Options()
     names = _wrt_names(declared_inputs(program), inputs, wrt)
-    interp, book = _prepare(program, inputs, options, names, placeholders=True)
-    interp.run(program)
+    interp, book = _prepare(program, inputs, options, names, placeholders=True,
+                            note_names=True)
+    with noting_inputs():
+        interp.run(program)
     result = _result_tensor(interp, of)
     if result is None and book.last_backward is not None:
         result = book.last_backward[0]
@@ -778,36 +794,88 @@ def graph(program: A.Program, inputs=None, options: Options | None = None,
 
 
 def graph_of(result: Tensor, names: dict, max_nodes: int = defaults.GRAPH_NODES) -> GraphNode:
-    """The graph that produced `result`, leaves named as in `names` (name: value)."""
-    leaf_names = {id(v): n for n, v in names.items() if isinstance(v, Tensor)}
+    """The graph that produced `result`: its ops, the leaves they reach and,
+    as children of kind "constant", each op's untracked inputs.
+
+    Values are named by `names` (name: value, the program's variables at
+    its end, the first name of a value winning) and, for nodes recorded
+    under `noting_inputs`, by every variable they were bound to while the
+    program ran; such nodes also kept their constants' numbers when few.
+    """
+    first: dict[int, str] = {}      # id of a named tensor, and of its node: the name
+    for name, value in names.items():
+        if isinstance(value, Tensor):
+            first.setdefault(id(value), name)
+            if value.node is not None:
+                first.setdefault(id(value.node), name)
     if result.node is None:
-        label = leaf_names.get(id(result), "value") + ("" if result.requires_grad else " (untracked)")
-        return GraphNode(label, tuple(result.shape), [], 0)
-    ids: dict[int, int] = {}
-    root = GraphNode(result.node.op.name, tuple(result.shape), [], 0)
+        return _value_node(result, first)
+    count, ids = 0, {}
+    root = GraphNode(result.node.op.name, tuple(result.shape), [], 0,
+                     names=_node_names(result.node, first))
     stack = [(result.node, root)]
     while stack:            # depth first, children in order; no recursion
         item, shown = stack.pop()
-        if id(item) in ids:
+        key = None if item is None else (id(item), shown.kind)
+        if key in ids:
             shown.repeat = True
-            shown.ident = ids[id(item)]
+            shown.ident = ids[key]
             continue
-        ids[id(item)] = shown.ident = len(ids)
-        if type(item) is not Node or len(ids) > max_nodes:
+        shown.ident = count
+        count += 1
+        if key is not None:
+            ids[key] = shown.ident
+        if type(item) is not Node or count > max_nodes:
             continue
-        for i, parent in enumerate(item.parents):
-            if parent is None:
-                continue
-            if type(parent) is Node:
-                shape = item.in_shapes[i]
-                shape = shown.shape if shape is None else shape
-                shown.children.append(GraphNode(parent.op.name, tuple(shape), [], -1))
-            else:
-                shown.children.append(GraphNode(leaf_names.get(id(parent), "leaf"),
-                                                tuple(parent.shape), [], -1))
-        parents = [p for p in item.parents if p is not None]
-        stack.extend(reversed(list(zip(parents, shown.children))))
+        inputs = _node_inputs(item, shown.shape, first)
+        shown.children = [child for _, child in inputs]
+        stack.extend(reversed(inputs))
     return root
+
+
+def _node_inputs(node: Node, shape: tuple, first: dict) -> list:
+    """(what to expand, its GraphNode) for each input of `node`: a node, a
+    leaf tensor, or a constant's tensor (None when it was not noted)."""
+    notes = getattr(node, "notes", None)
+    inputs = []
+    for i, parent in enumerate(node.parents):
+        in_shape = node.in_shapes[i]
+        in_shape = shape if in_shape is None else tuple(in_shape)
+        if parent is None:
+            tensor, numbers = (notes.constants[i] if notes is not None else None) or (None, None)
+            named = first.get(id(tensor)) if tensor is not None else None
+            inputs.append((tensor, GraphNode("const", in_shape, [], -1, kind="constant",
+                                             names=(named,) if named else (), value=numbers)))
+        elif type(parent) is Node:
+            inputs.append((parent, GraphNode(parent.op.name, in_shape, [], -1,
+                                             names=_node_names(parent, first))))
+        else:
+            named = first.get(id(parent))
+            inputs.append((parent, GraphNode(named or "leaf", tuple(parent.shape), [], -1,
+                                             kind="leaf", names=(named,) if named else ())))
+    return inputs
+
+
+def _node_names(node: Node, first: dict) -> tuple:
+    """The names the program bound `node`'s value to, in the order it did."""
+    notes = getattr(node, "notes", None)
+    found = list(notes.names) if notes is not None else []
+    last = first.get(id(node))
+    if last is not None and last not in found:
+        found.append(last)
+    return tuple(found)
+
+
+def _value_node(result: Tensor, first: dict) -> GraphNode:
+    """The whole graph of a result that no op recorded: a leaf, or an
+    untracked value (with its numbers, if few)."""
+    named = first.get(id(result))
+    names = (named,) if named else ()
+    if result.requires_grad:
+        return GraphNode(named or "value", tuple(result.shape), [], 0, kind="leaf", names=names)
+    numbers = np.array(result.data) if result.size <= NOTED_NUMBERS else None
+    return GraphNode("const (untracked)", tuple(result.shape), [], 0,
+                     kind="constant", names=names, value=numbers)
 
 
 # ---------------------------------------------------------------- session
@@ -828,9 +896,11 @@ class Session:
         configure(self.options)
         # `:explain` may be asked about any value, after its backward too:
         # the session keeps each node's expression and watches its backward
-        # calls (interactive work, where that costs nothing noticeable).
+        # calls (interactive work, where that costs nothing noticeable);
+        # `:graph` names values and shows constants as `gradcli graph` does.
         self.recorder = Recorder(defaults.EXPLAIN_STEPS)
-        self.book = Bookkeeping({}, (), self.on_print, observer=self.recorder.start)
+        self.book = Bookkeeping({}, (), self.on_print, observer=self.recorder.start,
+                                note_names=True)
         self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book,
                                   explain=True)
 
@@ -841,7 +911,8 @@ class Session:
         interp.last_value = None
         interp.steps = 0
         MODE.nan_reports = []
-        interp.run(program)
+        with noting_inputs():
+            interp.run(program)
         return final_value(program, interp)
 
     def warnings(self) -> list[str]:

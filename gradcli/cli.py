@@ -949,6 +949,10 @@ def graph_command(
     expr: ExprOpt = None,
     dot: Annotated[bool, typer.Option("--dot", help="Write Graphviz DOT instead of a tree.")
                    ] = False,
+    out: Annotated[Optional[str], typer.Option(
+        "--out", metavar="FILE.svg|FILE.png",
+        help="Draw the graph into this picture (no Graphviz needed; a PNG needs the "
+             "'images' extra).")] = None,
     max_nodes: Annotated[int, typer.Option(
         "--max-nodes", metavar="N", min=1,
         help="Expand this many nodes; the rest are drawn without their inputs, and the "
@@ -956,35 +960,48 @@ def graph_command(
     wrt: WrtOpt = None, of: OfOpt = None,
     *, common: Common,
 ) -> None:
-    """Show the recorded graph of the result: operations, inputs, shapes.
+    """Show the recorded graph of the result: operations, inputs, constants,
+    shapes, and the names the program gave the values.
 
     A node used twice is drawn once and then marked "(shown above)". --dot
-    writes Graphviz DOT (render it with `dot -Tsvg`); --json a nested object.
+    writes Graphviz DOT (render it with `dot -Tsvg`); --out draws an SVG or
+    PNG picture itself; --json writes a nested object.
 
-    Example:  gradcli graph -e 'input x = [1, 2]; sum(x * x + x)' --dot | dot -Tsvg
+    Example:  gradcli graph -e 'input x = [1, 2]; sum(x * x + x)' --out graph.svg
     """
-    if dot and common.json:
-        raise _usage_error("--dot and --json cannot be used together", "graph")
+    chosen = [flag for flag, given in (("--dot", dot), ("--json", common.json),
+                                       ("--out", out is not None)) if given]
+    if len(chosen) > 1:
+        raise _usage_error(f"{' and '.join(chosen)} cannot be used together", "graph")
+    if out is not None:
+        from . import picture
+        if not picture.known_format(out):
+            raise _usage_error(f"--out: cannot draw {out!r}: name a .svg or .png file", "graph")
     session = Session(common, _read_source(file, expr, "graph"))
     names = _names(wrt)
     session.run(lambda program, inputs: _graph_once(session, program, inputs, names, of, dot,
-                                                    max_nodes))
+                                                    max_nodes, out))
 
 
-def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes: int) -> None:
+def _graph_once(session: Session, program, inputs, wrt, of, dot: bool, max_nodes: int,
+                out: Optional[str] = None) -> None:
     from . import api, render
 
     root = api.graph(program, inputs, session.options(), wrt, of, max_nodes=max_nodes)
     cut = render.graph_cut(root, max_nodes)
     note = render.cut_note(max_nodes) + " (--max-nodes N draws more)" if cut else None
-    if dot:
+    if out is not None:
+        from . import picture
+        drawn = picture.write(root, out, note)
+        render.print_written(session.console, out, drawn)
+    elif dot:
         sys.stdout.write(render.graph_dot(root, note))
     elif session.common.json:
         session.emit_json(render.graph_json(root, cut))
     else:
         render.print_graph(session.console, root, note)
-    if note is not None and (dot or session.common.json):
-        render.warn([note])        # DOT and JSON are read by programs, not people
+    if note is not None and (dot or session.common.json or out is not None):
+        render.warn([note])        # DOT and JSON are read by programs, a picture is a file
 
 
 @app.command("explain", cls=_Command)

@@ -27,7 +27,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from . import textin
+from . import jsonio, textin
 from .core.tensor import shape_str
 from .errors import GradcliError
 
@@ -460,6 +460,29 @@ def print_graph(console, root, note: Optional[str] = None) -> None:
     console.print(graph_tree(root, note), soft_wrap=True)
 
 
+def graph_label(node) -> tuple[str, str, str]:
+    """A node's texts, in every form of the graph: what it is (the op, the
+    leaf's name, `const`), its shape, and what the program called it (a
+    constant's numbers too, when few: `= 2`, `c = [1, 1]`; else empty)."""
+    names = ", ".join(node.names) if node.kind != "leaf" else ""
+    if node.value is not None:
+        names = f"{names} = {numbers_text(node.value)}".lstrip()
+    return printable(node.label), shape_str(node.shape), printable(names)
+
+
+def numbers_text(value) -> str:
+    """A few numbers, nested as their array is: `2`, `[1, 1]`, `[[1], [2]]`."""
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return format_scalar(value)
+    texts = iter(format_elements(value))
+
+    def nested(shape):
+        items = [next(texts) if len(shape) == 1 else nested(shape[1:]) for _ in range(shape[0])]
+        return "[" + ", ".join(items) + "]"
+    return nested(value.shape)
+
+
 def graph_tree(root, note: Optional[str] = None):
     """The text `print_graph` prints."""
     from rich.text import Text
@@ -470,9 +493,12 @@ def graph_tree(root, note: Optional[str] = None):
         node, guides, inner = stack.pop()
         if out:
             out.append("\n")
+        head, shape, names = graph_label(node)
         out.append(guides)
-        out.append(printable(node.label), style="bold" if node.children else "")
-        out.append(f"  {shape_str(node.shape)}", style="dim")
+        out.append(head, style="bold" if node.children else "")
+        out.append(f"  {shape}", style="dim")
+        if names:
+            out.append(f"  {names}", style="cyan")
         if node.repeat:
             out.append("  (shown above)", style="dim italic")
         last = len(node.children) - 1
@@ -484,27 +510,49 @@ def graph_tree(root, note: Optional[str] = None):
     return out
 
 
+def print_written(console, path: str, drawn) -> None:
+    """The one line `graph --out` prints: which file, how much is in it."""
+    from rich.text import Text
+
+    def counted(n, what):
+        return f"{n} {what}" + ("" if n == 1 else "s")
+    console.print(Text(f"wrote {printable(path)}: {counted(len(drawn.boxes), 'node')}, "
+                       f"{counted(len(drawn.edges), 'edge')}"), soft_wrap=True)
+
+
+def graph_dag(root) -> tuple[dict, list]:
+    """The tree as the DAG it stands for: each node once by `ident` (where
+    it was expanded), and an edge (node, input) per input, in order, so that
+    x*x has two edges to x."""
+    nodes: dict = {}
+    edges: list[tuple[int, int]] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if not node.repeat:
+            nodes.setdefault(node.ident, node)
+        edges.extend((node.ident, child.ident) for child in node.children)
+        stack.extend(reversed(node.children))
+    return nodes, edges
+
+
+_DOT_SHAPES = {"op": "box", "leaf": "ellipse", "constant": 'box, style="dashed"'}
+
+
 def graph_dot(root, note: Optional[str] = None) -> str:
-    """Graphviz DOT: one node per `ident`, an edge from each node to each of
-    its inputs (so x*x draws two edges to x); a `note` is the graph's label."""
+    """Graphviz DOT: one node per `ident` (ops boxes, leaves ellipses,
+    constants dashed boxes), an edge from each node to each of its inputs
+    (so x*x draws two edges to x); a `note` is the graph's label."""
     lines = ["digraph gradcli {",
              '  node [fontname="monospace"];']
     if note is not None:
         lines.append(f"  label={_dot_string(note)};")
-    declared: set[int] = set()
-    edges: list[str] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.ident not in declared and not node.repeat:
-            declared.add(node.ident)
-            shape = "box" if node.children else "ellipse"
-            text = _dot_string(f"{node.label}\n{shape_str(node.shape)}")
-            lines.append(f"  n{node.ident} [label={text}, shape={shape}];")
-        for child in node.children:
-            edges.append(f"  n{node.ident} -> n{child.ident};")
-        stack.extend(reversed(node.children))
-    return "\n".join(lines + edges + ["}"]) + "\n"
+    nodes, edges = graph_dag(root)
+    for ident, node in nodes.items():
+        text = _dot_string("\n".join(part for part in graph_label(node) if part))
+        lines.append(f"  n{ident} [label={text}, shape={_DOT_SHAPES[node.kind]}];")
+    lines += [f"  n{node} -> n{child};" for node, child in edges]
+    return "\n".join(lines + ["}"]) + "\n"
 
 
 def _dot_string(text: str) -> str:
@@ -513,11 +561,16 @@ def _dot_string(text: str) -> str:
 
 
 def graph_json(root, cut: bool = False) -> dict:
-    """The tree as nested objects: label, shape, id, repeat, children; and
+    """The tree as nested objects: label, kind, shape, names, id, repeat,
+    children, and a constant's `value` (null when it has too many numbers);
     at the top `"truncated": true` when the graph was cut."""
     def node_dict(node):
-        return {"label": node.label, "shape": list(node.shape), "id": node.ident,
-                "repeat": node.repeat, "children": []}
+        out = {"label": node.label, "kind": node.kind, "shape": list(node.shape),
+               "names": list(node.names), "id": node.ident, "repeat": node.repeat,
+               "children": []}
+        if node.kind == "constant":
+            out["value"] = None if node.value is None else jsonio.array(node.value)
+        return out
 
     out = node_dict(root)
     stack = [(root, out)]

@@ -238,7 +238,7 @@ def test_graph_draws_the_recorded_graph():
     session.execute("x = ones(2)\nattach_grad(x)\ny = sum(x * x + x)")
     session.execute(":graph y")
     tree = out.getvalue()
-    assert tree.splitlines()[0] == "SumBackward  ()"
+    assert tree.splitlines()[0] == "SumBackward  ()  y"
     assert "AddBackward  (2,)" in tree and "x  (2,)" in tree
     assert session.execute(":graph") is False
     assert "usage: :graph NAME" in err.getvalue()

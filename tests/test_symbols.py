@@ -13,8 +13,9 @@ def test_graph_draws_an_expression_over_symbols_without_values(tmp_path):
     result = gradcli("graph", write(tmp_path, SYMBOLS))
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "AddBackward  ()",
+        "AddBackward  ()  c",
         "├── MulBackward  ()",
+        "│   ├── const  ()  = 2",
         "│   └── a  ()",
         "└── b  ()",
     ]

@@ -56,9 +56,11 @@ class Node:
     """One recorded application of an op: what backward needs from it."""
 
     # `tangent` (forward mode, set only then): the output's tangent, which a
-    # recorded backward needs beside `ans`.
+    # recorded backward needs beside `ans`. `notes` (set only under
+    # `noting_inputs`, for `gradcli graph`): a `Notes`. Unset slots cost no
+    # time, and read with getattr(node, "notes", None).
     __slots__ = ("op", "parents", "saved", "versions", "params", "ans",
-                 "in_shapes", "freed", "site", "retained", "tangent")
+                 "in_shapes", "freed", "site", "retained", "tangent", "notes")
 
     def __init__(self, op, parents, saved, versions, params, ans, in_shapes):
         self.op = op
@@ -566,6 +568,58 @@ def record(op, args, params, out):
                 versions.append(None)
     return Node(op, parents, saved, versions, params,
                 out if op.saves_ans else None, in_shapes)
+
+
+# ------------------------------------------------- drawing the graph
+# `gradcli graph` shows what backward never needs: the untracked inputs of
+# each op (a literal `2`, an untracked array: constants) and the names the
+# program gave the values. Recording them costs time and keeps constants
+# alive, so it happens only inside `noting_inputs`, which swaps the
+# `record` that `apply` calls for one that also writes `node.notes`: other
+# runs execute exactly the code they did before.
+
+NOTED_NUMBERS = 6       # a constant with this many numbers or fewer keeps a copy
+
+
+class Notes:
+    """What graph mode keeps of a node beyond what backward needs."""
+
+    __slots__ = ("constants", "names")
+
+    def __init__(self, constants):
+        # Per input: None for a tracked one, else (the tensor, for its
+        # identity and name; a copy of its numbers if it has at most
+        # NOTED_NUMBERS of them, else None). The copy is taken now: an
+        # in-place write may give the tensor other numbers later.
+        self.constants = constants
+        self.names = []     # variable names the host saw bound to the output
+
+
+def _record_noting_inputs(op, args, params, out):
+    node = _record(op, args, params, out)
+    node.notes = Notes(tuple(
+        None if parent is not None else
+        (a, a.data.copy() if a.data.size <= NOTED_NUMBERS else None)
+        for parent, a in zip(node.parents, args)))
+    return node
+
+
+_record = record
+
+
+class noting_inputs:
+    """`with noting_inputs():` nodes recorded inside carry `Notes` (see
+    above). Forward mode's nodes (forward.py) do not."""
+
+    __slots__ = ("old",)
+
+    def __enter__(self):
+        global record
+        self.old, record = record, _record_noting_inputs
+
+    def __exit__(self, *exc):
+        global record
+        record = self.old
 
 
 def _read_by(op, parents):

@@ -64,6 +64,13 @@ class Hooks:
         """A backward call ran from `output` with `head` (None: ones) and
         wrote the .grad of the leaves in `written`."""
 
+    # Whether the host wants `bound` calls: read when a program is compiled,
+    # so that a run whose host does not pays nothing for them.
+    reports_bindings = False
+
+    def bound(self, name: str, value) -> None:
+        """`name = value` (or `name += ...`, or unpacking) just ran."""
+
     def backward_observer(self):
         """Asked as a backward call starts: None, or a callable to tell
         each step of it (engine.run_backward's `observe`; explain)."""
@@ -189,7 +196,7 @@ class Interpreter:
 
             def assign(scope):
                 scope.vars[name] = value(scope)
-            return assign
+            return self._binding(assign, (name,))
         if type(target) is A.TupleLit:
             return self._unpack(target, value)
         if type(target) is A.Index:
@@ -216,7 +223,7 @@ class Interpreter:
 
         def unpack(scope):
             scope.vars.update(zip(names, _unpacked(value(scope), names)))
-        return unpack
+        return self._binding(unpack, names)
 
     def _stmt_AugAssign(self, node):
         value = self._expr(node.value)
@@ -233,7 +240,7 @@ class Interpreter:
                     update_in_place(old, opname, new, name)
                 else:
                     scope.vars[name] = binary(opname, old, new)
-            return aug_name
+            return self._binding(aug_name, (name,))
         if type(target) is A.Index:
             load = self._expr(target)
             store = self._index_store(target)
@@ -247,6 +254,11 @@ class Interpreter:
                 return store(scope, binary(opname, load(scope), value(scope)))
             return aug_index
         raise EvalError("cannot assign to this expression", target.span)
+
+    def _binding(self, run, names):
+        """The statement `run`, which binds `names`, telling the host each
+        binding (Hooks.bound) only when it asks: others pay nothing."""
+        return _reported(run, names, self.hooks) if self.hooks.reports_bindings else run
 
     def _index_store(self, target):
         obj = self._expr(target.obj)
@@ -977,6 +989,19 @@ def _iteration(items, span):
     if not isinstance(items, (range, tuple, list, Generator)):
         raise EvalError(f"cannot loop over {a_type(items)}", span)
     return items
+
+
+def _reported(run, names, hooks):
+    """The statement `run`, which binds `names`, then the host told each
+    binding (Hooks.bound)."""
+    def run_reported(scope):
+        run(scope)
+        for name in names:
+            where = scope
+            while name not in where.vars:    # `x += 1` on a variable of an outer scope
+                where = where.parent
+            hooks.bound(name, where.vars[name])
+    return run_reported
 
 
 def _unpacked(items, names):
