@@ -333,7 +333,8 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
                          record_everywhere=record_everywhere, explain=observer is not None)
     if not declared:
         for name, value in given.items():
-            interp.globals.vars[name] = value.attach_grad() if name in track else value
+            tracked = name in track and value.dtype.kind == "f"     # a mask stays a mask
+            interp.globals.vars[name] = value.attach_grad() if tracked else value
             book.input_values[name] = value
     return interp, book
 

@@ -176,3 +176,10 @@ def test_forward_mode_leaves_a_boolean_input_alone_too():
     from gradcli import forward_mode
     result = forward_mode.gradient(api.load(MASKED))
     assert {n: g.tolist() for n, g in result.grads.items()} == {"x": [5.0, 0.0]}
+
+
+def test_a_boolean_value_given_to_a_program_without_inputs_stays_a_mask():
+    # The same bug through `-e` with --set: given values were all attach_grad'ed.
+    result = api.gradient(api.load("sum(x[m] * 5)"), {"x": [1, -2], "m": [True, False]})
+    assert result.value.value == 5.0
+    assert {n: g.tolist() for n, g in result.grads.items()} == {"x": [5.0, 0.0]}

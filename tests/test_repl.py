@@ -536,7 +536,7 @@ def test_repl_options_reach_the_session():
 def test_repl_help():
     result = gradcli("repl", "--help")
     assert result.exit_code == 0
-    assert ":grad NAME" in result.stdout
+    assert ":grad [NAME...]" in result.stdout and ":explain NAME" in result.stdout
 
 
 # ---------------------------------------------- a real pseudo-terminal
