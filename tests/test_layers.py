@@ -16,6 +16,7 @@ ALLOWED = {
     "lang": ({"errors", "core", "lang"}, TERMINAL),
     "api": ({"errors", "core", "lang", "api"}, TERMINAL),
     "expect": ({"errors", "core", "lang", "api"}, TERMINAL),     # check --expect, on the api
+    "plotting": ({"errors", "core", "lang", "api"}, TERMINAL),   # plot's sampling, on the api
 }
 
 
@@ -62,3 +63,11 @@ def test_imports_flow_one_way(path):
 def test_only_the_parser_imports_lark():
     importers = {p.name for p in PACKAGE.rglob("*.py") if "lark" in imports_of(p)[1]}
     assert importers == {"parser.py"}
+
+
+def test_only_draw_imports_the_plotting_libraries():
+    """plotext and matplotlib are drawing, at the edge, and imported only
+    there (and only when something is drawn: start-up stays as it was)."""
+    importers = {p.name for p in PACKAGE.rglob("*.py")
+                 if imports_of(p)[1] & {"plotext", "matplotlib"}}
+    assert importers == {"draw.py"}

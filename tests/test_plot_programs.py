@@ -1,20 +1,34 @@
 """Plots from programs (issue 15 item 2): `plot()`, `scatter()` and D2L's
 `d2l.plot`, `d2l.plt`, `d2l.set_figsize` gathered by the language
-(lang/plots.py)."""
+(lang/plots.py), and where `eval` puts them: the terminal, --plots DIR,
+--json, or a note."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
+import pexpect
 import pytest
+from typer.testing import CliRunner
 
 from gradcli import api
+from gradcli.cli import app
 from gradcli.errors import EvalError
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = {"COLUMNS": "80", "LINES": "24", "NO_COLOR": None, "FORCE_COLOR": None, "TERM": None}
 D2L = "from d2l import torch as d2l\nx = arange(4)\n"
+
+
+def gradcli(*args, env=None, input=None):
+    return CliRunner().invoke(app, [str(a) for a in args], env={**ENV, **(env or {})},
+                              input=input)
 
 
 def drawn(source, inputs=None):
@@ -172,3 +186,88 @@ def test_d2l_plt_holds_no_reference_cycle():
         gc.garbage.clear()
     assert len(figures) == 1 and figures[0].xlabel == "x"
     assert found == 0
+
+
+# ------------------------------------------------------------------ eval
+
+PLOTS = "x = arange(3)\nprint(1)\nplot(x, x * x, title='sq')\nscatter(x, x)\nprint(2)\n"
+
+
+def test_off_a_terminal_plots_are_notes_on_stderr_and_stdout_is_unchanged():
+    plain = gradcli("eval", "-e", "x = arange(3)\nprint(1)\nprint(2)\n")
+    result = gradcli("eval", "-e", PLOTS)
+    assert result.exit_code == 0
+    assert result.stdout == plain.stdout == "1\n2\n"
+    assert result.stderr == (
+        "gradcli: note: plot 1 (line, 1 series, 3 points) not drawn: stdout is not a "
+        "terminal; --plots DIR writes it to a file\n"
+        "gradcli: note: plot 2 (scatter, 1 series, 3 points) not drawn: stdout is not a "
+        "terminal; --plots DIR writes it to a file\n")
+
+
+def test_plots_dir_gets_numbered_files(tmp_path):
+    folder = tmp_path / "made" / "plots"
+    result = gradcli("eval", "-e", PLOTS, "--plots", folder, input='{}\n{}\n')
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "1\n2\n\n1\n2\n"
+    assert sorted(p.name for p in folder.iterdir()) == [f"plot-00{i}.png" for i in (1, 2, 3, 4)]
+    assert result.stderr.splitlines()[0] == (f"gradcli: note: plot 1 (line, 1 series, "
+                                             f"3 points) written to {folder}/plot-001.png")
+    assert (folder / "plot-001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = gradcli("eval", "-e", PLOTS, "--plots", tmp_path / "s", "--plot-format", "svg")
+    assert svg.exit_code == 0
+    assert ">sq</text>" in (tmp_path / "s" / "plot-001.svg").read_text()
+
+
+def test_json_carries_the_plotted_numbers(tmp_path):
+    result = gradcli("eval", "--json", "-e", PLOTS)
+    obj = json.loads(result.stdout)
+    assert list(obj) == ["printed", "plots", "variables", "grads"]
+    assert obj["plots"] == [
+        {"kind": "line", "title": "sq", "xlabel": None, "ylabel": None,
+         "series": [{"kind": "line", "label": None, "x": [0.0, 1.0, 2.0],
+                     "y": [0.0, 1.0, 4.0]}]},
+        {"kind": "scatter", "title": None, "xlabel": None, "ylabel": None,
+         "series": [{"kind": "scatter", "label": None, "x": [0.0, 1.0, 2.0],
+                     "y": [0.0, 1.0, 2.0]}]}]
+    assert result.stderr == ""
+    assert "plots" not in json.loads(gradcli("eval", "--json", "-e", "print(1)").stdout)
+    with_files = gradcli("eval", "--json", "-e", PLOTS, "--plots", tmp_path)
+    assert [p["file"] for p in json.loads(with_files.stdout)["plots"]] == [
+        f"{tmp_path}/plot-001.png", f"{tmp_path}/plot-002.png"]
+
+
+def test_a_failed_json_run_keeps_its_plots():
+    result = gradcli("eval", "--json", "-e", "plot([1, 2])\nones(2) @ ones(3)\n")
+    obj = json.loads(result.stdout)
+    assert result.exit_code == 1 and len(obj["plots"]) == 1 and "error" in obj
+
+
+def test_plot_options_are_checked(monkeypatch, tmp_path):
+    result = gradcli("eval", "-e", PLOTS, "--plot-format", "svg")
+    assert result.exit_code == 2 and "--plot-format chooses the files of --plots" in result.stderr
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    result = gradcli("eval", "-e", PLOTS, "--plots", tmp_path)
+    assert result.exit_code == 1 and "pip install 'gradcli[images]'" in result.stderr
+
+
+SCRIPT = shutil.which("gradcli", path=str(Path(sys.executable).parent))
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+
+
+def test_on_a_terminal_eval_draws_as_the_program_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR")}
+    env.update(COLUMNS="60", LINES="24", TERM="xterm")
+    child = pexpect.spawn(SCRIPT, ["eval", "-e", PLOTS], env=env, encoding="utf-8",
+                          timeout=30, dimensions=(24, 60))
+    child.expect(pexpect.EOF)
+    child.close()
+    lines = ESCAPES.sub("", child.before).splitlines()
+    assert child.exitstatus == 0
+    assert lines[0] == "1" and lines[-1] == "2"
+    # Two plots of (24 - 4) / 2 lines each, the first titled, between the prints.
+    assert len(lines) == 2 + 2 * 10 and lines[1].strip() == "sq"
+    assert re.search(r"\x1b\[(3[0-7]|38;)", child.before)    # in colour on a terminal
