@@ -1,10 +1,11 @@
 """Plots from programs (issue 15 item 2): `plot()`, `scatter()` and D2L's
 `d2l.plot`, `d2l.plt`, `d2l.set_figsize` gathered by the language
-(lang/plots.py), and where `eval` puts them: the terminal, --plots DIR,
---json, or a note."""
+(lang/plots.py), and where `eval` and the REPL put them: the terminal,
+--plots DIR, --json, or a note; the REPL's `:plot` (item 4)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -15,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pexpect
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from gradcli import api
+from gradcli import api, repl
 from gradcli.cli import app
 from gradcli.errors import EvalError
 
@@ -271,3 +273,61 @@ def test_on_a_terminal_eval_draws_as_the_program_runs(tmp_path):
     # Two plots of (24 - 4) / 2 lines each, the first titled, between the prints.
     assert len(lines) == 2 + 2 * 10 and lines[1].strip() == "sq"
     assert re.search(r"\x1b\[(3[0-7]|38;)", child.before)    # in colour on a terminal
+
+
+# ------------------------------------------------------------------ REPL
+
+def make_repl():
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(file=out, width=100, color_system=None, highlight=False)
+    return repl.Repl(api.Options(), console=console, errors=err), out, err
+
+
+def test_repl_plot_varies_the_undefined_name(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "70")
+    monkeypatch.setenv("LINES", "24")
+    session, out, err = make_repl()
+    assert repl.run_stream(session, ["w = 2\n", ":plot w * t ** 2 - 3 * t -1:2\n"]) == 0, \
+        err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 20 + 2 and max(len(line) for line in lines) <= 70
+    assert lines[0].strip() == "w * t ** 2 - 3 * t"
+    assert lines[-2:] == ["▚ f(t)   ⢕ f′(t)   ● f′(t) = 0", "f′(t) = 0 at t ≈ 0.75"]
+    assert "t" not in session.session.names() and session.session.names() == ["w"]
+
+
+def test_repl_plot_takes_x_by_convention_and_puts_it_back():
+    session, out, err = make_repl()
+    session.execute("x = 3.0\nattach_grad(x)")
+    assert session.execute(":plot x * x") and "f′(x) = 0 at x ≈ 0" in out.getvalue()
+    value = session.session.interp.globals.vars["x"]
+    assert float(value.data) == 3.0 and value.requires_grad
+
+
+@pytest.mark.parametrize("line, message", [
+    (":plot", "<input>:1:6: error: usage: :plot EXPR [A:B]"),
+    (":plot sin(x) 3:1", "<input>:1:14: error: the range goes from the smaller number"),
+    (":plot a + b", "<input>:1:7: error: :plot varies one name, but 'a', 'b' are not defined"),
+    (":plot sin(x, 2)", "<input>:1:7: error: sin(): takes 1 positional argument"),
+    (":plot x +", "<input>:1:10: error: expected an expression after '+'"),
+    (":plot x * ones(2)", "<input>:1:7: error: plot draws a function whose value is a single"),
+])
+def test_repl_plot_errors_point_into_the_line(line, message):
+    session, out, err = make_repl()
+    assert not session.execute(line)
+    assert err.getvalue().startswith(message)
+
+
+def test_repl_plot_is_in_help_and_completes():
+    session, out, err = make_repl()
+    session.execute(":help")
+    assert ":plot EXPR [A:B]" in out.getvalue()
+    assert session.completions(":pl") == [":plot"]
+    assert "sin" in session.completions(":plot si")
+
+
+def test_a_plot_drawn_by_repl_code_is_noted_off_a_terminal():
+    session, out, err = make_repl()
+    session.execute("plot(arange(3))")
+    assert err.getvalue() == ("gradcli: note: plot not drawn: stdout is not a terminal "
+                              "(line, 3 points)\n")
