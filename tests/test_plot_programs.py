@@ -1,7 +1,8 @@
 """Plots from programs (issue 15 item 2): `plot()`, `scatter()` and D2L's
 `d2l.plot`, `d2l.plt`, `d2l.set_figsize` gathered by the language
 (lang/plots.py), and where `eval` and the REPL put them: the terminal,
---plots DIR, --json, or a note; the REPL's `:plot` (item 4)."""
+--plots DIR, --json, or a note; the REPL's `:plot` (item 4); sample 13's
+plots; the README's plot."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -331,3 +333,35 @@ def test_a_plot_drawn_by_repl_code_is_noted_off_a_terminal():
     session.execute("plot(arange(3))")
     assert err.getvalue() == ("gradcli: note: plot not drawn: stdout is not a terminal "
                               "(line, 3 points)\n")
+
+
+# ------------------------------------------------------ samples and README
+
+def test_sample_13_plots_its_data_set_and_its_loss():
+    path = ROOT / "samples" / "13_linear_regression.ag"
+    (data, loss), warnings = drawn(path.read_text())
+    assert (data.kind, data.points, data.series[0].size) == ("scatter", 1000, 1.0)
+    assert (loss.kind, loss.series[0].x.tolist(), loss.yscale) == ("line", [1, 2, 3], "log")
+    assert loss.series[0].y[-1] < 1e-4
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_readme_shows_what_plot_prints(tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Plotting a function and its derivative", 1)[1]
+    block = section.split("```console\n", 1)[1].split("```", 1)[0]
+    command, shown = block.split("\n", 1)
+    assert command.startswith("$ COLUMNS=72 LINES=22 gradcli plot ")
+    result = gradcli(*shlex.split(command.split(" gradcli ", 1)[1]),
+                     env={"COLUMNS": "72", "LINES": "22"})
+    assert result.stdout == shown
+    png = re.search(r"\]\((docs/[\w.]+\.png)\)", section)[1]
+    made = re.search(r"`gradcli (plot [^`]+--out) " + re.escape(png) + "`", section)
+    assert made is not None, "the command that made the PNG stands beside it"
+    again = gradcli(*shlex.split(made[1]), tmp_path / "again.png")
+    assert again.exit_code == 0, again.stderr
+    assert png_size((tmp_path / "again.png").read_bytes()) == png_size((ROOT / png).read_bytes())
