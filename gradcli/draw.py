@@ -91,18 +91,22 @@ def terminal(figure: Figure, width: int, height: int) -> str:
     drawn = 0
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        for i, series in enumerate(figure.series):
-            marker, colour = _look(figure, i, series)
-            drawn += _draw_series(plotext, canvas, figure, series, marker, colour, width)
-            if series.label:
-                legend.append((GLYPHS.get(marker, marker), colour, printable(series.label)))
-        if not drawn:
-            return "\n".join(["(nothing to draw: the figure has no finite points)"]
-                             + _notes(figure)) + "\n"
-        _dress(plotext, canvas, figure)
-        text = canvas.build().string()
-    return text.rstrip("\n") + "\n" + "".join(line + "\n" for line in
-                                              _legend(legend, width) + _notes(figure))
+        try:
+            for i, series in enumerate(figure.series):
+                marker, colour = _look(figure, i, series)
+                drawn += _draw_series(plotext, canvas, figure, series, marker, colour, width)
+                if series.label:
+                    legend.append((GLYPHS.get(marker, marker), colour, printable(series.label)))
+            if drawn:
+                _dress(plotext, canvas, figure)
+                text = canvas.build().string().rstrip("\n")
+        except (ValueError, ArithmeticError) as exc:
+            # plotext's own arithmetic fails on some ranges (a width of
+            # 1e-204 beside heights of 1e162): say so, as the run goes on.
+            text = f"(the terminal cannot draw these numbers: {exc})"
+    if not drawn:
+        text = "(nothing to draw: the figure has no finite points)"
+    return "".join(line + "\n" for line in [text] + _legend(legend, width) + _notes(figure))
 
 
 def _look(figure: Figure, index: int, series: Series) -> tuple[str, str]:
@@ -123,18 +127,68 @@ def _draw_series(plotext, canvas, figure: Figure, series: Series, marker: str, c
     x, y = _scaled(series.x, figure.xscale), _scaled(series.y, figure.yscale)
     usable = np.isfinite(x) & np.isfinite(y) & (np.abs(x) < LARGEST) & (np.abs(y) < LARGEST)
     look = plotext.marker(marker, pixel=plotext.pixel(colour))
+    window = _window(figure)
     drawn = 0
     if series.kind == "scatter":
+        x0, x1, y0, y1 = window
+        usable &= (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
         x, y = _thinned_points(x[usable], y[usable])
         if len(x):
             canvas.draw(canvas.signal(x.tolist(), y.tolist(), marker=look))
         return len(x)
     for start, stop in _runs(usable):
-        xs, ys = _thinned_line(x[start:stop], y[start:stop], width)
-        signal = canvas.signal(xs.tolist(), ys.tolist(), marker=look)
-        canvas.draw(signal.lines() if len(xs) > 1 else signal)
-        drawn += len(xs)
+        for xs, ys in _clipped(x[start:stop], y[start:stop], window):
+            xs, ys = _thinned_line(xs, ys, width)
+            signal = canvas.signal(xs.tolist(), ys.tolist(), marker=look)
+            canvas.draw(signal.lines() if len(xs) > 1 else signal)
+            drawn += len(xs)
     return drawn
+
+
+def _window(figure: Figure) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1): the figure's limits, as drawn (log10 on a log
+    axis); infinite where it has none."""
+    edges = []
+    for limits, scale in ((figure.xlim, figure.xscale), (figure.ylim, figure.yscale)):
+        low, high = (-math.inf, math.inf) if limits is None else \
+            _scaled(np.array(sorted(limits)), scale)
+        edges += [-math.inf if np.isnan(low) else float(low),
+                  math.inf if np.isnan(high) else float(high)]
+    return tuple(edges)
+
+
+def _clipped(x: np.ndarray, y: np.ndarray, window) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A line cut to the window (Liang-Barsky, segment by segment): the
+    pieces inside it. plotext fills in every segment it is given, and one
+    that reaches far past the limits would ask it for more memory than
+    there is."""
+    if len(x) < 2 or all(math.isinf(edge) for edge in window):
+        return [(x, y)] if len(x) else []
+    x0, x1, y0, y1 = window
+    dx, dy = np.diff(x), np.diff(y)
+    enter, leave = np.zeros(len(dx)), np.ones(len(dx))
+    inside = np.ones(len(dx), dtype=bool)
+    for start, step, low, high in ((x[:-1], dx, x0, x1), (y[:-1], dy, y0, y1)):
+        still = step == 0
+        inside &= ~still | ((start >= low) & (start <= high))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a, b = (low - start) / step, (high - start) / step
+        enter = np.where(still, enter, np.maximum(enter, np.minimum(a, b)))
+        leave = np.where(still, leave, np.minimum(leave, np.maximum(a, b)))
+    inside &= enter <= leave
+    pieces: list[tuple[list, list]] = []
+    joined = False                  # the last piece ends where this segment starts
+    for i in np.flatnonzero(inside):
+        begin = (x[i] + enter[i] * dx[i], y[i] + enter[i] * dy[i])
+        end = (x[i] + leave[i] * dx[i], y[i] + leave[i] * dy[i])
+        if not (joined and pieces and enter[i] == 0 and pieces[-1][2] == i):
+            pieces.append(([begin[0]], [begin[1]], i))
+        xs, ys, _ = pieces[-1]
+        xs.append(end[0])
+        ys.append(end[1])
+        pieces[-1] = (xs, ys, i + 1 if leave[i] == 1 else -1)
+        joined = leave[i] == 1
+    return [(np.array(xs), np.array(ys)) for xs, ys, _ in pieces]
 
 
 def _scaled(values: np.ndarray, scale: str) -> np.ndarray:
@@ -176,12 +230,14 @@ def _thinned_line(x: np.ndarray, y: np.ndarray, width: int):
 
 
 def _dress(plotext, canvas, figure: Figure) -> None:
-    for position in figure.hlines:
-        canvas.line(_scaled(np.array([position]), figure.yscale)[0], orientation="horizontal",
-                    pixel=plotext.pixel("gray"), style="dotted")
-    for position in figure.vlines:
-        canvas.line(_scaled(np.array([position]), figure.xscale)[0], orientation="vertical",
-                    pixel=plotext.pixel("gray"), style="dotted")
+    x0, x1, y0, y1 = _window(figure)
+    for positions, scale, low, high, orientation in (
+            (figure.hlines, figure.yscale, y0, y1, "horizontal"),
+            (figure.vlines, figure.xscale, x0, x1, "vertical")):
+        for position in _scaled(np.array(positions, dtype=np.float64), scale):
+            if math.isfinite(position) and low <= position <= high and abs(position) < LARGEST:
+                canvas.line(float(position), orientation=orientation,
+                            pixel=plotext.pixel("gray"), style="dotted")
     if figure.title:
         canvas.title(printable(figure.title))
     for axis, label, scale in (("x", figure.xlabel, figure.xscale),

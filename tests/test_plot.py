@@ -183,6 +183,34 @@ def test_non_finite_and_huge_values_do_not_reach_plotext():
     assert draw.terminal(empty, 60, 12) == "(nothing to draw: the figure has no finite points)\nn\n"
 
 
+def test_a_line_is_cut_to_the_limits_before_plotext_sees_it():
+    x, y = np.array([-2.0, 0.5, 0.7, 3.0, 0.2, 0.3]), np.array([0.5, 0.5, 0.6, 0.5, 0.5, 0.5])
+    pieces = [(xs.tolist(), ys.tolist()) for xs, ys in draw._clipped(x, y, (0, 1, 0, 1))]
+    assert pieces == [([0, 0.5, 0.7, 1], [0.5, 0.5, 0.6, pytest.approx(0.5869565)]),
+                      ([1, pytest.approx(0.2), 0.3], [0.5, 0.5, 0.5])]
+    # Given whole, a segment reaching 1e110 past the limits makes plotext
+    # ask for more memory than there is and abort the process: so in one
+    # of its own.
+    import subprocess
+    probe = ("import numpy as np\nfrom gradcli import draw\nfrom gradcli.lang.plots import "
+             "Figure, Series\nfigure = Figure([Series('line', np.array([-1e110, 1e110]), "
+             "np.array([1e15, 0.0]), 'far')], xlim=(0, 1), hlines=[1e200], vlines=[5.0])\n"
+             "print(draw.terminal(figure, 40, 8).splitlines()[-1])\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (0, "\x1b[38;5;4m▚\x1b[0m far\n")
+
+
+def test_a_failure_of_plotexts_arithmetic_is_said_and_the_run_goes_on(monkeypatch):
+    import plotext
+    def broken():
+        raise ValueError("cannot convert float NaN to integer")
+    monkeypatch.setattr(plotext.figure, "build", broken)
+    figure = Figure([Series("line", np.arange(3.0), np.arange(3.0), "a")], notes=["n"])
+    assert lines_of(draw.terminal(figure, 40, 8)) == [
+        "(the terminal cannot draw these numbers: cannot convert float NaN to integer)",
+        "▚ a", "n"]
+
+
 def test_a_long_series_is_thinned_for_the_terminal():
     x = np.linspace(0, 10, 200_000)
     figure = Figure([Series("line", x, np.sin(x), "sin"), Series("scatter", x, np.cos(x))])
