@@ -1011,7 +1011,7 @@ def _write_image(figure, path: str, fmt: str, make_folder: bool = False) -> None
         if make_folder:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         draw.save(figure, path, fmt)
-    except draw.ImagesMissing as exc:
+    except (draw.ImagesMissing, draw.DrawFailed) as exc:
         raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"cannot write '{path}': {exc.strerror or exc}") from None

@@ -47,6 +47,10 @@ _RC = {"svg.fonttype": "none",          # text stays text in SVG: labels can be 
        "axes.grid": True, "grid.alpha": 0.3}
 
 
+class DrawFailed(Exception):
+    """matplotlib could not draw the figure's numbers."""
+
+
 class ImagesMissing(Exception):
     """matplotlib, which drawing files needs, is not installed."""
 
@@ -279,7 +283,7 @@ def _notes(figure: Figure) -> list[str]:
 def save(figure: Figure, path: str, fmt: str) -> None:
     """Draw the figure into `path` as PNG or SVG (`fmt`). Raises
     ImagesMissing without matplotlib, OSError when the file cannot be
-    written."""
+    written, DrawFailed when matplotlib cannot draw the numbers."""
     try:
         import matplotlib
         from matplotlib.figure import Figure as Canvas
@@ -287,37 +291,48 @@ def save(figure: Figure, path: str, fmt: str) -> None:
         raise ImagesMissing() from None
     with matplotlib.rc_context(_RC), warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        drawing = Canvas(figsize=figure.figsize or SIZE, layout="constrained")
-        axes = drawing.subplots()
-        colour = 0
-        for series in figure.series:
-            colour += _file_series(axes, series, colour)
-        for position in figure.hlines:
-            axes.axhline(position, color="0.55", linewidth=0.8, linestyle=":")
-        for position in figure.vlines:
-            axes.axvline(position, color="0.55", linewidth=0.8, linestyle=":")
-        _file_dress(axes, figure)
-        if figure.notes:
-            drawing.supxlabel(_plain("\n".join(figure.notes)), fontsize="small")
-        metadata = {"Date": None} if fmt == "svg" else {}
-        drawing.savefig(path, format=fmt, dpi=DPI, metadata=metadata)
+        try:
+            _save(Canvas, figure, path, fmt)
+        except (ValueError, ArithmeticError) as exc:
+            raise DrawFailed(f"the numbers of this figure cannot be drawn into a file: "
+                             f"{exc}") from None
+
+
+def _save(Canvas, figure: Figure, path: str, fmt: str) -> None:
+    drawing = Canvas(figsize=figure.figsize or SIZE, layout="constrained")
+    axes = drawing.subplots()
+    colour = 0
+    for series in figure.series:
+        colour += _file_series(axes, series, colour)
+    for positions, across in ((figure.hlines, axes.axhline), (figure.vlines, axes.axvline)):
+        for position in positions:
+            if math.isfinite(position) and abs(position) < LARGEST:
+                across(position, color="0.55", linewidth=0.8, linestyle=":")
+    _file_dress(axes, figure)
+    if figure.notes:
+        drawing.supxlabel(_plain("\n".join(figure.notes)), fontsize="small")
+    metadata = {"Date": None} if fmt == "svg" else {}
+    drawing.savefig(path, format=fmt, dpi=DPI, metadata=metadata)
 
 
 def _file_series(axes, series: Series, colour: int) -> int:
     """Draw one series; 1 if it took the next colour of the cycle."""
     label = _plain(series.label) if series.label else None
-    y = np.where(np.isfinite(series.y), series.y, np.nan)
+    # Past LARGEST, matplotlib's axis ranges overflow: such points are gaps.
+    usable = np.isfinite(series.x) & np.isfinite(series.y) & \
+        (np.abs(series.x) < LARGEST) & (np.abs(series.y) < LARGEST)
+    x, y = np.where(usable, series.x, np.nan), np.where(usable, series.y, np.nan)
     if series.marker == "zero":
-        axes.scatter(series.x, y, s=28, color="black", zorder=3, label=label)
+        axes.scatter(x, y, s=28, color="black", zorder=3, label=label)
         return 0
     if series.kind == "scatter":
-        axes.scatter(series.x, y, s=series.size if series.size else 12, color=f"C{colour}",
+        axes.scatter(x, y, s=series.size if series.size else 12, color=f"C{colour}",
                      label=label)
     elif series.style:          # the program's format string ('m--') chooses its look
-        axes.plot(series.x, y, series.style, label=label)
+        axes.plot(x, y, series.style, label=label)
     else:                       # a line of few points shows them
         few = {"marker": "o", "markersize": 4} if len(series.x) <= FEW_POINTS else {}
-        axes.plot(series.x, y, color=f"C{colour}", linewidth=1.6, label=label, **few)
+        axes.plot(x, y, color=f"C{colour}", linewidth=1.6, label=label, **few)
     return 1
 
 

@@ -299,6 +299,21 @@ def test_the_same_svg_each_time(drawn, tmp_path):
     assert (tmp_path / "again.svg").read_bytes() == (folder / "f.svg").read_bytes()
 
 
+def test_numbers_past_1e300_are_gaps_in_a_file_and_a_failure_is_an_error(tmp_path, monkeypatch):
+    figure = Figure([Series("line", np.arange(3.0), np.array([1e308, -1e308, 1.0]), "big")],
+                    vlines=[1e308])
+    draw.save(figure, str(tmp_path / "big.png"), "png")
+    assert png_size((tmp_path / "big.png").read_bytes()) == (640, 400)
+
+    def overflowing(*args):
+        raise ValueError("arange: cannot compute length")
+    monkeypatch.setattr(draw, "_save", overflowing)
+    result = gradcli("plot", "-e", SIN_X, "--out", tmp_path / "f.png")
+    assert result.exit_code == 1
+    assert result.stderr == ("gradcli: error: the numbers of this figure cannot be drawn into "
+                             "a file: arange: cannot compute length\n")
+
+
 def test_a_file_needs_png_or_svg(tmp_path):
     result = gradcli("plot", "-e", SIN_X, "--out", tmp_path / "f.jpg")
     assert result.exit_code == 2

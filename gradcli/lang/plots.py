@@ -42,6 +42,8 @@ SCALES = ("linear", "log")
 # Figure sizes in inches, as matplotlib takes them; larger ones are refused
 # (a file at 100 dpi would be tens of millions of pixels).
 LARGEST_FIGURE = 40.0
+# Limits past this are refused: the drawings' axis ranges would overflow.
+LARGEST_LIMIT = 1e300
 
 
 @dataclass
@@ -140,7 +142,7 @@ def _pair(value, what: str) -> Optional[tuple[float, float]]:
     if value is None:
         return None
     pair = numbers(value, what).ravel()
-    if pair.size != 2 or not np.all(np.isfinite(pair)) or pair[0] == pair[1]:
+    if pair.size != 2 or not np.all(np.abs(pair) < LARGEST_LIMIT) or pair[0] == pair[1]:
         raise EvalError(f"{what} must be two different finite numbers, e.g. (0, 1)")
     return float(pair[0]), float(pair[1])
 
