@@ -540,7 +540,7 @@ def eval_command(
         "--plots", metavar="DIR", show_default=False,
         help="Write what the program plots (plot(), scatter(), d2l.plot, d2l.plt) into DIR "
              "as numbered files, plot-001.png, ... (needs matplotlib: "
-             "pip install 'gradcli[images]'). Without it plots are drawn in the terminal, "
+             "pip install 'gradcli\\[images]'). Without it plots are drawn in the terminal, "
              "or, when stdout is not one, noted on stderr.")] = None,
     plot_format: Annotated[Optional[ImageFormat], typer.Option(
         "--plot-format", show_default=False,
@@ -1045,7 +1045,9 @@ def plot_command(
         "--wrt", metavar="NAME", show_default=False,
         help="The input to vary (default: the program's one single-number input); the "
              "others keep their values.")] = None,
-    of: OfOpt = None,
+    of: Annotated[Optional[str], typer.Option(
+        "--of", metavar="NAME", show_default=False,
+        help="Plot this variable (default: the last top-level expression).")] = None,
     span: Annotated[Optional[str], typer.Option(
         "--range", metavar="A:B", show_default=False, callback=_plot_range,
         help="Where to vary it (default -5:5, or 5 either side of the input's value when "
@@ -1059,7 +1061,7 @@ def plot_command(
     out: Annotated[Optional[str], typer.Option(
         "--out", metavar="FILE", show_default=False,
         help="Draw into FILE.png or FILE.svg instead of the terminal (needs matplotlib: "
-             "pip install 'gradcli[images]').")] = None,
+             "pip install 'gradcli\\[images]').")] = None,
     *, common: Common,
 ) -> None:
     """Draw the result as a function of one input, beside its derivative.
@@ -1073,7 +1075,7 @@ def plot_command(
 
     Example:  gradcli plot -e 'input x = 0.5; sin(x) * x' --range -3:3
 
-    Example:  gradcli plot samples/04_chain_rule.ag --out docs/plot.png
+    Example:  gradcli plot -e 'input x = 0.5; x * sin(x)' --second --out plot.png
     """
     fmt = _image_format(out) if out is not None else None
     if out is not None:

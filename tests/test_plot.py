@@ -408,10 +408,11 @@ def test_stdin_inputs_run_one_plot_each():
     assert [row["f"] for row in rows] == [[25.0, 0.0, 25.0], [50.0, 0.0, 50.0]]
 
 
-def test_help_has_an_example():
-    result = gradcli("plot", "--help")
-    assert result.exit_code == 0
-    assert "Example:" in result.stdout and "--range" in result.stdout
+def test_help_has_an_example_and_names_the_extra():
+    for command in ("plot", "eval"):
+        result = gradcli(command, "--help", env={"COLUMNS": "300"})
+        assert result.exit_code == 0
+        assert "Example:" in result.stdout and "pip install 'gradcli[images]'" in result.stdout
 
 
 def test_other_commands_do_not_load_the_plotting_libraries():
