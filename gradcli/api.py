@@ -24,6 +24,8 @@ from .lang.builtins import BUILTINS, HOOKED, NAMESPACES
 from .lang.ast import calls_backward, declared_inputs
 from .lang.interpreter import ATTRIBUTE_NAMES, Hooks, Interpreter
 from .lang.modules import top_level as importable_modules
+from .lang.plots import NAMES as PLOT_BUILTINS
+from .lang.plots import Figure
 from .lang.parser import parse
 from .lang.values import Builtin, a_type, to_tensor, type_name
 
@@ -84,6 +86,7 @@ class RunResult:
     grads: dict[str, np.ndarray]
     result: Optional[Shown]
     warnings: list[str]
+    plots: list[Figure] = field(default_factory=list)    # what the program drew, in order
 
     @property
     def kept(self) -> list[Kept]:
@@ -128,7 +131,8 @@ class GraphNode:
 def builtin_names() -> list[str]:
     """Every built-in function, context and namespace name, and the modules
     a program may import (for completion)."""
-    return sorted(set(BUILTINS) | set(HOOKED) | NAMESPACES | set(importable_modules()))
+    return sorted(set(BUILTINS) | set(HOOKED) | NAMESPACES | set(importable_modules())
+                  | set(PLOT_BUILTINS))
 
 
 def help_entry(name: str) -> list[str]:
@@ -238,7 +242,7 @@ class Bookkeeping(Hooks):
     the program's own backward calls."""
 
     def __init__(self, given: dict, track=(), on_print=None, keep_call=None,
-                 placeholders=False, observer=None, note_names=False):
+                 placeholders=False, observer=None, note_names=False, on_plot=None):
         self.given = given                  # input values from outside, by name
         self.observer = observer            # explain: call number -> its observer
         self.placeholders = placeholders    # graph: symbols without values are 0
@@ -247,6 +251,7 @@ class Bookkeeping(Hooks):
         self.reports_bindings = note_names
         self.track = set(track)             # inputs to make leaves with a gradient
         self.on_print = on_print
+        self.on_plot = on_plot
         self.input_values: dict = {}        # the input tensors, as declared
         self.input_data: dict = {}          # their numbers at declaration
         # Backward calls: how many, the last (output, head), the one numbered
@@ -267,6 +272,10 @@ class Bookkeeping(Hooks):
             if (sep, end) != (" ", "\n"):
                 shown.sep, shown.end = sep, end
             self.on_print(shown)
+
+    def plot(self, figure):
+        if self.on_plot is not None:
+            self.on_plot(figure)
 
     def input(self, name, default):
         value = self.given[name] if name in self.given else super().input(name, default)
@@ -306,7 +315,7 @@ class Bookkeeping(Hooks):
 
 def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
              placeholders=False, record_everywhere=None, observer=None,
-             note_names=False):
+             note_names=False, on_plot=None):
     """A fresh interpreter for one run, and the bookkeeping it reports to.
     `record_everywhere` (default: when tracking) records outside record
     blocks too; with `observer` (explain) the run keeps each node's
@@ -321,10 +330,10 @@ def _prepare(program, inputs, options, track, on_print=None, keep_call=None,
             raise DataError(f"unknown input '{unknown[0]}': the program declares "
                             f"{_names(declared)}")
         book = Bookkeeping(given, track, on_print, keep_call, placeholders, observer,
-                           note_names)
+                           note_names, on_plot)
     else:       # no `input` lines: given values are plain variables
         book = Bookkeeping({}, (), on_print, keep_call, observer=observer,
-                           note_names=note_names)
+                           note_names=note_names, on_plot=on_plot)
     # Tracking inputs, the api differentiates the result itself: the
     # program's whole computation is recorded, record blocks or not.
     if record_everywhere is None:
@@ -349,20 +358,28 @@ def _warnings() -> list[str]:
 
 
 def run(program: A.Program, inputs=None, options: Options | None = None,
-        on_print: Callable[[list[Shown]], None] | None = None) -> RunResult:
-    """Run a program; `on_print` receives each print as it happens."""
+        on_print: Callable[[list[Shown]], None] | None = None,
+        on_plot: Callable[[Figure], None] | None = None) -> RunResult:
+    """Run a program; `on_print` receives each print as it happens, and
+    `on_plot` each figure the program draws (lang/plots.py)."""
     options = options or Options()
     printed: list[list[Shown]] = []
+    plots: list[Figure] = []
 
     def record_print(shown):
         printed.append(shown)
         if on_print is not None:
             on_print(shown)
 
-    interp, book = _prepare(program, inputs, options, (), record_print)
+    def record_plot(figure):
+        plots.append(figure)
+        if on_plot is not None:
+            on_plot(figure)
+
+    interp, book = _prepare(program, inputs, options, (), record_print, on_plot=record_plot)
     interp.run(program)
     return RunResult(interp, book, printed, variables_of(interp), grads_of(interp),
-                     final_value(program, interp), _warnings())
+                     final_value(program, interp), _warnings(), plots)
 
 
 def final_value(program: A.Program, interp: Interpreter) -> Optional[Shown]:
@@ -886,9 +903,11 @@ class Session:
     and an error in one input leaves the others' results intact."""
 
     def __init__(self, options: Options | None = None,
-                 on_print: Callable[[list[Shown]], None] | None = None):
+                 on_print: Callable[[list[Shown]], None] | None = None,
+                 on_plot: Callable[[Figure], None] | None = None):
         self.options = options or Options()
         self.on_print = on_print
+        self.on_plot = on_plot
         self.reset()
 
     def reset(self) -> None:
@@ -901,7 +920,7 @@ class Session:
         # `:graph` names values and shows constants as `gradcli graph` does.
         self.recorder = Recorder(defaults.EXPLAIN_STEPS)
         self.book = Bookkeeping({}, (), self.on_print, observer=self.recorder.start,
-                                note_names=True)
+                                note_names=True, on_plot=self.on_plot)
         self.interp = Interpreter(max_steps=self.options.max_steps, hooks=self.book,
                                   explain=True)
 

@@ -109,6 +109,11 @@ class Mode(str, Enum):
     forward = "forward"
 
 
+class ImageFormat(str, Enum):
+    png = "png"
+    svg = "svg"
+
+
 # ----------------------------------------------------------------- options
 
 COMMON = "Common options"
@@ -596,31 +601,52 @@ def _root(
 def eval_command(
     file: FileArg = None,
     expr: ExprOpt = None,
+    plots: Annotated[Optional[str], typer.Option(
+        "--plots", metavar="DIR", show_default=False,
+        help="Write what the program plots (plot(), scatter(), d2l.plot, d2l.plt) into DIR "
+             "as numbered files, plot-001.png, ... (needs matplotlib: "
+             "pip install 'gradcli\\[images]'). Without it plots are drawn in the terminal, "
+             "or, when stdout is not one, noted on stderr.")] = None,
+    plot_format: Annotated[Optional[ImageFormat], typer.Option(
+        "--plot-format", show_default=False,
+        help="The files' format with --plots (default png).")] = None,
     *, common: Common,
 ) -> None:
     """Run a program: show each print as it happens, then the gradients.
 
     After the run, if any backward ran, one table lists every variable with a
     gradient (name, shape, value, gradient). A program ending in an expression
-    shows its value.
+    shows its value. What the program plots is drawn in the terminal as it
+    runs, or written into --plots DIR; --json gives the plotted numbers.
 
     Example:  gradcli eval -e 'x = arange(3); attach_grad(x); sum(x * x).backward()'
+
+    Example:  gradcli eval samples/13_linear_regression.ag --plots plots
     """
+    if plot_format is not None and plots is None:
+        raise _usage_error("--plot-format chooses the files of --plots: give --plots DIR too",
+                           "eval")
+    if plots is not None:
+        _images_needed()
     session = Session(common, _read_source(file, expr, "eval"))
-    session.run(lambda program, inputs: _eval_once(session, program, inputs))
+    figures = _ProgramPlots(session, plots, (plot_format or ImageFormat.png).value)
+    session.run(lambda program, inputs: _eval_once(session, program, inputs, figures))
 
 
-def _eval_once(session: Session, program, inputs) -> None:
+def _eval_once(session: Session, program, inputs, figures: "_ProgramPlots") -> None:
     from . import api, jsonio, render
 
     if session.common.json:
         printed: list = []
+        drawn = figures.run_started()
 
         def shown() -> dict:
-            return {"printed": [jsonio.printed(line) for line in printed]}
+            return {"printed": [jsonio.printed(line) for line in printed],
+                    **({"plots": drawn} if drawn else {})}
 
         session.partial = shown      # a failure keeps what was printed
-        result = api.run(program, inputs, session.options(), on_print=printed.append)
+        result = api.run(program, inputs, session.options(), on_print=printed.append,
+                         on_plot=figures.drawn)
         render.warn(result.warnings)
         session.emit_json({
             **shown(),
@@ -631,7 +657,8 @@ def _eval_once(session: Session, program, inputs) -> None:
         return
     console = session.console
     result = api.run(program, inputs, session.options(),
-                     on_print=lambda shown: render.print_values(console, shown))
+                     on_print=lambda shown: render.print_values(console, shown),
+                     on_plot=figures.drawn)
     if result.result is not None:
         render.print_values(console, [result.result])
     # Only after a backward: marking a value computes no gradient.
@@ -1043,6 +1070,174 @@ def _explain_once(session: Session, program, inputs, wrt, of, head_text, max_nod
         render_explain.print_explanation(session.console, result)
 
 
+class _ProgramPlots:
+    """Where `eval` puts what a program plots: numbered files in --plots
+    DIR; with --json, the numbers in the run's object (and the file);
+    else drawn in the terminal, or, when stdout is not one, a note on
+    stderr (terminal graphics are not written into pipes). Numbered across
+    the runs of a JSON Lines stream, so that no file overwrites another."""
+
+    def __init__(self, session: Session, directory: Optional[str], fmt: str):
+        self.session = session
+        self.directory = directory
+        self.format = fmt
+        self.count = 0
+        self.shown: list = []          # this run's figures as JSON
+
+    def run_started(self) -> list:
+        self.shown = []
+        return self.shown
+
+    def drawn(self, figure) -> None:
+        from . import draw, jsonio, render
+        self.count += 1
+        path = None
+        if self.directory is not None:
+            path = os.path.join(self.directory, f"plot-{self.count:03d}.{self.format}")
+            _write_image(figure, path, self.format, make_folder=True)
+        if self.session.common.json:
+            self.shown.append({**jsonio.figure(figure), **({"file": path} if path else {})})
+            return
+        what = _described(figure)
+        if path is not None:
+            render.say(f"plot {self.count} ({what}) written to {path}", "note")
+        elif self.session.console.is_terminal:
+            draw.show(self.session.console, figure, share=2)
+        else:
+            sys.stdout.flush()
+            render.say(f"plot {self.count} ({what}) not drawn: stdout is not a terminal; "
+                       "--plots DIR writes it to a file", "note")
+
+
+def _described(figure) -> str:
+    """`scatter, 1 series, 1000 points`: a figure in a few words."""
+    count = len(figure.series)
+    return (f"{figure.kind}, {count} series, {figure.points} point"
+            + ("s" if figure.points != 1 else ""))
+
+
+def _images_needed() -> None:
+    """End the command (exit 1) when matplotlib, which files need, is missing."""
+    import importlib.util
+    from . import render
+    if importlib.util.find_spec("matplotlib") is None:
+        from .draw import ImagesMissing
+        render.say(str(ImagesMissing()))
+        raise typer.Exit(FAILURE)
+
+
+def _write_image(figure, path: str, fmt: str, make_folder: bool = False) -> None:
+    from . import draw
+    from .errors import DataError
+    try:
+        if make_folder:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        draw.save(figure, path, fmt)
+    except (draw.ImagesMissing, draw.DrawFailed) as exc:
+        raise DataError(str(exc)) from None
+    except OSError as exc:
+        raise DataError(f"cannot write '{path}': {exc.strerror or exc}") from None
+
+
+def _image_format(path: str) -> str:
+    """`--out`'s format, from its suffix; anything else is a usage error."""
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix not in ImageFormat.__members__:
+        raise typer.BadParameter(f"the file must end in .png or .svg, got {path!r}",
+                                 param_hint="'--out'")
+    return suffix
+
+
+def _plot_range(text: Optional[str]):
+    if text is None:
+        return None
+    from .plotting import RangeProblem, parse_range
+    try:
+        return parse_range(text)
+    except RangeProblem as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command("plot", cls=_Command)
+@common_options()
+def plot_command(
+    file: FileArg = None,
+    expr: ExprOpt = None,
+    wrt: Annotated[Optional[list[str]], typer.Option(
+        "--wrt", metavar="NAME", show_default=False,
+        help="The input to vary (default: the program's one single-number input); the "
+             "others keep their values.")] = None,
+    of: Annotated[Optional[str], typer.Option(
+        "--of", metavar="NAME", show_default=False,
+        help="Plot this variable (default: the last top-level expression).")] = None,
+    span: Annotated[Optional[str], typer.Option(
+        "--range", metavar="A:B", show_default=False, callback=_plot_range,
+        help="Where to vary it (default -5:5, or 5 either side of the input's value when "
+             "that lies outside).")] = None,
+    points: Annotated[int, typer.Option(
+        "--points", metavar="N", min=2, max=10_000,
+        help="How many evenly spaced points to evaluate (one run of the program each).")
+    ] = 200,
+    second: Annotated[bool, typer.Option(
+        "--second", help="Draw the second derivative too.")] = False,
+    out: Annotated[Optional[str], typer.Option(
+        "--out", metavar="FILE", show_default=False,
+        help="Draw into FILE.png or FILE.svg instead of the terminal (needs matplotlib: "
+             "pip install 'gradcli\\[images]').")] = None,
+    *, common: Common,
+) -> None:
+    """Draw the result as a function of one input, beside its derivative.
+
+    The program's result (the last expression, or --of NAME) must be a single
+    number that depends on a single-number input. It is evaluated at each
+    point of the range; the derivative comes from autodiff (and with
+    --second the second derivative), and where it crosses zero is marked and
+    listed under the plot. Points where a value is not finite, or where the
+    program fails, are gaps. --json gives the numbers instead.
+
+    Example:  gradcli plot -e 'input x = 0.5; sin(x) * x' --range -3:3
+
+    Example:  gradcli plot -e 'input x = 0.5; x * sin(x)' --second --out plot.png
+    """
+    fmt = _image_format(out) if out is not None else None
+    if out is not None:
+        _images_needed()
+    session = Session(common, _read_source(file, expr, "plot"))
+    names = _names(wrt)
+    session.run(lambda program, inputs: _plot_once(session, program, inputs, names, of, span,
+                                                   points, second, out, fmt))
+
+
+def _plot_once(session: Session, program, inputs, wrt, of, span, points, second,
+               out, fmt) -> None:
+    from . import jsonio, plotting
+    from rich.text import Text
+
+    curve = plotting.program_curve(program, inputs, session.options(), wrt, of, span, points,
+                                   second)
+    source = session.source
+    title = of or plotting.result_text(program, source.text) or (
+        None if source.origin.startswith("<") else os.path.basename(source.origin))
+    figure = plotting.figure(curve, title)
+    if out is not None:
+        _write_image(figure, out, fmt)
+    if session.common.json:
+        obj = {"wrt": curve.name, "x": jsonio.array(curve.x), "f": jsonio.array(curve.f),
+               "df": jsonio.array(curve.df)}
+        if curve.d2f is not None:
+            obj["d2f"] = jsonio.array(curve.d2f)
+        obj["zeros_of_df"] = [jsonio.number(z) for z in curve.zeros]
+        if out is not None:
+            obj["file"] = out
+        session.emit_json(obj)
+    elif out is not None:
+        for line in figure.notes + [f"plot written to {out}"]:
+            session.console.print(Text(line), soft_wrap=True)
+    else:
+        from . import draw
+        draw.show(session.console, figure)
+
+
 @app.command("repl", cls=_Command)
 @common_options(inputs=False)
 def repl_command(*, common: Common) -> None:
@@ -1050,7 +1245,7 @@ def repl_command(*, common: Common) -> None:
 
     Prompt 'ag> ', '... ' inside a block (a blank line ends it). Meta-commands:
     :help [NAME] (or NAME?), :vars, :grad [NAME...], :graph NAME, :explain NAME,
-    :load FILE, :paste, :reset, :quit. Ctrl-C stops a running program, Ctrl-D
+    :plot EXPR [A:B], :load FILE, :paste, :reset, :quit. Ctrl-C stops a running program, Ctrl-D
     leaves. With stdin not a terminal, runs the statements it reads and exits
     with 1 if any failed.
 

@@ -115,6 +115,26 @@ def printed(shown_values) -> object:
     return {"values": values, "sep": sep, "end": end}
 
 
+def figure(drawn) -> dict:
+    """A figure a program drew (lang/plots.py) in `eval --json`'s "plots":
+    its kind, title and axis labels, each series' kind, label and numbers,
+    and what else the program gave (limits, log scales, lines across)."""
+    out = {"kind": drawn.kind, "title": drawn.title, "xlabel": drawn.xlabel,
+           "ylabel": drawn.ylabel, "series": [
+               {"kind": s.kind, "label": s.label, "x": array(s.x), "y": array(s.y),
+                **({"size": s.size} if s.size is not None else {})} for s in drawn.series]}
+    for name in ("xlim", "ylim"):
+        if getattr(drawn, name) is not None:
+            out[name] = [number(v) for v in getattr(drawn, name)]
+    for name in ("xscale", "yscale"):
+        if getattr(drawn, name) != "linear":
+            out[name] = getattr(drawn, name)
+    for name in ("hlines", "vlines"):
+        if getattr(drawn, name):
+            out[name] = [number(v) for v in getattr(drawn, name)]
+    return out
+
+
 # ------------------------------------------------------------------ input
 
 @dataclass

@@ -41,6 +41,8 @@ COMMANDS = {                  # name: (arguments, what it does)
     ":grad": ("[NAME...]", "value and gradient of each NAME (without NAME: all)"),
     ":graph": ("NAME", "the recorded graph that made NAME"),
     ":explain": ("NAME", "the backward pass from NAME, step by step"),
+    ":plot": ("EXPR [A:B]", "EXPR beside its derivative over A:B (default -5:5), varying "
+                            "its one undefined name (else x)"),
     ":load": ("FILE", "run a .ag file in this session"),
     ":paste": ("", "take the lines that follow as one input, until a line -- (or Ctrl-D)"),
     ":reset": ("", "forget every variable"),
@@ -203,12 +205,22 @@ class Repl:
         self.console = console if console is not None else render.make_console(full, precision)
         self.errors = errors if errors is not None else sys.stderr
         self.debug = debug
-        self.session = api.Session(options, on_print=self._printed)
+        self.session = api.Session(options, on_print=self._printed, on_plot=self._plotted)
         self.failed = False         # any input failed (the exit status of a script)
         self.done = False           # :quit
 
     def _printed(self, shown) -> None:
         render.print_values(self.console, shown)
+
+    def _plotted(self, figure) -> None:
+        """A plot the code drew: in the terminal, or (a script's output) noted."""
+        if self.console.is_terminal:
+            from . import draw
+            draw.show(self.console, figure, share=2)
+            return
+        self._flush()
+        render.say(f"plot not drawn: stdout is not a terminal ({figure.kind}, "
+                   f"{figure.points} points)", "note", self.errors)
 
     # ----------------------------------------------------------- inputs
 
@@ -344,6 +356,27 @@ class Repl:
         # `:paste` that reaches here came with nothing after it.
         raise EvalError(f"{PASTE} takes the lines typed after it, up to a line "
                         f"'{PASTE_END}': type it alone at the prompt", Span(1, 1, 1, len(line) + 1))
+    def _cmd_plot(self, args, rest, line) -> None:
+        """`:plot EXPR [A:B]`: drawn as `gradcli plot` draws a program, in
+        the terminal (as text when the output is not one: it was asked for)."""
+        from . import draw, plotting
+        if not rest:
+            raise EvalError("usage: :plot EXPR [A:B], e.g. :plot sin(x) * x -3:3",
+                            _argument_span(line, rest))
+        expression, span = rest, None
+        ranged = _PLOT_RANGE.fullmatch(rest)
+        if ranged:
+            expression = ranged["expr"]
+            try:
+                span = plotting.parse_range(ranged["range"])
+            except plotting.RangeProblem as exc:
+                raise EvalError(str(exc), _argument_span(line, ranged["range"])) from None
+        start = line.index(expression, line.index(" "))
+        try:
+            curve = plotting.session_curve(self.session, expression, span)
+        except GradcliError as exc:
+            raise _shifted(exc, start, expression) from None
+        draw.show(self.console, plotting.figure(curve, expression.strip()))
 
     def _cmd_load(self, args, rest, line) -> bool:
         if not rest:
@@ -407,7 +440,10 @@ class Repl:
         if argument:
             arrays = [row["name"] for row in self.session.variables() if row["shape"] is not None]
             return [n for n in arrays if n.startswith(argument.group(2))]
-        if is_command(before):
+        plotted = re.fullmatch(r"\s*:plot\s+(.*)", before)
+        if plotted:             # :plot EXPR: EXPR completes as code does
+            before = plotted.group(1)
+        elif is_command(before):
             return []
         if before[:len(before) - len(word)].endswith("."):
             candidates = api.method_names()
@@ -441,6 +477,21 @@ def word_before(before: str) -> str:
     if command:
         return command.group(1)
     return re.search(r"(?:[^\W\d]\w*)?$", before).group(0)
+
+
+# `:plot EXPR A:B`: a last word of the shape A:B is the range, not EXPR's.
+_PLOT_RANGE = re.compile(r"(?P<expr>.*\S)\s+(?P<range>[-+.\w]+:[-+.\w]+)")
+
+
+def _shifted(exc: GradcliError, start: int, text: str) -> GradcliError:
+    """An error in an argument's own text (its spans count from it) at its
+    place in the command line, which starts `start` characters before."""
+    span = exc.span
+    if span is None or span.line != 1:
+        return exc.at(Span(1, start + 1, 1, start + 1 + len(text)))
+    exc.span = Span(1, span.column + start, 1,
+                    span.end_column + start if span.end_line == 1 else start + len(text) + 1)
+    return exc
 
 
 def _argument_span(line: str, argument: str) -> Span:

@@ -803,11 +803,11 @@ def test_other_commands_write_no_object_for_a_failed_run_without_keep_going():
 def test_eval_json_internal_error_keeps_what_was_printed(monkeypatch):
     real_run = api.run
 
-    def print_then_break(program, inputs=None, options=None, on_print=None):
+    def print_then_break(program, inputs=None, options=None, on_print=None, **hooks):
         def hook(shown):
             on_print(shown)
             raise RuntimeError("boom")
-        return real_run(program, inputs, options, on_print=hook)
+        return real_run(program, inputs, options, on_print=hook, **hooks)
 
     monkeypatch.setattr(api, "run", print_then_break)
     result = gradcli("eval", "--json", "-e", "print(7)")

@@ -110,11 +110,11 @@ def test_planted_internal_error_behind_the_cli_edge_is_a_finding(monkeypatch):
     real_run = api.run
     calls = {"n": 0}
 
-    def run(program, inputs=None, options=None, on_print=None):
+    def run(program, inputs=None, options=None, on_print=None, **hooks):
         calls["n"] += 1
         if calls["n"] > 1:            # the api stage passes, the CLI's run breaks
             raise TypeError("planted in the CLI")
-        return real_run(program, inputs, options, on_print)
+        return real_run(program, inputs, options, on_print, **hooks)
     monkeypatch.setattr(api, "run", run)
     with pytest.raises(ig.Finding) as found:
         ig.check(_case("print(1)\n", cli=("eval",)), ig.Stats())

@@ -17,6 +17,7 @@ ALLOWED = {
     "api": ({"errors", "core", "lang", "api", "explain"}, TERMINAL),
     "expect": ({"errors", "core", "lang", "api"}, TERMINAL),     # check --expect, on the api
     "forward_mode": ({"errors", "core", "lang", "api"}, TERMINAL),   # grad --mode forward
+    "plotting": ({"errors", "core", "lang", "api"}, TERMINAL),   # plot's sampling, on the api
 }
 # explain.py and symbolic.py are the api layer too (gradcli explain's logic).
 ALLOWED["explain"] = ALLOWED["symbolic"] = (ALLOWED["api"][0] | {"symbolic"}, TERMINAL)
@@ -65,3 +66,11 @@ def test_imports_flow_one_way(path):
 def test_only_the_parser_imports_lark():
     importers = {p.name for p in PACKAGE.rglob("*.py") if "lark" in imports_of(p)[1]}
     assert importers == {"parser.py"}
+
+
+def test_only_draw_imports_the_plotting_libraries():
+    """plotext and matplotlib are drawing, at the edge, and imported only
+    there (and only when something is drawn: start-up stays as it was)."""
+    importers = {p.name for p in PACKAGE.rglob("*.py")
+                 if imports_of(p)[1] & {"plotext", "matplotlib"}}
+    assert importers == {"draw.py"}

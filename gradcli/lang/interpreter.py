@@ -22,6 +22,7 @@ from ..core.tensor import (MODE, Tensor, apply, check_memory, check_time, grad_m
 from ..errors import EvalError, GradcliError, GradError, LimitError, Span, SyntaxProblem
 from . import ast as A
 from . import modules
+from . import plots
 from . import pylist
 from .builtins import BUILTINS, HOOKED, NAMESPACES, backward_into_grads, observed_backward
 from .operations import (BINARY_OPS, COMPARISONS, index_value, tensor_index,
@@ -81,6 +82,10 @@ class Hooks:
         raise EvalError(f"symbol '{name}' has no value: give one with --set {name}=JSON "
                         "(gradcli evaluates symbols; graph draws them without values)")
 
+    def plot(self, figure: plots.Figure) -> None:
+        """A figure the program drew (`plot()`, `scatter()`, D2L's plotting),
+        as plain numbers (lang/plots.py); the host draws it, or not."""
+
 
 class Interpreter:
     """One program's state: globals persist across `run` calls (the REPL)."""
@@ -107,11 +112,15 @@ class Interpreter:
         # recorded node knows the expression that made it. Chosen when the
         # closures are compiled: a run without it pays nothing.
         self.explain = explain
-        # The built-ins, with the two that report to the host made here. They
+        # D2L's pyplot figure, which `d2l.plt` dresses and which is handed to
+        # the host when finished (lang/plots.py).
+        self.pyplot = plots.Pyplot(self.hooks.plot)
+        # The built-ins, with those that report to the host made here. They
         # hold the hooks, not the interpreter: a cycle through `self` would
         # keep every run's arrays alive until the cyclic collector ran.
-        self.builtins = {**BUILTINS, **CONTROL_BUILTINS,
-                         "print": Builtin("print", _printer(self.hooks), public=HOOKED["print"]),
+        self.builtins = {**BUILTINS, **CONTROL_BUILTINS, **plots.builtins(self.pyplot),
+                         "print": Builtin("print", _printer(self.hooks, self.pyplot),
+                                          public=HOOKED["print"]),
                          "help": Builtin("help", help_builtin(self.hooks), public=HOOKED["help"]),
                          "backward": Builtin("backward", self._backward_builtin(),
                                              nondiff=_BACKWARD.nondiff, public=_BACKWARD.public)}
@@ -138,11 +147,19 @@ class Interpreter:
             if not (self.records_in_blocks or self.record_everywhere) and \
                     A.uses_record(program):
                 self.records_in_blocks = True
-            if self.records_in_blocks:
-                with grad_mode(False):
+            try:
+                if self.records_in_blocks:
+                    with grad_mode(False):
+                        code(self.globals)
+                else:
                     code(self.globals)
-            else:
-                code(self.globals)
+            except KeyboardInterrupt:
+                self.pyplot.drop()
+                raise
+            except BaseException:
+                self.pyplot.flush()     # what was drawn before the error is shown
+                raise
+            self.pyplot.flush()         # a figure still open when the program ends
 
     def _block(self, stmts, top=False):
         compiled = tuple((self._stmt(s, top), s.span) for s in stmts)
@@ -332,8 +349,7 @@ class Interpreter:
         code(scope)
         members = {name: _helper(fn, f"d2l.{name}") for name, fn in scope.vars.items()
                    if isinstance(fn, UserFunction)}
-        members["plt"] = Namespace("d2l.plt", None, lambda name: _NOT_DRAWN)
-        members.update((name, _NOT_DRAWN) for name in modules.DRAWING if name != "plt")
+        members.update(plots.d2l_members(self.pyplot))
         return members
 
     def _stmt_If(self, node):
@@ -1229,22 +1245,12 @@ def _helper(fn, label):
     return Builtin(label, call)
 
 
-def _draw_nothing(*args, **kwargs):
-    """d2l's drawing (`d2l.plot`, `d2l.plt.scatter`...): accepted; nothing is
-    drawn yet, and the run says so once, on stderr with its other notes."""
-    note = "d2l's plotting draws nothing in gradcli yet: its calls are accepted and skipped"
-    if note not in MODE.nan_reports:     # the run's side reports (api: warnings)
-        MODE.nan_reports.append(note)
-
-
-_NOT_DRAWN = Builtin("d2l plotting", _draw_nothing)
-
-
-def _printer(hooks):
+def _printer(hooks, pyplot):
     def print_(*values, sep=None, end=None, file=None, flush=False):
         if file is not None:
             raise EvalError("print(): file= is not supported; prints go to the output")
         sep, end = _print_text(sep, "sep", " "), _print_text(end, "end", "\n")
+        pyplot.flush()          # a figure being dressed is shown before what follows it
         if sep == " " and end == "\n":
             hooks.print(list(values))
         else:

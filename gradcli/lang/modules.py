@@ -227,9 +227,8 @@ EXTRAS: dict[str, dict[str, object]] = {
 
 # D2L's helpers for each edition: .ag programs shipped beside this module,
 # run when the program imports them; their functions are the module's
-# members (`d2l.sgd`). Its drawing helpers are accepted and draw nothing yet.
+# members (`d2l.sgd`). Its drawing helpers are lang/plots.py's.
 PRELUDES = {"d2l.torch": "d2l_torch.ag", "d2l.mxnet": "d2l_mxnet.ag"}
-DRAWING = frozenset({"plt", "set_figsize", "plot", "use_svg_display", "show"})
 
 
 def prelude_source(path: str) -> str:
