@@ -68,9 +68,10 @@ def test_only_the_parser_imports_lark():
     assert importers == {"parser.py"}
 
 
-def test_only_draw_imports_the_plotting_libraries():
+def test_only_the_drawing_modules_import_the_plotting_libraries():
     """plotext and matplotlib are drawing, at the edge, and imported only
-    there (and only when something is drawn: start-up stays as it was)."""
+    there (and only when something is drawn: start-up stays as it was):
+    draw.py for plots, picture.py for graph --out's PNG."""
     importers = {p.name for p in PACKAGE.rglob("*.py")
                  if imports_of(p)[1] & {"plotext", "matplotlib"}}
-    assert importers == {"draw.py"}
+    assert importers == {"draw.py", "picture.py"}

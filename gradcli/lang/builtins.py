@@ -846,6 +846,15 @@ NAMESPACES = frozenset({"np", "nd", "mx", "torch", "autograd", "random", "linalg
 
 # ------------------------------------------------------ text; Python's min/max
 
+hooked("plot", usage="plot(X, Y=None, xlabel=None, ylabel=None, legend=None, ...)",
+       help="Draw Y against X as lines (D2L's d2l.plot arguments; a 2-d Y gives one line per "
+            "row): in the terminal during eval, or into files with --plots DIR; eval --json "
+            "lists the numbers under \"plots\". The values are copied: nothing is recorded.",
+       example="x = arange(4)\nplot(x, x * x, xlabel='x')\nprint(len(x))\n# 4")
+hooked("scatter", usage="scatter(x, y, s=None, ...)",
+       help="Draw the points (x[i], y[i]) (pyplot's scatter, s their size): as plot draws "
+            "its lines.",
+       example="scatter([1, 2, 3], [3, 1, 2])\nprint('drawn')\n# drawn")
 hooked("print", usage="print(*values, sep=' ', end='\\n')",
        help="Show the values: numbers and strings as text joined by sep, arrays as tables "
             "(eval --json lists them under \"printed\").",

@@ -62,6 +62,7 @@ GROUPS = (
      "the methods `append`, `extend`, `insert`, `pop`; `len`, `range` too"),
     ("numpy views", ("numpy",), "also the attribute `x.data`: the same numbers, cut from "
                                 "the graph"),
+    ("plots", ("plot", "scatter"), "D2L's `d2l.plot` and `d2l.plt` draw too"),
     ("help", ("help",), ""),
 )
 

@@ -481,7 +481,9 @@ def builtins(pyplot: Pyplot) -> dict:
     def scatter(x, y, s=None, **kwargs):
         pyplot.emit(scatter_figure("scatter", x, y, s, kwargs))
 
-    return {"plot": Builtin("plot", plot), "scatter": Builtin("scatter", scatter)}
+    from .builtins import HOOKED    # their help, beside print's
+    return {"plot": Builtin("plot", plot, public=HOOKED["plot"]),
+            "scatter": Builtin("scatter", scatter, public=HOOKED["scatter"])}
 
 
 def d2l_members(pyplot: Pyplot) -> dict:
