@@ -39,8 +39,7 @@ def _as_input(x) -> Tensor:
     if x.requires_grad and MODE.grad_enabled and has_history(x):
         from .ops import identity
         return identity(x)
-    data = x.data if np.issubdtype(x.dtype, np.floating) else x.data.astype(MODE.dtype)
-    leaf = Tensor(data)
+    leaf = Tensor(_floating(x))
     leaf.requires_grad = True
     tangent = tangent_of(x)
     if tangent is not None:     # inside jvp: the variable moves along v too
@@ -176,9 +175,7 @@ def jvp(f, x, v):
     if MODE.forward:    # a tensor carries one tangent: the inner jvp goes by reverse mode
         return _jvp_by_reverse(f, x, v)
     x_in = _dual_input(x)
-    x_in.tangent = v if v.dtype == x_in.dtype else \
-        Tensor(v.data.astype(x_in.dtype), v.node) if v.node is not None else \
-        Tensor(v.data.astype(x_in.dtype))
+    x_in.tangent = v if v.dtype == x_in.dtype else Tensor(v.data.astype(x_in.dtype), v.node)
     with tangents_on(), grad_mode(True):
         y = lift(f(x_in))
     tangent = tangent_of(y)
@@ -196,8 +193,12 @@ def _dual_input(x: Tensor) -> Tensor:
     if x.requires_grad and MODE.grad_enabled:
         from .ops import identity
         return identity(x)
-    data = x.data if np.issubdtype(x.dtype, np.floating) else x.data.astype(MODE.dtype)
-    return Tensor(data, SEED)
+    return Tensor(_floating(x), SEED)
+
+
+def _floating(x: Tensor):
+    """x's numbers as a variable has them: integers and booleans in the run's dtype."""
+    return x.data if np.issubdtype(x.dtype, np.floating) else x.data.astype(MODE.dtype)
 
 
 def _jvp_by_reverse(f, x, v):

@@ -169,9 +169,7 @@ def _propagate(node, grad, grads, owned, useful, create_graph, consumable):
     if create_graph:    # tensors: the VJPs are recorded, through ans too
         ans, saved = (None if node.ans is None else Tensor(node.ans, node)), node.saved
         if ans is not None and MODE.forward:    # inside jvp: ans moves along v too
-            tangent = getattr(node, "tangent", None)
-            if tangent is not None:
-                ans.tangent = tangent
+            take_tangent(ans, node)
         partials = None
     else:
         ans, saved = node.ans, node.saved

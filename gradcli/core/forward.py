@@ -125,8 +125,7 @@ def _fitted(t: Tensor, out) -> Tensor:
             if type(t) is not Tensor:
                 t = Tensor(t)
         if t.dtype != out.dtype:
-            t = Tensor(t.data.astype(out.dtype), t.node) if t.node is not None else \
-                Tensor(t.data.astype(out.dtype))
+            t = Tensor(t.data.astype(out.dtype), t.node)
     finally:
         MODE.forward = depth
     return t

@@ -260,7 +260,8 @@ def _cut_tangent(t: Tensor) -> None:
         _drop_tangent(t)
 
 
-def take_tangent(t: Tensor, source: Tensor) -> None:
+def take_tangent(t: Tensor, source) -> None:
+    """t carries source's tangent (a Tensor's, or a Node's: its output's), or none."""
     tangent = getattr(source, "tangent", None)
     if tangent is not None:
         t.tangent = tangent
