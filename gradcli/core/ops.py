@@ -170,17 +170,25 @@ def rule_text(op, i, operands: dict | None = None) -> str | None:
 # (t, ans, *inputs, **params) -> that input's share). Like VJPs they are
 # written with this module's ops, so a recording can differentiate them.
 
-def _jvp_from_partials(partials):
+def _jvp_from_shares(shares):
+    """The tangent as the sum of each input's share (None: no share)."""
     def jvp(tangents, ans, inputs, params):
         total = None
-        for t, partial in zip(tangents, partials):
-            if t is None or partial is None:
-                continue
-            d = partial(ans, *inputs, **params)
-            share = (t if d == 1.0 else neg(t)) if type(d) is float else mul(t, d)
-            total = share if total is None else add(total, share)
+        for t, share in zip(tangents, shares):
+            if t is not None and share is not None:
+                term = share(t, ans, *inputs, **params)
+                total = term if total is None else add(total, term)
         return total
     return jvp
+
+
+def _tangent_times(partial):
+    """An input's share from its partial derivative: t times it (the JVP
+    twin of `_times_partial`)."""
+    def share(t, ans, *inputs, **params):
+        d = partial(ans, *inputs, **params)
+        return (t if d == 1.0 else neg(t)) if type(d) is float else mul(t, d)
+    return share
 
 
 def _zeros_for(x):
@@ -199,27 +207,11 @@ def _jvp_linear(op):
     return jvp
 
 
-def _jvp_multilinear(op):
-    """Linear in each input separately (products): one term per tangent."""
-    def jvp(tangents, ans, inputs, params):
-        total = None
-        for i, t in enumerate(tangents):
-            if t is not None:
-                term = run(op, [*inputs[:i], t, *inputs[i + 1:]], params)
-                total = term if total is None else add(total, term)
-        return total
-    return jvp
-
-
-def _jvp_from_shares(shares):
-    def jvp(tangents, ans, inputs, params):
-        total = None
-        for t, share in zip(tangents, shares):
-            if t is not None and share is not None:
-                term = share(t, ans, *inputs, **params)
-                total = term if total is None else add(total, term)
-        return total
-    return jvp
+def _in_place_of(op, i):
+    """A product's share for input i: the op with t in that input's place."""
+    def share(t, ans, *inputs, **params):
+        return run(op, [*inputs[:i], t, *inputs[i + 1:]], params)
+    return share
 
 
 def _through_gradient(vjp, axes):
@@ -296,9 +288,10 @@ def defop(name, label, forward, *vjps, partials=None, saves=(), ans=False, varia
     op = Op(name, label, forward, vjps or None, saves, ans, variadic, reads, numeric,
             elementwise, prepare, partials, rules, convention=convention)
     if partials is not None:
-        op.jvp = _jvp_from_partials(partials)
+        op.jvp = _jvp_from_shares(tuple(None if p is None else _tangent_times(p)
+                                        for p in partials))
     elif linear == "each":
-        op.jvp = _jvp_multilinear(op)
+        op.jvp = _jvp_from_shares(tuple(_in_place_of(op, i) for i in range(len(vjps))))
     elif linear:
         op.jvp = _jvp_linear(op)
     elif jvps is not None:
